@@ -1,0 +1,80 @@
+"""The neurons, written one time step at a time.
+
+These functions are the definition of the method's dynamics. Every faster path in the kit
+(layer-major execution, the multi-step LIF, fused kernels) is tested against them.
+"""
+import torch
+
+
+class SpikeFn(torch.autograd.Function):
+    """Heaviside spike with the rectangular surrogate gradient.
+
+    forward:  spike = (u - thresh) > 0            (strict: u == thresh gives no spike)
+    backward: d spike / d u = 1 / (2 lens)  where |u - thresh| < lens, else 0
+
+    Written in the setup_context style, with a jvp and a generated vmap rule, so that it also
+    works under torch.func transforms (vmap, grad, jvp). The backward is made of torch ops,
+    so double backward (Hessian-vector products) works too.
+    """
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(u, thresh, lens):
+        return (u - thresh > 0).to(u.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        u, thresh, lens = inputs
+        ctx.thresh, ctx.lens = thresh, lens
+        ctx.save_for_backward(u)
+        ctx.save_for_forward(u)
+
+    @staticmethod
+    def backward(ctx, grad_spike):
+        u, = ctx.saved_tensors
+        return grad_spike * surrogate(u, ctx.thresh, ctx.lens), None, None
+
+    @staticmethod
+    def jvp(ctx, u_tangent, thresh_tangent, lens_tangent):
+        u, = ctx.saved_tensors
+        return u_tangent * surrogate(u, ctx.thresh, ctx.lens)
+
+
+def surrogate(u, thresh, lens):
+    """Rectangular window of half-width `lens` and height 1/(2 lens) (area 1)."""
+    return ((u - thresh).abs() < lens).to(u.dtype) / (2 * lens)
+
+
+def spike(u, thresh, lens):
+    return SpikeFn.apply(u, thresh, lens)
+
+
+def lif_step(mem, spike_prev, current, decay, thresh, lens):
+    """Leaky integrate-and-fire with reset by multiplication.
+
+    mem_t = mem_{t-1} * (1 - spike_{t-1}) * decay + I_t ;  spike_t = H(mem_t - thresh)
+    The previous spike is not detached: gradients flow through the reset.
+    """
+    mem = mem * (1 - spike_prev) * decay + current
+    return mem, spike(mem, thresh, lens)
+
+
+def rnn_step(x, h, w_fc, w_fv):
+    """Sigmoid recurrent neuron without bias: h_t = sigmoid(x_t W_fc + h_{t-1} W_fv)."""
+    return torch.sigmoid(x @ w_fc + h @ w_fv)
+
+
+def rnn_step_union(x, h, w_union):
+    """The same neuron with input and recurrent weights stacked: W_union = [W_fc; W_fv]."""
+    return torch.sigmoid(torch.cat([x, h], dim=1) @ w_union)
+
+
+def lstm_step(x, h, c, w_i, w_h):
+    """LSTM neuron without bias; w_i is [4, in, hid], w_h is [4, hid, hid], gates i, f, g, o."""
+    i = torch.sigmoid(x @ w_i[0] + h @ w_h[0])
+    f = torch.sigmoid(x @ w_i[1] + h @ w_h[1])
+    g = torch.tanh(x @ w_i[2] + h @ w_h[2])
+    o = torch.sigmoid(x @ w_i[3] + h @ w_h[3])
+    c = f * c + i * g
+    h = o * torch.tanh(c)
+    return h, c
