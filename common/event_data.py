@@ -1,0 +1,169 @@
+"""Training data for the conv experiments: DVS Gesture (from the HDF5 file of data/dvs-hdf5-gen.py)
+and N-MNIST (from the .npy frames of data/nmnist-dataset-gen.py).
+
+Both hand out float tensors in the networks' layout, time last:
+DVS Gesture (B, 2, 128/ds, 128/ds, T) with one-hot targets (B, 11); N-MNIST (B, 2, 34, 34, T)
+with one-hot targets (B, 10).
+"""
+import os
+
+import numpy as np
+import torch
+
+from common.events import (DVS_GESTURE_URL, DVS_SENSOR, N_GESTURES, NMNIST_URL, DataError,
+                           bin_events)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_DVS_HDF5 = os.path.join(REPO, "data", "DvsGesture", "dvs_gestures_events.hdf5")
+DEFAULT_NMNIST_ROOT = os.path.join(REPO, "data", "N-MNIST", "processed")
+
+
+def one_hot(classes, n):
+    out = torch.zeros(len(classes), n)
+    out[torch.arange(len(classes)), torch.as_tensor(classes, dtype=torch.long)] = 1
+    return out
+
+
+class DVSGesture:
+    """DVS128 Gesture as the HSTNN code saw it through dcll, binned once per process.
+
+    Every labelled gesture of every recording is binned once, at its start (window of T*dt us),
+    and kept in memory; with cache=True the frames are also saved beside the HDF5 file, keyed by
+    (binning, T, dt, ds), and memory-mapped by later processes.
+      train_batch(batch_size, rng): dcll's training draw. rng.shuffle the recording indices, take the
+          first batch_size (distinct recordings), then for each one rng.shuffle its label rows and take
+          the first gesture. rng is a numpy RandomState/Generator (or np.random for dcll's global one).
+      test_set(): every labelled gesture of every test recording, recordings in h5py's name order
+          ("0", "1", "10", ...), gestures in file order: 288 samples on the IBM release.
+    """
+
+    def __init__(self, path=DEFAULT_DVS_HDF5, T=60, dt=20000, ds=4, binning="original", cache=False):
+        import h5py
+        if not os.path.isfile(path):
+            raise DataError(f"DVS Gesture HDF5 file not found: {path}\n"
+                            "Create it once with `python data/dvs-hdf5-gen.py` after extracting IBM's "
+                            f"DvsGesture.tar.gz ({DVS_GESTURE_URL}) into data/ (see README).")
+        if DVS_SENSOR % ds:
+            raise ValueError(f"ds must divide {DVS_SENSOR}, got {ds}")
+        self.path, self.T, self.dt, self.ds, self.binning = path, T, dt, ds, binning
+        self.size = DVS_SENSOR // ds
+        try:
+            with h5py.File(path, "r") as f:
+                train_keys = [str(k) for k in range(len(f["train"]))]  # dcll indexes train by number
+                test_keys = list(f["test"])                             # and iterates test by name
+                labels = [f["train"][k]["labels"][()] for k in train_keys] + \
+                         [f["test"][k]["labels"][()] for k in test_keys]
+                frames = self._load_cache(sum(map(len, labels))) if cache else None
+                if frames is None:
+                    frames = self._bin_all(f, train_keys, test_keys, labels)
+                    if cache:
+                        self._save_cache(frames)
+        except (OSError, KeyError) as e:
+            raise DataError(f"{path}: unreadable or not made by data/dvs-hdf5-gen.py ({e}); "
+                            "rebuild it with `python data/dvs-hdf5-gen.py --force`.") from None
+        self.frames = frames  # (all gestures, 2, S, S, T): train recordings first, then test
+        counts = [len(l) for l in labels]
+        self.starts = np.cumsum([0] + counts)  # recording r owns frames[starts[r]:starts[r+1]]
+        self.classes = np.concatenate([l[:, 0] for l in labels]).astype(np.int64) - 1
+        self.n_train_files = len(train_keys)
+        self.n_test = sum(counts[self.n_train_files:])
+        self._test = None
+
+    def _bin_all(self, f, train_keys, test_keys, labels):
+        groups = [f["train"][k] for k in train_keys] + [f["test"][k] for k in test_keys]
+        out = []
+        for grp, rows in zip(groups, labels):
+            t = grp["time"][()]
+            for _, start, _ in rows:
+                out.append(bin_events(t, grp["data"], int(start), self.T, self.dt, self.ds, self.binning))
+        return np.stack(out)
+
+    def _cache_path(self):
+        stem = os.path.splitext(self.path)[0]
+        return f"{stem}.{self.binning}-T{self.T}-dt{self.dt}-ds{self.ds}.npy"
+
+    def _load_cache(self, n):
+        p = self._cache_path()
+        if not os.path.isfile(p) or os.path.getmtime(p) < os.path.getmtime(self.path):
+            return None
+        frames = np.load(p, mmap_mode="r")
+        return frames if frames.shape == (n, 2, self.size, self.size, self.T) else None
+
+    def _save_cache(self, frames):
+        p = self._cache_path()
+        tmp = f"{p}.tmp-{os.getpid()}"
+        try:
+            with open(tmp, "wb") as fh:
+                np.save(fh, frames)
+            os.replace(tmp, p)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    def _tensors(self, idx):
+        x = torch.from_numpy(np.asarray(self.frames[idx], dtype=np.float32))
+        return x, one_hot(self.classes[idx], N_GESTURES)
+
+    def train_batch(self, batch_size, rng):
+        """(inputs (B, 2, S, S, T), one-hot targets (B, 11)) from B distinct train recordings."""
+        if batch_size > self.n_train_files:
+            raise DataError(f"batch_size {batch_size} is larger than the {self.n_train_files} train recordings: "
+                            "a DVS Gesture batch draws distinct recordings, as dcll does.")
+        files = np.arange(self.n_train_files)
+        rng.shuffle(files)
+        idx = []
+        for r in files[:batch_size]:
+            rows = np.arange(self.starts[r + 1] - self.starts[r])
+            rng.shuffle(rows)
+            idx.append(self.starts[r] + rows[0])
+        return self._tensors(np.array(idx))
+
+    def test_set(self):
+        """(inputs (N, 2, S, S, T), one-hot targets (N, 11)) of every test gesture, built once."""
+        if self._test is None:
+            self._test = self._tensors(np.arange(self.starts[self.n_train_files], len(self.classes)))
+        return self._test
+
+    def test_batches(self, batch_size):
+        """The test set in order, in slices of batch_size (the last one may be shorter)."""
+        x, y = self.test_set()
+        for i in range(0, len(y), batch_size):
+            yield x[i:i + batch_size], y[i:i + batch_size]
+
+
+class NMNISTFrames(torch.utils.data.Dataset):
+    """N-MNIST frames written by data/nmnist-dataset-gen.py: <root>/<dt>ms/nhtrain_*.npy (train)
+    or nrtest_*.npy (test). Keeps the first nwin time steps and the first floor(N/multiple)*multiple
+    samples (the original drops the rest). Items are (float image (2, 34, 34, nwin), float one-hot (10,)).
+    The images stay memory-mapped in their stored dtype; `images`/`labels` hold all of them."""
+
+    def __init__(self, root=DEFAULT_NMNIST_ROOT, dt=3, train=True, nwin=15, multiple=100):
+        folder = os.path.join(root, f"{dt}ms")
+        prefix = "nhtrain" if train else "nrtest"
+        paths = [os.path.join(folder, f"{prefix}_{k}.npy") for k in ("image", "label")]
+        for p in paths:
+            if not os.path.isfile(p):
+                raise DataError(f"N-MNIST frames not found: {p}\n"
+                                f"Create them with `python data/nmnist-dataset-gen.py {dt}` from the N-MNIST "
+                                f"release ({NMNIST_URL}, Train.zip and Test.zip; see README).")
+        try:
+            images = np.load(paths[0], mmap_mode="r")
+            labels = np.load(paths[1]).astype(np.float32)
+        except (OSError, ValueError) as e:
+            raise DataError(f"{folder}: unreadable {prefix} files ({e}); rebuild them with "
+                            f"`python data/nmnist-dataset-gen.py {dt} --force`.") from None
+        if images.ndim != 5 or images.shape[1:4] != (2, 34, 34) or labels.shape != (len(images), 10):
+            raise DataError(f"{folder}: expected {prefix}_image (N, 2, 34, 34, T) and {prefix}_label (N, 10), "
+                            f"got {images.shape} and {labels.shape}.")
+        if images.shape[4] < nwin:
+            raise DataError(f"{paths[0]} has {images.shape[4]} time steps, fewer than nwin={nwin}.")
+        n = len(images) // multiple * multiple
+        if n == 0:
+            raise DataError(f"{paths[0]} has {len(images)} samples, fewer than multiple={multiple}.")
+        self.images, self.labels = images[:n, ..., :nwin], torch.from_numpy(labels[:n])
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return torch.tensor(self.images[i], dtype=torch.float32), self.labels[i]

@@ -1,0 +1,28 @@
+"""Peak GPU memory and device name of a run, written as JSON at exit for the launcher's profile.csv."""
+import atexit
+import json
+import os
+import platform
+
+
+def write_profile_at_exit():
+    """If HSTNN_PROFILE_FILE is set, write {"device", "peak_gpu_mem_bytes", "peak_gpu_reserved_bytes"}
+    there when the program exits (the GPU numbers are null when CUDA was not used)."""
+    path = os.environ.get("HSTNN_PROFILE_FILE")
+    if path:
+        atexit.register(_write_profile, path)
+
+
+def _write_profile(path):
+    import torch
+    used_cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    profile = {
+        "device": torch.cuda.get_device_name() if used_cuda else (platform.processor() or platform.machine() or "cpu"),
+        "peak_gpu_mem_bytes": torch.cuda.max_memory_allocated() if used_cuda else None,
+        "peak_gpu_reserved_bytes": torch.cuda.max_memory_reserved() if used_cuda else None,
+    }
+    try:
+        with open(path, "w") as f:
+            json.dump(profile, f)
+    except OSError:
+        pass  # a profile is never worth failing a finished run

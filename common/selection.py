@@ -1,0 +1,81 @@
+"""Which neurons the Selection stage keeps, and the neuron counts a ratio implies."""
+import csv
+import os
+
+
+class SelectionError(ValueError):
+    pass
+
+
+def neuron_count(total, fraction, what, truncate=False):
+    """total * fraction as an integer.
+
+    The authors truncated the float product (0.7 * 650 = 454.99999999999994 -> 454, losing a
+    neuron). By default we accept a product within float error of an integer and refuse any
+    other; truncate=True reproduces the original int().
+    """
+    exact = total * fraction
+    if truncate:
+        return int(exact)
+    n = round(exact)
+    if abs(exact - n) > 1e-6:
+        raise SelectionError(f"{what}: {total} x {fraction:g} = {exact:g} is not a whole number of neurons; "
+                             f"choose a ratio for which it is (or pass --truncate_counts for the original int() truncation)")
+    return n
+
+
+def rank(scores):
+    """Indices by descending score; ties in reverse index order, as the authors' sort-then-reverse."""
+    return sorted(range(len(scores)), key=lambda i: (scores[i], i), reverse=True)
+
+
+def select_fc(importance, ratio, truncate=False):
+    """Keep the most important neurons of each type, ranked globally across both layers.
+
+    importance: population key (snn1, snn2, rnn1, rnn2) -> list of scores (missing = empty).
+    Keeps total*(1-ratio) RNN and total*ratio SNN neurons. If all picks of a type fall in one
+    layer, the least important pick is swapped for the best neuron of that type in the other
+    layer (the authors' rule; with 0 or 1 picks there is nothing to swap).
+    Returns population key -> sorted kept indices.
+    """
+    keep = {}
+    for kind, fraction in (("rnn", 1.0 - ratio), ("snn", ratio)):
+        s1, s2 = (list(importance.get(f"{kind}{l}", [])) for l in (1, 2))
+        n1 = len(s1)
+        n_keep = neuron_count(n1 + len(s2), fraction, f"{kind.upper()} neurons kept", truncate)
+        order = rank(s1 + s2)
+        picks = order[:n_keep]
+        if n_keep >= 2 and n1 > 0 and len(s2) > 0:
+            layers = {i >= n1 for i in picks}
+            if len(layers) == 1:
+                other = next(i for i in order[n_keep:] if (i >= n1) not in layers)
+                picks[-1] = other
+        keep[f"{kind}1"] = sorted(i for i in picks if i < n1)
+        keep[f"{kind}2"] = sorted(i - n1 for i in picks if i >= n1)
+    for l in (1, 2):
+        if not keep[f"rnn{l}"] and not keep[f"snn{l}"]:
+            raise SelectionError(f"ratio {ratio} keeps no neuron at all in layer {l}; use a ratio that keeps more neurons")
+    return keep
+
+
+def log_selection(logger, keep):
+    """The authors' log lines: sorted index lists, then the per-layer counts."""
+    for key in ("rnn1", "rnn2", "snn1", "snn2"):
+        logger.info(f"{key}: {keep[key]}")
+    for kind in ("rnn", "snn"):
+        for l in (1, 2):
+            logger.info(f"{kind}_layer[{l - 1}]: {len(keep[f'{kind}{l}'])}")
+
+
+def write_importance_csv(path, traces, scores, keep):
+    """Per-neuron table: param,neuron,trace,importance,kept."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["param", "neuron", "trace", "importance", "kept"])
+        for key in traces:
+            kept = set(keep.get(key, []))
+            for i, (t, s) in enumerate(zip(traces[key].tolist(), scores[key].tolist())):
+                out.writerow([key, i, repr(t), repr(s), int(i in kept)])
+    os.replace(tmp, path)

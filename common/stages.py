@@ -1,0 +1,63 @@
+"""Pieces of the three HSTNN stages shared by the fully connected experiments."""
+import os
+
+import torch
+
+from common.hessian import cache_key, cached_traces, file_digest, hutchinson_traces, importance
+from common.selection import SelectionError, log_selection, neuron_count, select_fc, write_importance_csv
+from common.training import KitError
+
+
+def fc_shapes(model, nhid, ratio, truncate=False):
+    """(rnn_shape, snn_shape) of a model built from scratch. ffs splits nhid by the SNN ratio."""
+    if model in ("rnn", "lstm"):
+        return [nhid, nhid], [0, 0]
+    if model == "snn":
+        return [0, 0], [nhid, nhid]
+    if model == "hybrid":  # Adaptation: a full population of both kinds in every layer
+        return [nhid, nhid], [nhid, nhid]
+    try:
+        snn = neuron_count(nhid, ratio, f"ffs SNN neurons per layer (--nhid {nhid}, --ratio {ratio})", truncate)
+        rnn = neuron_count(nhid, 1.0 - ratio, f"ffs RNN neurons per layer (--nhid {nhid}, --ratio {ratio})", truncate)
+    except SelectionError as e:
+        raise KitError(str(e))
+    return [rnn, rnn], [snn, snn]
+
+
+def hessian_selection(model, loss_fn, inputs, ratio, n_probes, adaptation_checkpoint, trace_prefix,
+                      importance_csv, logger, truncate=False):
+    """Selection: per-neuron Hessian traces (cached), importance, and the kept neurons.
+
+    loss_fn() computes the loss on the trace batch with the model in eval mode. The trace cache
+    is keyed by everything that determines it: the adaptation checkpoint's bytes, the trace batch
+    (`inputs`), the number of probes and the RNG state that draws them.
+    """
+    key = cache_key(file_digest(adaptation_checkpoint), *inputs, n_probes, torch.get_rng_state())
+    path = f"{trace_prefix}_{key}.npz"
+
+    def compute():
+        was_fast = model.fast
+        model.eval()
+        model.fast = False  # second derivatives run through the step-by-step definition
+        try:
+            return hutchinson_traces(loss_fn(), model.probed_groups(), n_probes)
+        finally:
+            model.fast = was_fast
+
+    values, cached = cached_traces(path, compute)
+    if cached:
+        logger.info(f"using cached Hessian traces {path}")
+    mean = {k: v.float().mean(0) for k, v in values.items()}
+    scores = importance(mean, model.probed_groups())
+    try:
+        keep = select_fc({k: s.tolist() for k, s in scores.items()}, ratio, truncate)
+    except SelectionError as e:
+        raise KitError(str(e))
+    log_selection(logger, keep)
+    write_importance_csv(importance_csv, mean, scores, keep)
+    return keep
+
+
+def ensure_dirs():
+    for d in ("log", "checkpoint", "traces"):
+        os.makedirs(d, exist_ok=True)
