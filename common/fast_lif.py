@@ -52,12 +52,14 @@ class _LIFMultiStep(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, currents, decay, thresh, lens, backend):
-        x = currents.contiguous().view(currents.shape[0], -1)  # [T, N]
+        x = currents.contiguous()
+        spikes, mem = torch.empty_like(x), torch.empty_like(x)
         fwd = _forward_triton if backend == 'triton' else _forward_torch
-        spikes, mem = fwd(x, decay, thresh)
+        flat = lambda a: a.view(a.shape[0], -1)  # [T, N]
+        fwd(flat(x), flat(spikes), flat(mem), decay, thresh)
         ctx.save_for_backward(mem)
         ctx.decay, ctx.thresh, ctx.lens, ctx.backend = decay, thresh, lens, backend
-        return spikes.view(currents.shape)
+        return spikes
 
     @staticmethod
     def backward(ctx, grad_spikes):
@@ -65,28 +67,27 @@ class _LIFMultiStep(torch.autograd.Function):
             raise RuntimeError("lif_multistep is first-order only (no create_graph / double backward); "
                                "use lif_multistep_reference or common.neurons.lif_step for Hessians")
         mem, = ctx.saved_tensors
-        g = grad_spikes.contiguous().view(mem.shape)
+        g = grad_spikes.contiguous()
+        grad = torch.empty_like(g)
         bwd = _backward_triton if ctx.backend == 'triton' else _backward_torch
-        grad = bwd(g, mem, ctx.decay, ctx.thresh, ctx.lens)
-        return grad.view(grad_spikes.shape), None, None, None, None
+        flat = lambda a: a.view(a.shape[0], -1)
+        bwd(flat(g), flat(mem), flat(grad), ctx.decay, ctx.thresh, ctx.lens)
+        return grad, None, None, None, None
 
 # -----------------------------------------------------------------------------
-# torch loop (any device, any float dtype); the same ops, in the same order, as lif_step
+# torch loop (any device, any float dtype). Inputs and outputs are [T, N] and contiguous.
 
-def _forward_torch(x, decay, thresh):
-    mem, spikes = torch.empty_like(x), torch.empty_like(x)
+def _forward_torch(x, spikes, mem, decay, thresh):
     m = s = torch.zeros_like(x[0])
     for t in range(x.shape[0]):
         m = torch.add(m * (1 - s) * decay, x[t], out=mem[t])
         s = torch.gt(m - thresh, 0, out=spikes[t])  # compare straight into float: fast on CPU
-    return spikes, mem
 
 
-def _backward_torch(g, mem, decay, thresh, lens):
+def _backward_torch(g, mem, grad, decay, thresh, lens):
     # u_t = u_{t-1} (1 - s_{t-1}) decay + I_t, s_t = H(u_t - thresh). With gu = dL/du_{t+1}:
     #   dL/ds_t = g_t - gu decay u_t                      (reset path)
     #   dL/dI_t = dL/du_t = dL/ds_t sg(u_t) + gu decay (1 - s_t)
-    grad = torch.empty_like(g)
     gu = torch.zeros_like(g[0])
     sg, s = torch.empty_like(gu), torch.empty_like(gu)
     for t in range(g.shape[0] - 1, -1, -1):
@@ -97,7 +98,6 @@ def _backward_torch(g, mem, decay, thresh, lens):
         torch.lt(d.abs(), lens, out=sg).div_(2 * lens)
         torch.gt(d, 0, out=s)
         gu = torch.add(gs * sg, ga * (1 - s), out=grad[t])
-    return grad
 
 # -----------------------------------------------------------------------------
 # fused Triton kernels (CUDA, float32): one program per BLOCK neurons, the time loop in registers
@@ -144,22 +144,18 @@ if triton is not None:
 BLOCK = 256
 
 
-def _forward_triton(x, decay, thresh):
+def _forward_triton(x, spikes, mem, decay, thresh):
     T, N = x.shape
-    spikes, mem = torch.empty_like(x), torch.empty_like(x)
     if x.numel() == 0:
-        return spikes, mem
+        return
     # no fp fusion: m*(1-s)*decay + x must round like the unfused torch ops for bit-equal spikes
     _lif_fwd_kernel[(triton.cdiv(N, BLOCK),)](x, spikes, mem, T, N, decay, thresh,
                                               BLOCK=BLOCK, enable_fp_fusion=False)
-    return spikes, mem
 
 
-def _backward_triton(g, mem, decay, thresh, lens):
+def _backward_triton(g, mem, grad, decay, thresh, lens):
     T, N = mem.shape
-    grad = torch.empty_like(mem)
     if mem.numel() == 0:
-        return grad
+        return
     _lif_bwd_kernel[(triton.cdiv(N, BLOCK),)](g, mem, grad, T, N, (T - 1) * N, decay, thresh, lens,
                                               1 / (2 * lens), BLOCK=BLOCK)
-    return grad
