@@ -32,8 +32,8 @@ DECAY, THRESH, LENS = 0.6, 0.6, 0.5  # LIF constants of the PTB experiment
 WIDTH = 89  # width of the log rules
 
 parser = experiment_parser("HSTNN on Penn Treebank", models=("rnn", "lstm", "snn", "ffs", "hybrid"))
-parser.add_argument("--cell", type=str, default="rnn", choices=("rnn", "lstm"),
-                    help="non-spiking neuron type of the snn/ffs/hybrid models (--model lstm implies lstm)")
+parser.add_argument("--cell", type=str, default=None, choices=("rnn", "lstm"),
+                    help="non-spiking neuron type of the ffs/hybrid models (default rnn; --model lstm implies lstm)")
 parser.add_argument("--emsize", type=int, help="word embedding size")
 parser.add_argument("--nhid", type=int, help="neurons per layer and per type (the redundant hybrid has 2*nhid)")
 parser.add_argument("--bptt", type=int, help="sequence length of a training chunk")
@@ -163,10 +163,9 @@ def train(model, splits, stage, checkpoint_path, args, logger, resume=None):
 def main():
     args = parser.parse_args()
     check_args(args)
-    if args.model in ("rnn", "lstm"):
-        if args.cell != args.model and "--cell" in " ".join(sys.argv):
-            raise KitError(f"--model {args.model} contradicts --cell {args.cell}")
-        args.cell = args.model
+    if args.model in ("rnn", "lstm") and args.cell not in (None, args.model):
+        raise KitError(f"--model {args.model} contradicts --cell {args.cell}")
+    args.cell = args.model if args.model in ("rnn", "lstm") else (args.cell or "rnn")
     if args.nlayers != 2:
         raise KitError("--nlayers: the hybrid stack has exactly 2 layers")
     if args.threads:
