@@ -146,6 +146,7 @@ BLOCK = 256
 
 def _forward_triton(x, spikes, mem, decay, thresh):
     T, N = x.shape
+    assert x.dtype == torch.float32, 'the Triton path is float32 only; other dtypes use the torch loop'
     if x.numel() == 0:
         return
     # no fp fusion: m*(1-s)*decay + x must round like the unfused torch ops for bit-equal spikes

@@ -1,0 +1,125 @@
+"""lif_multistep (torch loop and Triton kernels) against the step-by-step definition."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from common.fast_lif import lif_multistep, lif_multistep_reference
+from common.neurons import spike
+
+CONSTS = [(0.6, 0.6, 0.5), (0.3, 0.5, 0.5), (0.3, 0.3, 0.25)]  # (decay, thresh, lens)
+SHAPES = {'fc': (35, 4, 50), 'conv': (6, 2, 3, 8, 8)}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def downstream(s, w):
+    """A loss that uses the spikes non-linearly, so dL/ds differs per element and step."""
+    return ((s.cumsum(0) * w).sin() ** 2).sum() + (s.sum(0) * w[0]).tanh().sum()
+
+
+def compare(x, consts, backend=None):
+    """Spikes and dL/dcurrents of both implementations on currents x."""
+    w = torch.randn(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(1))
+    out = []
+    for f in (lif_multistep_reference, lambda *a: lif_multistep(*a, backend=backend)):
+        xi = x.clone().requires_grad_()
+        s = f(xi, *consts)
+        g, = torch.autograd.grad(downstream(s, w), xi)
+        out += [s, g]
+    return out
+
+
+def randn(shape, mean, std, dtype=torch.float32, seed=0):
+    return torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(seed)) * std + mean
+
+
+@pytest.mark.parametrize('shape', SHAPES.values(), ids=SHAPES.keys())
+@pytest.mark.parametrize('consts', CONSTS)
+def test_matches_definition_float32(shape, consts):
+    s_ref, g_ref, s, g = compare(randn(shape, consts[1] * 0.5, 0.6), consts)
+    assert 0.05 < s_ref.mean() < 0.95 and g_ref.abs().max() > 0
+    assert torch.equal(s, s_ref)
+    torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('shape', SHAPES.values(), ids=SHAPES.keys())
+@pytest.mark.parametrize('consts', CONSTS)
+def test_matches_definition_float64(shape, consts):
+    s_ref, g_ref, s, g = compare(randn(shape, consts[1] * 0.5, 0.6, torch.float64), consts)
+    assert torch.equal(s, s_ref)
+    torch.testing.assert_close(g, g_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize('consts', CONSTS)
+def test_reset_path_matters(consts):
+    # large currents: spikes at most steps, membrane often in the surrogate window after a reset
+    decay, thresh, lens = consts
+    x = randn(SHAPES['fc'], thresh + 0.3 * lens, 0.5 * lens, torch.float64)
+    s_ref, g_ref, s, g = compare(x, consts)
+    assert s_ref.mean() > 0.5
+    assert torch.equal(s, s_ref)
+    torch.testing.assert_close(g, g_ref, rtol=1e-12, atol=1e-12)
+    # the same gradient with a detached reset is far off, so the check above sees the reset path
+    xi = x.clone().requires_grad_()
+    mem = spk = torch.zeros_like(x[0])
+    out = []
+    for xt in xi:
+        mem = mem * (1 - spk.detach()) * decay + xt
+        spk = spike(mem, thresh, lens)
+        out.append(spk)
+    w = torch.randn(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(1))
+    g_detached, = torch.autograd.grad(downstream(torch.stack(out), w), xi)
+    assert (g_detached - g_ref).norm() > 0.1 * g_ref.norm()
+
+
+@pytest.mark.parametrize('consts', CONSTS)
+def test_zero_spikes(consts):
+    # currents below thresh (1 - decay): the membrane never reaches thresh but sits in the window
+    decay, thresh, lens = consts
+    x = torch.rand(SHAPES['conv'], generator=torch.Generator().manual_seed(0)) * 0.9 * thresh * (1 - decay)
+    s_ref, g_ref, s, g = compare(x, consts)
+    assert s.sum() == 0 and s_ref.sum() == 0
+    assert g_ref.abs().max() > 0
+    torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-6)
+
+
+def test_strict_threshold_and_layouts():
+    # mem == thresh exactly gives no spike; non-contiguous input; input without grad
+    x = randn((4, 35, 50), 0.3, 0.6).transpose(0, 1)  # [T, B, N], not contiguous
+    x[0, 0, :10] = 0.5
+    s_ref, g_ref, s, g = compare(x, (0.3, 0.5, 0.5))
+    assert s[0, 0, :10].sum() == 0
+    assert torch.equal(s, s_ref)
+    torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-6)
+    assert not lif_multistep(x, 0.3, 0.5, 0.5).requires_grad
+
+
+def test_double_backward_raises():
+    x = randn(SHAPES['fc'], 0.3, 0.6).requires_grad_()
+    loss = downstream(lif_multistep(x, 0.6, 0.6, 0.5), torch.ones_like(x))
+    with pytest.raises(RuntimeError, match='first-order only'):
+        torch.autograd.grad(loss, x, create_graph=True)
+
+
+TRITON_SCRIPT = textwrap.dedent("""
+    import torch
+    from common import fast_lif
+    from tests.test_fast_lif import compare, randn, CONSTS, SHAPES
+    for shape in list(SHAPES.values()) + [(3, 1, 700)]:  # 700: last block partly masked
+        for consts in CONSTS:
+            s_ref, g_ref, s, g = compare(randn(shape, consts[1] * 0.5, 0.6), consts, backend='triton')
+            assert torch.equal(s, s_ref), (shape, consts)
+            torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-6)
+    print('triton interpreter ok')
+""")
+
+
+def test_triton_kernels_in_interpreter():
+    pytest.importorskip('triton', reason='triton is not installed')
+    env = dict(os.environ, TRITON_INTERPRET='1', PYTHONPATH=ROOT)
+    r = subprocess.run([sys.executable, '-c', TRITON_SCRIPT], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and 'triton interpreter ok' in r.stdout, r.stdout + r.stderr
