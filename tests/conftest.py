@@ -1,0 +1,51 @@
+import os
+import random
+import runpy
+import sys
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")  # real data beside the checkout, when present
+sys.path.insert(0, ROOT)
+torch.set_num_threads(1)
+
+
+def run_script(script, args, cwd):
+    """Run an experiment script in this process (as `python script args` from cwd).
+    Returns the exit code: 0 on success, 2 for a reported user error."""
+    old_argv, old_cwd = sys.argv, os.getcwd()
+    sys.argv = [script] + [str(a) for a in args]
+    os.chdir(cwd)
+    try:
+        runpy.run_path(script, run_name="__main__")
+        return 0
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 1
+    finally:
+        sys.argv = old_argv
+        os.chdir(old_cwd)
+
+
+def write_corpus(folder, n_words=40, lines=(240, 40, 40), seed=0):
+    """A tiny PTB-like corpus: ptb.train.txt, ptb.valid.txt, ptb.test.txt."""
+    rng = random.Random(seed)
+    words = [f"w{i}" for i in range(n_words)]
+    os.makedirs(folder, exist_ok=True)
+    for split, n in zip(("train", "valid", "test"), lines):
+        with open(os.path.join(folder, f"ptb.{split}.txt"), "w") as f:
+            for _ in range(n):
+                # a little structure to learn: each word tends to be followed by its successor
+                w = rng.randrange(n_words)
+                sent = []
+                for _ in range(rng.randint(3, 10)):
+                    sent.append(words[w])
+                    w = (w + 1) % n_words if rng.random() < 0.7 else rng.randrange(n_words)
+                f.write(" " + " ".join(sent) + " \n")
+    return folder
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return write_corpus(str(tmp_path / "ptb"))
