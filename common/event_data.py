@@ -7,6 +7,7 @@ with one-hot targets (B, 10).
 """
 import os
 
+import h5py
 import numpy as np
 import torch
 
@@ -38,7 +39,6 @@ class DVSGesture:
     """
 
     def __init__(self, path=DEFAULT_DVS_HDF5, T=60, dt=20000, ds=4, binning="original", cache=False):
-        import h5py
         if not os.path.isfile(path):
             raise DataError(f"DVS Gesture HDF5 file not found: {path}\n"
                             "Create it once with `python data/dvs-hdf5-gen.py` after extracting IBM's "
