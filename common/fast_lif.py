@@ -10,6 +10,7 @@ per block of neurons looping over T in registers. Everything else runs the torch
 
 First-order only: backward with create_graph=True (double backward, Hessian-vector
 products) raises. Use lif_multistep_reference, or lif_step, for second-order work.
+torch.func transforms (vmap, grad, jvp) are not supported either; lif_step supports them.
 """
 import torch
 
