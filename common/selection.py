@@ -79,3 +79,50 @@ def write_importance_csv(path, traces, scores, keep):
             for i, (t, s) in enumerate(zip(traces[key].tolist(), scores[key].tolist())):
                 out.writerow([key, i, repr(t), repr(s), int(i in kept)])
     os.replace(tmp, path)
+
+
+def select_conv(importance, ratio, truncate=False):
+    """Keep conv filters per type (rcnn, scnn): each layer's best filter, then the global best.
+
+    importance: ordered name -> list of scores, one entry per layer and type that has filters, the
+    name containing 'rcnn' or 'scnn' (e.g. 'hcnn_layers.0.rcnn_fc'). Of the N filters of a type in
+    all layers, N*(1-ratio) RCNN and N*ratio SCNN filters are kept: first the most important filter
+    of every layer (so no layer loses a type), then the most important of all remaining filters,
+    ranked together. Sorting is stable (ties: earlier layer, then lower index), as the authors'.
+    The authors' pool slice [0:needed - n_layers] went negative when a ratio kept fewer filters than
+    there are layers and then kept nearly everything; that case is refused here.
+    Returns name -> sorted kept indices.
+    """
+    keep = {}
+    for kind, fraction in (("rcnn", 1.0 - ratio), ("scnn", ratio)):
+        names = [n for n in importance if kind in n]
+        total = sum(len(importance[n]) for n in names)
+        if total == 0:
+            continue
+        try:
+            needed = neuron_count(total, fraction, f"{kind.upper()} filters kept", truncate)
+        except SelectionError:
+            raise SelectionError(f"ratio {ratio} keeps {total} x {fraction:g} = {total * fraction:g} of the {total} "
+                                 f"{kind.upper()} filters, not a whole number: the ratio must be a multiple of "
+                                 f"1/{total} (or pass --truncate_counts for the original int() truncation)") from None
+        if needed < len(names):
+            raise SelectionError(f"ratio {ratio} keeps {needed} {kind.upper()} filter(s), fewer than the {len(names)} "
+                                 f"layers; every layer keeps its best filter of each type, so at least {len(names)} "
+                                 f"are needed: use a ratio that keeps more {kind.upper()} filters")
+        picks, pool = [], []
+        for layer, name in enumerate(names):
+            order = sorted(((s, i, layer) for i, s in enumerate(importance[name])), key=lambda e: e[0], reverse=True)
+            picks.append(order[0])
+            pool += order[1:]
+        picks += sorted(pool, key=lambda e: e[0], reverse=True)[:needed - len(names)]
+        for layer, name in enumerate(names):
+            keep[name] = sorted(i for _, i, l in picks if l == layer)
+    return {name: keep[name] for name in importance if name in keep}  # the authors' (module) order
+
+
+def log_conv_selection(logger, keep):
+    """The authors' print_eff_index lines (sorted indices per layer and type), then the counts."""
+    for name, idx in keep.items():
+        logger.info(f"{name}: [{', '.join(map(str, idx))}]")
+    for name, idx in keep.items():
+        logger.info(f"{name}: {len(idx)}")
