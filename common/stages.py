@@ -25,8 +25,11 @@ def fc_shapes(model, nhid, ratio, truncate=False):
 
 
 def hessian_selection(model, loss_fn, inputs, ratio, n_probes, adaptation_checkpoint, trace_prefix,
-                      importance_csv, logger, truncate=False):
+                      importance_csv, logger, truncate=False, select=select_fc, log=log_selection):
     """Selection: per-neuron Hessian traces (cached), importance, and the kept neurons.
+
+    select(importance lists, ratio, truncate) -> kept indices and log(logger, keep) are the rule and its
+    log lines: the fc rule by default; the conv nets pass common.selection.select_conv / log_conv_selection.
 
     loss_fn() computes the loss on the trace batch with the model in eval mode. The trace cache
     is keyed by everything that determines it: the adaptation checkpoint's bytes, the trace batch
@@ -50,10 +53,10 @@ def hessian_selection(model, loss_fn, inputs, ratio, n_probes, adaptation_checkp
     mean = {k: v.float().mean(0) for k, v in values.items()}
     scores = importance(mean, model.probed_groups())
     try:
-        keep = select_fc({k: s.tolist() for k, s in scores.items()}, ratio, truncate)
+        keep = select({k: s.tolist() for k, s in scores.items()}, ratio, truncate)
     except SelectionError as e:
         raise KitError(str(e))
-    log_selection(logger, keep)
+    log(logger, keep)
     write_importance_csv(importance_csv, mean, scores, keep)
     return keep
 
