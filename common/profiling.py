@@ -3,6 +3,7 @@ import atexit
 import json
 import os
 import platform
+import sys
 
 
 def write_profile_at_exit():
@@ -14,8 +15,8 @@ def write_profile_at_exit():
 
 
 def _write_profile(path):
-    import torch
-    used_cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    torch = sys.modules.get("torch")  # not imported: CUDA was not used
+    used_cuda = torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized()
     profile = {
         "device": torch.cuda.get_device_name() if used_cuda else (platform.processor() or platform.machine() or "cpu"),
         "peak_gpu_mem_bytes": torch.cuda.max_memory_allocated() if used_cuda else None,

@@ -1,0 +1,293 @@
+"""The launcher's queue, skip/resume rules, summaries, profile records and Slurm backend, with tiny fake jobs."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from common import launcher as L  # noqa: E402
+
+# A stand-in for a training script: same flags, same file names, same final test block; no torch.
+FAKE_JOB = r'''
+import argparse, json, os, sys, time
+p = argparse.ArgumentParser()
+for flag in ("--ratio", "--seed", "--model", "--mode", "--gpu"):
+    p.add_argument(flag)
+p.add_argument("--stage1_epochs", type=int, default=0)
+p.add_argument("--sleep", type=float, default=0)
+p.add_argument("--exit_code", type=int, default=0)
+p.add_argument("--fail_for", default="")
+p.add_argument("--crash_once", action="store_true")
+p.add_argument("--overwrite", action="store_true")
+a = p.parse_args()
+name = f"ptb_{a.model}_{a.seed}" + (f"_{float(a.ratio)}" if a.model == "ffs" or a.mode in ("train2", "test2") else "")
+kind = "train" if a.mode.startswith("train") else "test"
+os.makedirs("log", exist_ok=True)
+os.makedirs("checkpoint", exist_ok=True)
+def event(**kw):
+    with open("events.txt", "a") as f:
+        f.write(json.dumps(dict(kw, name=name, mode=a.mode, t=time.time())) + "\n")
+event(what="start", gpu=os.environ.get("CUDA_VISIBLE_DEVICES"), gpu_flag=a.gpu, epochs=a.stage1_epochs,
+      overwrite=a.overwrite, pid=os.getpid())
+resume = f"checkpoint/{name}.resume.t7"
+resumed = os.path.exists(resume)
+log = open(f"log/{kind}_{name}.log", "a")
+if kind == "train":
+    open(resume, "w").close()
+    log.write("| end of epoch   1 | time: 1.50s | valid loss  5.00 | valid ppl   150.00\n")
+    log.flush()
+    if a.crash_once and not resumed:
+        os.kill(os.getpid(), 9)
+time.sleep(a.sleep)
+print("output of", name, flush=True)
+if a.exit_code and a.seed in a.fail_for.split(","):
+    print("boom: something went wrong", file=sys.stderr)
+    sys.exit(a.exit_code)
+if kind == "train":
+    open(f"checkpoint/{name}.t7", "w").write("resumed" if resumed else "fresh")
+    os.remove(resume)
+log.write("=" * 89 + "\n| Performance on Test Set | test loss  4.60 | test ppl   100.00\n" + "=" * 89 + "\n")
+if os.environ.get("HSTNN_PROFILE_FILE"):
+    json.dump({"device": "FakeGPU", "peak_gpu_mem_bytes": 123 * 2 ** 20}, open(os.environ["HSTNN_PROFILE_FILE"], "w"))
+event(what="end")
+'''
+
+
+@pytest.fixture
+def exp(tmp_path):
+    folder = tmp_path / "rnn-ptb-10-0.5-0.6"
+    folder.mkdir()
+    (folder / "job.py").write_text(FAKE_JOB)
+    return folder
+
+
+def launcher(exp, *argv, **settings):
+    settings.setdefault("progress_every_s", 1000)
+    settings.setdefault("profile_csv", str(exp.parent / "results" / "profile.csv"))
+    return L.Launcher(script="job.py", dataset="ptb", base_dir=str(exp), argv=list(argv), **settings)
+
+
+def params(mode="train1", model=("rnn",), seed=(1,), ratio=(0,), **flags):
+    return dict(flags, mode=mode, model=list(model), seed=list(seed), ratio=list(ratio))
+
+
+def events(exp, what="start"):
+    path = exp / "events.txt"
+    if not path.exists():
+        return []
+    return [e for e in map(json.loads, path.read_text().splitlines()) if e["what"] == what]
+
+
+def max_overlap(intervals):
+    points = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    best = now = 0
+    for _, d in points:
+        now += d
+        best = max(best, now)
+    return best
+
+
+def intervals(exp, key=lambda e: True):
+    ends = {(e["name"], e["mode"]): e["t"] for e in events(exp, "end")}
+    return [(e["t"], ends[(e["name"], e["mode"])]) for e in events(exp) if key(e)]
+
+
+# -- pure parts -------------------------------------------------------------------------------------
+def test_expand_jobs_like_the_original_mprun(tmp_path):
+    p = {"stage1_epoch": 200, "data": "../x", "mode": "train1", "model_note": "skipped", "overwrite": True,
+         "quiet": False, "seed": [1111, 2222], "ratio": [0.1, 0.5], "model": ["ffs", "hybrid"]}
+    jobs = L.expand_jobs(str(tmp_path), p, "rnn-ptb.py", "ptb")
+    assert [(j.ratio, j.seed, j.model) for j in jobs] == [
+        ("0.1", "1111", "ffs"), ("0.1", "1111", "hybrid"), ("0.1", "2222", "ffs"), ("0.1", "2222", "hybrid"),
+        ("0.5", "1111", "ffs"), ("0.5", "2222", "ffs")]  # hybrid train1 has no ratio: run once per seed
+    assert jobs[0].argv == ["rnn-ptb.py", "--ratio", "0.1", "--seed", "1111", "--model", "ffs",
+                            "--stage1_epoch", "200", "--data", "../x", "--mode", "train1", "--overwrite"]
+    assert jobs[0].log_path == os.path.join(str(tmp_path), "log", "train_ptb_ffs_1111_0.1.log")
+    assert jobs[1].name == "ptb_hybrid_1111"
+    test2 = L.expand_jobs(str(tmp_path), params("test2", ["hybrid"], [3], [0.50]), "s.py", "ptb")[0]
+    assert test2.log_path.endswith(os.path.join("log", "test_ptb_hybrid_3_0.5.log"))
+    assert "--gpu" in test2.command(1) and test2.command(1).startswith(f"cd {tmp_path} && CUDA_VISIBLE_DEVICES=1 ")
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(mode="train1", seed=[1], ratio=[0]), "no 'model' key"),
+    (dict(mode="fit", seed=[1], ratio=[0], model=["rnn"]), "mode must be one of"),
+    (dict(mode="train2", seed=[1], ratio=[0.5], model=["rnn"]), "hybrid only"),
+    (dict(mode="train1", seed=[1], ratio=[0], model=["rnn"], gpu=0), "gpus setting"),
+])
+def test_bad_dicts_are_clear_errors(tmp_path, bad, message):
+    with pytest.raises(L.LauncherError, match=message):
+        L.expand_jobs(str(tmp_path), bad, "s.py", "ptb")
+
+
+def test_slots_round_robin():
+    slots = L.Slots([0, 1, 2], 2)
+    assert [slots.take() for _ in range(6)] == [0, 1, 2, 0, 1, 2] and not slots.free()
+    slots.give_back(1)
+    assert slots.take() == 1
+    slots.give_back(0), slots.give_back(2)
+    assert [slots.take(), slots.take()] == [2, 0]  # round-robin continues after the last GPU handed out
+
+
+def test_command_line_overrides_file_settings(exp, capsys):
+    ln = launcher(exp, "--dry-run", "--gpus", "0,1", "--slots", "2", "--rerun", "--stages", "2",
+                  gpus=[], slots_per_gpu=1, backend="local")
+    s = ln.settings
+    assert (s.dry_run, s.gpus, s.slots_per_gpu, s.rerun, s.stages) == (True, [0, 1], 2, True, [2])
+    assert ln.multi_task(".", params()) == []
+    ln.multi_task(".", params(seed=[1, 2, 3]))
+    out = capsys.readouterr().out
+    assert "stage 1: not selected" in out
+    assert "CUDA_VISIBLE_DEVICES=0 " in out and "--gpu 1" in out and out.count("job.py --ratio") == 3
+    assert not (exp / "events.txt").exists() and not (exp / "log").exists()
+
+
+@pytest.mark.parametrize("argv, settings, message", [
+    (["--gpus", "x"], {}, "comma-separated integers"),
+    ([], {"gpus": "all"}, "gpus must be"),
+    ([], {"slots_per_gpu": 0}, "slots_per_gpu must be a positive integer"),
+    ([], {"nonsense": 1}, "unknown launcher setting"),
+])
+def test_bad_settings_exit_with_a_message(exp, capsys, argv, settings, message):
+    with pytest.raises(SystemExit) as e:
+        launcher(exp, *argv, **settings)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+# -- the local queue --------------------------------------------------------------------------------
+def test_slots_per_gpu_and_cpu_jobs_are_honoured(exp):
+    ln = launcher(exp, gpus=[0, 1], slots_per_gpu=1)
+    results = ln.multi_task(".", params(seed=range(6), sleep=0.25, stage1_epoch=7))
+    assert [r.status for r in results] == ["ok"] * 6
+    starts = events(exp)
+    gpu_of = {e["name"]: e["gpu"] for e in starts}
+    assert all(e["gpu"] == e["gpu_flag"] for e in starts) and (gpu_of["ptb_rnn_0"], gpu_of["ptb_rnn_1"]) == ("0", "1")
+    assert all(e["epochs"] == 7 for e in starts)  # stage1_epoch reaches --stage1_epochs (argparse prefix)
+    for g in ("0", "1"):
+        assert max_overlap(intervals(exp, lambda e: e["gpu"] == g)) == 1
+    assert max_overlap(intervals(exp)) == 2
+
+    (exp / "events.txt").unlink()
+    ln = launcher(exp, gpus=[], cpu_jobs=3)
+    ln.multi_task(".", params(model=["snn"], seed=range(6), sleep=0.25))
+    assert all(e["gpu"] == "" and e["gpu_flag"] is None for e in events(exp))
+    assert max_overlap(intervals(exp)) == 3
+
+
+def test_stages_in_order_skip_done_and_rerun(exp, capsys):
+    ln = launcher(exp, gpus=[], cpu_jobs=2)
+    ln.multi_task(".", params("train1", ["hybrid"], [1, 2], sleep=0.2))
+    ln.multi_task(".", params("train2", ["hybrid"], [1, 2], [0.5]))
+    first = events(exp)
+    stage1_end = max(e["t"] for e in events(exp, "end") if e["mode"] == "train1")
+    assert all(e["t"] >= stage1_end for e in first if e["mode"] == "train2") and len(first) == 4
+    with pytest.raises(SystemExit) as e:
+        ln.finish()
+    assert e.value.code == 0
+
+    ln = launcher(exp, gpus=[], cpu_jobs=2)
+    results = ln.multi_task(".", params("train1", ["hybrid"], [1, 2]))
+    assert [r.status for r in results] == ["skipped", "skipped"] and len(events(exp)) == 4
+    assert "2 of 2 jobs already done" in capsys.readouterr().out
+
+    ln = launcher(exp, "--rerun", gpus=[], cpu_jobs=2)
+    ln.multi_task(".", params("train1", ["hybrid"], [1]))
+    assert events(exp)[-1]["overwrite"] is True  # retraining over a finished checkpoint needs --overwrite
+
+
+def test_failures_are_reported_and_set_the_exit_code(exp, capsys):
+    ln = launcher(exp, gpus=[], cpu_jobs=2)
+    results = ln.multi_task(".", params("train1", ["hybrid"], [1, 2], exit_code=3, fail_for="2"))
+    assert [(r.job.seed, r.status, r.exit_code) for r in results] == [("1", "ok", 0), ("2", "failed", 3)]
+    results = ln.multi_task(".", params("train2", ["hybrid"], [1, 2], [0.5]))
+    assert {r.job.seed: r.status for r in results} == {"1": "ok", "2": "blocked"}
+    out = capsys.readouterr().out
+    assert "FAILED train1_ptb_hybrid_2: exit code 3" in out
+    assert "job.py --ratio 0 --seed 2 --model hybrid" in out and "train_ptb_hybrid_2.log" in out
+    assert "boom: something went wrong" in out
+    assert "BLOCKED train2_ptb_hybrid_2_0.5" in out and "checkpoint/ptb_hybrid_2.t7" in out
+    with pytest.raises(SystemExit) as e:
+        ln.finish()
+    assert e.value.code == 1
+
+
+def test_killed_job_is_resumed_on_the_next_run(exp):
+    ln = launcher(exp, gpus=[0])
+    [res] = ln.multi_task(".", params(crash_once=True))
+    assert res.status == "failed" and res.exit_code == -signal.SIGKILL
+    assert (exp / "checkpoint" / "ptb_rnn_1.resume.t7").exists()
+    [res] = launcher(exp, gpus=[0]).multi_task(".", params(crash_once=True))
+    assert res.status == "ok" and (exp / "checkpoint" / "ptb_rnn_1.t7").read_text() == "resumed"
+    [res] = launcher(exp, gpus=[0]).multi_task(".", params(crash_once=True))
+    assert res.status == "skipped"
+
+
+def test_outputs_are_separate_and_profiles_recorded(exp):
+    ln = launcher(exp, gpus=[0], slots_per_gpu=3)
+    ln.multi_task(".", params(model=["rnn", "snn", "hybrid"], sleep=0.1))
+    for name in ("rnn", "snn", "hybrid"):
+        out = (exp / "log" / "launcher" / f"train1_ptb_{name}_1.out").read_text()
+        assert f"output of ptb_{name}_1" in out and out.count("output of") == 1 and "job.py" in out
+    import csv
+    rows = list(csv.DictReader(open(exp.parent / "results" / "profile.csv")))
+    assert len(rows) == 3 and {r["experiment"] for r in rows} == {exp.name}
+    assert all(float(r["wall_s"]) > 0.1 and float(r["peak_rss_mb"]) > 1 for r in rows)
+    assert {(r["peak_gpu_mb"], r["device"], r["gpu"], r["status"]) for r in rows} == {("123.0", "FakeGPU", "0", "ok")}
+
+
+def test_ctrl_c_stops_the_queue_and_terminates_jobs(exp):
+    (exp / "mprun-fake.py").write_text(
+        f"import sys\nsys.path.insert(0, {ROOT!r})\nfrom common.launcher import Launcher\n"
+        f"ln = Launcher(script='job.py', dataset='ptb', gpus=[], cpu_jobs=2, profile_csv='profile.csv')\n"
+        f"ln.multi_task('.', dict(mode='train1', sleep=60, seed=[1, 2, 3], ratio=[0], model=['rnn']))\n"
+        f"ln.finish()\n")
+    proc = subprocess.Popen([sys.executable, "mprun-fake.py"], cwd=exp, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 20
+    while len(events(exp)) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    pids = [e["pid"] for e in events(exp)]
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 130, out
+    assert len(pids) == 2 and "Interrupted: stopping 2 running job(s); 1 not started" in out
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert "INTERRUPTED train1_ptb_rnn_1" in out and "NOT STARTED train1_ptb_rnn_3" in out
+
+
+def test_profiling_writes_json_at_exit(tmp_path):
+    path = tmp_path / "profile.json"
+    subprocess.run([sys.executable, "-c", "from common.profiling import write_profile_at_exit as w; w()"],
+                   cwd=ROOT, env=dict(os.environ, HSTNN_PROFILE_FILE=str(path), CUDA_VISIBLE_DEVICES=""), check=True)
+    profile = json.loads(path.read_text())
+    assert profile["peak_gpu_mem_bytes"] is None and isinstance(profile["device"], str) and profile["device"]
+
+
+# -- Slurm backend ----------------------------------------------------------------------------------
+def test_slurm_backend_with_submitits_debug_executor(exp):
+    ln = launcher(exp, backend="slurm", slurm_cluster="debug", slurm_poll_s=0.01)
+    results = ln.multi_task(".", params(seed=[1, 2], exit_code=4, fail_for="2"))
+    assert [(r.status, r.exit_code) for r in results] == [("ok", 0), ("failed", 4)]
+    assert "output of ptb_rnn_1" in (exp / "log" / "launcher" / "train1_ptb_rnn_1.out").read_text()
+    assert (exp.parent / "results" / "profile.csv").read_text().count(",slurm,") == 2
+    [res] = launcher(exp, backend="slurm", slurm_cluster="debug").multi_task(".", params(seed=[1]))
+    assert res.status == "skipped"
+
+
+def test_sbatch_text_of_a_job_array(exp):
+    from common.slurm import sbatch_text
+    s = launcher(exp, "--partition", "gpu", "--time-min", "120", "--mem-gb", "12", "--cpus-per-job", "4",
+                 "--array-parallelism", "3", backend="slurm").settings
+    text = sbatch_text(s, 10, os.path.join(str(exp), "log", "slurm", "%j"), "stage 2")
+    for line in ("#SBATCH --array=0-9%3", "#SBATCH --partition=gpu", "#SBATCH --time=120", "#SBATCH --mem=12GB",
+                 "#SBATCH --cpus-per-task=4", "#SBATCH --gpus-per-node=1",
+                 f"#SBATCH --job-name=hstnn-{exp.name}-stage2", f"export PYTHONPATH={ROOT}"):
+        assert line in text, line
+    assert "-m submitit.core._submit" in text
