@@ -1,0 +1,525 @@
+"""Reading the runs' logs, and the tables and plots made from them.
+
+The CSV and LaTeX follow the authors' latex-code-gen.py exactly; a run that is missing, unfinished or
+garbled becomes the cell MISSING and one line in the list of problems, never an exception.
+"""
+import csv
+import glob
+import math
+import os
+import re
+import statistics
+from dataclasses import dataclass, field
+
+MISSING = "NA"
+TEST_RULES = ("=" * 89, "=" * 83)
+BASE_MODELS = ("rnn", "lstm")
+LOG_NAME = re.compile(r"^(train|test)_([A-Za-z0-9]+)_(rnn|lstm|snn|ffs|hybrid)_(\d+)(?:_(\d*\.?\d+(?:[eE][-+]?\d+)?))?\.log$")
+METRIC = {"ptb": "test perplexity (lower is better)"}  # every other dataset: test accuracy
+DATASET_IN_FOLDER = (("smnist", "mnist"), ("nmnist", "nmnist"), ("dvs", "dvsGesture"), ("ptb", "ptb"))
+
+
+# -- one log ----------------------------------------------------------------------------------------
+def tail_lines(path, n=3, max_bytes=16384):
+    """The last n non-empty lines of a text file (reads only its end)."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - max_bytes))
+        text = f.read().decode("utf-8", errors="replace")
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()][-n:]
+
+
+def resume_file(log_path):
+    """checkpoint/<name>.resume.t7 of the run that writes log/<train|test>_<name>.log."""
+    folder, base = os.path.split(log_path)
+    name = base.split("_", 1)[1][:-len(".log")]
+    return os.path.join(os.path.dirname(folder), "checkpoint", name + ".resume.t7")
+
+
+def read_result(log_path, check_resume=False):
+    """(raw value string, problem): the metric of the final test block, or None and why not."""
+    if not os.path.exists(log_path):
+        return None, "missing"
+    if check_resume and os.path.exists(resume_file(log_path)):
+        return None, "unfinished (resume file present: training in progress or interrupted)"
+    try:
+        lines = tail_lines(log_path)
+    except OSError as e:
+        return None, f"unreadable ({e.strerror})"
+    if not (len(lines) == 3 and lines[0].strip() in TEST_RULES and lines[2].strip() == lines[0].strip()
+            and lines[1].startswith("| Performance on Test Set")):
+        return None, "unfinished (no final test block)"
+    raw = lines[1].split(" ")[-1].strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        return None, f"garbled value {raw!r}"
+    if not math.isfinite(value):
+        return None, f"non-finite value {raw!r}"
+    return raw, None
+
+
+def has_final_test_block(log_path):
+    raw, problem = read_result(log_path)
+    return raw is not None or (problem or "").startswith(("garbled", "non-finite"))
+
+
+# -- experiments ------------------------------------------------------------------------------------
+@dataclass
+class Experiment:
+    folder: str
+    dataset: str
+    rnn_type: str                 # "rnn" or "lstm": the pure non-spiking row and the CSV name
+    seeds: list
+    ratios: list
+    log_kind: str = "test"        # the authors' DVS aggregator read train_ logs
+    out_subdir: str = ""          # where under the output folder its files go
+
+    @property
+    def name(self):
+        return os.path.basename(os.path.normpath(self.folder))
+
+    @property
+    def stem(self):
+        return f"{self.dataset}-{self.rnn_type.upper()}"
+
+
+def ratio_str(ratio):
+    return str(float(ratio))
+
+
+def ratio_label(ratio):
+    """The authors' row label: str(ratio), except 0.5 which is written 0.50."""
+    label = ratio_str(ratio)
+    return label + "0" if float(ratio) == 0.5 else label
+
+
+def scan_logs(folder):
+    """{dataset: (seeds, ratios)} from the names of log/*.log."""
+    found = {}
+    for path in glob.glob(os.path.join(folder, "log", "*.log")):
+        m = LOG_NAME.match(os.path.basename(path))
+        if m:
+            seeds, ratios = found.setdefault(m.group(2), (set(), set()))
+            seeds.add(int(m.group(4)))
+            if m.group(5) and m.group(3) in ("ffs", "hybrid"):
+                ratios.add(float(m.group(5)))
+    return found
+
+
+def rnn_type_of(folder):
+    return "lstm" if os.path.basename(os.path.normpath(folder)).lower().startswith("lstm") else "rnn"
+
+
+def dataset_from_folder(folder):
+    name = os.path.basename(os.path.normpath(folder)).lower()
+    return next((ds for key, ds in DATASET_IN_FOLDER if key in name), None)
+
+
+def make_experiments(folder, seeds=None, ratios=None, log_kind="auto", out_subdir=""):
+    """The experiments (one per dataset) whose logs are in folder/log; seeds and ratios found there
+    unless given."""
+    found = scan_logs(folder)
+    if not found and dataset_from_folder(folder) and seeds and ratios:
+        found = {dataset_from_folder(folder): (set(), set())}
+    experiments = []
+    for ds, (found_seeds, found_ratios) in sorted(found.items()):
+        kind = ("train" if ds == "dvsGesture" else "test") if log_kind == "auto" else log_kind
+        experiments.append(Experiment(folder, ds, rnn_type_of(folder), sorted(seeds or found_seeds),
+                                      sorted(float(r) for r in (ratios or found_ratios)), kind, out_subdir))
+    return experiments
+
+
+def discover(root, seeds=None, ratios=None, log_kind="auto"):
+    """Every experiments/*/ and studies/*/ folder with logs. Studies write under results/studies/<name>/;
+    two experiments with the same dataset and type write under results/<folder name>/."""
+    experiments = []
+    for group in ("experiments", "studies"):
+        for folder in sorted(glob.glob(os.path.join(root, group, "*", "log"))):
+            folder = os.path.dirname(folder)
+            sub = os.path.join("studies", os.path.basename(folder)) if group == "studies" else ""
+            experiments += make_experiments(folder, seeds, ratios, log_kind, sub)
+    return separate_outputs(experiments)
+
+
+def separate_outputs(experiments):
+    """Experiments that would write the same results/<ds>-<TYPE>-* files write under results/<folder>/."""
+    stems = [e.stem for e in experiments if not e.out_subdir]
+    for e in experiments:
+        if not e.out_subdir and stems.count(e.stem) > 1:
+            e.out_subdir = e.name
+    return experiments
+
+
+# -- the numbers of one experiment -----------------------------------------------------------------
+@dataclass
+class Cell:
+    raw: str = None               # the number as logged (the LaTeX shows it unrounded, as the original)
+    problem: str = None
+    log: str = ""
+
+    @property
+    def value(self):
+        return None if self.raw is None else float(self.raw)
+
+
+@dataclass
+class Results:
+    experiment: Experiment
+    cells: dict = field(default_factory=dict)     # (model, ratio or None, seed) -> Cell
+
+    def row(self, model, ratio=None):
+        return [self.cells[(model, ratio, s)] for s in self.experiment.seeds]
+
+    def problems(self):
+        return [c for c in self.cells.values() if c.problem]
+
+
+def log_path(exp, model, seed, ratio=None):
+    name = f"{exp.dataset}_{model}_{seed}" + ("" if ratio is None else f"_{ratio_str(ratio)}")
+    return os.path.join(exp.folder, "log", f"{exp.log_kind}_{name}.log")
+
+
+def collect(exp):
+    res = Results(exp)
+    keys = [(m, None) for m in (exp.rnn_type, "snn")] + [(m, r) for r in exp.ratios for m in ("ffs", "hybrid")]
+    for model, ratio in keys:
+        for seed in exp.seeds:
+            path = log_path(exp, model, seed, ratio)
+            raw, problem = read_result(path, check_resume=exp.log_kind == "train")
+            res.cells[(model, ratio, seed)] = Cell(raw, problem, path)
+    return res
+
+
+def row_stats(cells):
+    """(mean, population variance, n) of the usable values; mean and variance None when there are none."""
+    values = [c.value for c in cells if c.value is not None]
+    if not values:
+        return None, None, 0
+    avg = sum(values) / len(values)
+    return avg, sum((v - avg) ** 2 for v in values) / len(values), len(values)
+
+
+# -- CSV and LaTeX in the authors' format ----------------------------------------------------------
+def csv_line(label, cells):
+    avg, squ, _ = row_stats(cells)
+    parts = [label] + [MISSING if c.value is None else str(round(c.value, 2)) for c in cells]
+    parts += [MISSING, MISSING] if avg is None else [str(round(avg, 2)), str(round(squ, 2))]
+    return ", ".join(parts) + "\n"
+
+
+def csv_text(res, kind):
+    """The content of <ds>-<TYPE>-<kind>.csv (kind ffs or hybrid), without print()'s final newline."""
+    exp = res.experiment
+    text = "type, " + ", ".join(str(s) for s in exp.seeds) + ", avg, squ\n"
+    text += csv_line(exp.rnn_type, res.row(exp.rnn_type))
+    for r in exp.ratios:
+        text += csv_line(ratio_label(r), res.row(kind, r))
+    return text + csv_line("snn", res.row("snn"))
+
+
+def latex_text(res):
+    """The authors' LaTeX table (at least 11 columns as theirs), with every seed."""
+    exp, raw = res.experiment, (lambda c: MISSING if c.raw is None else c.raw)
+    cols = "|c" * max(11, 1 + 2 * len(exp.seeds)) + "|"
+    text = "\\begin{table}[] \n\\begin{tabular}{" + cols + "} \n\\hline \n     "
+    text += "".join("& \\multicolumn{2}{c|}{%s}  " % s for s in exp.seeds) + "\\\\ \\hline \n"
+
+    def pure_line(model):
+        return model + "".join(" & \\multicolumn{2}{c|}{" + raw(c) + "} " for c in res.row(model)) + " \\\\ \\hline \n"
+
+    text += pure_line(exp.rnn_type)
+    for r in exp.ratios:
+        text += ratio_label(r) + "".join(" & " + raw(f) + " & \\textbf{" + raw(h) + "} "
+                                         for f, h in zip(res.row("ffs", r), res.row("hybrid", r))) + " \\\\ \\hline \n"
+    text += pure_line("snn")
+    return text + "\\end{tabular}\n\\end{table}\n"
+
+
+# -- the compact table and the list of problems ------------------------------------------------------
+def mean_std(cells, total):
+    avg, squ, n = row_stats(cells)
+    if avg is None:
+        return MISSING
+    return f"{avg:.2f} ± {math.sqrt(squ):.2f}" + ("" if n == total else f" (n={n})")
+
+
+def summary_text(res):
+    """Markdown: mean ± population std over seeds, ours and (where published) the authors'."""
+    exp = res.experiment
+    pub = published(exp.dataset, exp.rnn_type)
+    n = len(exp.seeds)
+    head = f"### {exp.stem} ({exp.name}): {METRIC.get(exp.dataset, 'test accuracy (%)')}, " \
+           f"mean ± std over seeds {', '.join(map(str, exp.seeds))}\n\n"
+    head += "| type | ffs | HSTNN |" + (" ffs (published) | HSTNN (published) |" if pub else "") + "\n"
+    head += "|---|---|---|" + ("---|---|" if pub else "") + "\n"
+    rows = []
+    for label, ffs, hyb in ([(exp.rnn_type, res.row(exp.rnn_type), res.row(exp.rnn_type))]
+                            + [(ratio_label(r), res.row("ffs", r), res.row("hybrid", r)) for r in exp.ratios]
+                            + [("snn", res.row("snn"), res.row("snn"))]):
+        line = f"| {label} | {mean_std(ffs, n)} | {mean_std(hyb, n)} |"
+        if pub:
+            line += " " + " | ".join(published_mean_std(pub, k, label) for k in ("ffs", "hybrid")) + " |"
+        rows.append(line)
+    return head + "\n".join(rows) + "\n"
+
+
+def problems_text(results):
+    lines = [f"- {os.path.join(res.experiment.name, os.path.relpath(c.log, res.experiment.folder))}: {c.problem}"
+             for res in results for c in res.problems()]
+    partial = []
+    for res in results:
+        exp = res.experiment
+        for model, ratio in sorted({(m, r) for m, r, _ in res.cells}, key=lambda k: (k[0], k[1] or 0)):
+            _, _, n = row_stats(res.row(model, ratio))
+            if 0 < n < len(exp.seeds):
+                what = model if ratio is None else f"{model} {ratio_label(ratio)}"
+                partial.append(f"- {exp.name} {what}: avg and squ over {n} of {len(exp.seeds)} seeds")
+    if not lines and not partial:
+        return "All runs complete.\n"
+    text = f"Runs without a result ({len(lines)}), shown as {MISSING}:\n" + "\n".join(lines) + "\n"
+    return text + ("\nRows averaged over fewer seeds:\n" + "\n".join(partial) + "\n" if partial else "")
+
+
+# -- the authors' published numbers (spec §10, verbatim) -------------------------------------------
+PUBLISHED_CSV = {
+    ("ptb", "ffs"): """type, 1111, 2222, 3333, 4444, avg, squ
+rnn, 103.07, 102.76, 101.93, 102.75, 102.63, 0.18
+0.1, 101.32, 101.24, 100.74, 100.95, 101.06, 0.05
+0.2, 101.23, 101.05, 101.9, 100.71, 101.22, 0.19
+0.3, 101.82, 102.07, 101.52, 101.62, 101.76, 0.04
+0.4, 102.24, 102.25, 102.19, 102.16, 102.21, 0.0
+0.50, 103.1, 102.97, 102.84, 102.85, 102.94, 0.01
+0.6, 103.34, 103.53, 104.03, 103.72, 103.66, 0.06
+0.7, 105.72, 106.18, 105.9, 105.14, 105.73, 0.14
+0.8, 106.07, 108.07, 106.99, 107.31, 107.11, 0.51
+0.9, 110.54, 110.13, 109.0, 110.73, 110.1, 0.45
+snn, 122.73, 122.73, 123.41, 123.49, 123.09, 0.13
+""",
+    ("ptb", "hybrid"): """type, 1111, 2222, 3333, 4444, avg, squ
+rnn, 103.07, 102.76, 101.93, 102.75, 102.63, 0.18
+0.1, 97.65, 96.73, 96.5, 97.11, 97.0, 0.19
+0.2, 98.85, 97.83, 97.33, 98.26, 98.07, 0.31
+0.3, 99.47, 98.36, 97.82, 98.78, 98.61, 0.36
+0.4, 100.04, 99.08, 98.64, 99.38, 99.28, 0.26
+0.50, 100.33, 99.06, 99.08, 99.74, 99.55, 0.28
+0.6, 100.67, 99.19, 99.85, 99.59, 99.83, 0.29
+0.7, 101.01, 99.73, 100.89, 100.4, 100.51, 0.25
+0.8, 102.06, 101.28, 102.76, 101.74, 101.96, 0.29
+0.9, 105.9, 105.48, 106.43, 106.05, 105.97, 0.12
+snn, 122.73, 122.73, 123.41, 123.49, 123.09, 0.13
+""",
+    ("mnist", "ffs"): """type, 1111, 2222, 3333, 4444, 5555, avg, squ
+rnn, 98.64, 98.6, 98.69, 98.63, 98.62, 98.64, 0.0
+0.05, 98.73, 98.75, 98.71, 98.71, 98.58, 98.7, 0.0
+0.15, 98.78, 98.53, 98.73, 98.73, 98.63, 98.68, 0.01
+0.25, 98.58, 98.65, 98.83, 98.64, 98.68, 98.68, 0.01
+0.35, 98.75, 98.76, 98.54, 98.44, 98.71, 98.64, 0.02
+0.45, 98.6, 98.83, 98.74, 98.48, 98.66, 98.66, 0.01
+0.50, 98.68, 98.69, 98.67, 98.64, 98.65, 98.67, 0.0
+0.55, 98.76, 98.74, 98.7, 98.74, 98.68, 98.72, 0.0
+0.65, 98.72, 98.63, 98.82, 98.65, 98.68, 98.7, 0.0
+0.75, 98.63, 98.69, 98.71, 98.5, 98.71, 98.65, 0.01
+0.85, 98.66, 98.52, 98.66, 98.68, 98.64, 98.63, 0.0
+0.95, 98.64, 98.59, 98.53, 98.43, 98.46, 98.53, 0.01
+snn, 98.15, 98.19, 98.09, 98.2, 98.2, 98.17, 0.0
+""",
+    ("mnist", "hybrid"): """type, 1111, 2222, 3333, 4444, 5555, avg, squ
+rnn, 98.64, 98.6, 98.69, 98.63, 98.62, 98.64, 0.0
+0.05, 98.87, 98.81, 98.7, 98.62, 98.74, 98.75, 0.01
+0.15, 98.97, 98.86, 98.61, 98.7, 98.84, 98.8, 0.02
+0.25, 99.0, 98.91, 98.64, 98.82, 98.83, 98.84, 0.01
+0.35, 98.96, 98.89, 98.78, 98.87, 98.89, 98.88, 0.0
+0.45, 98.92, 98.92, 98.83, 98.9, 98.98, 98.91, 0.0
+0.50, 98.94, 98.97, 98.85, 98.93, 98.92, 98.92, 0.0
+0.55, 98.88, 98.89, 98.81, 98.94, 98.89, 98.88, 0.0
+0.65, 98.88, 98.93, 98.76, 98.98, 98.94, 98.9, 0.01
+0.75, 98.88, 98.95, 98.78, 99.06, 98.92, 98.92, 0.01
+0.85, 98.68, 98.79, 98.73, 99.0, 98.98, 98.84, 0.02
+0.95, 98.52, 98.58, 98.29, 98.67, 98.6, 98.53, 0.02
+snn, 98.15, 98.19, 98.09, 98.2, 98.2, 98.17, 0.0
+""",
+    ("dvsGesture", "ffs"): """type, 1111, 2222, 3333, 4444, 5555, avg, squ
+rnn, 88.54, 87.85, 86.81, 91.67, 88.54, 88.68, 2.63
+0.0625, 94.44, 95.14, 93.06, 93.75, 93.4, 93.96, 0.56
+0.125, 93.4, 93.4, 95.83, 94.1, 94.1, 94.17, 0.79
+0.25, 93.06, 94.1, 95.49, 93.06, 92.71, 93.68, 1.03
+0.375, 93.75, 93.4, 93.06, 94.1, 93.75, 93.61, 0.13
+0.50, 94.44, 94.1, 94.44, 93.4, 93.4, 93.96, 0.22
+0.625, 94.1, 94.1, 94.1, 94.1, 93.75, 94.03, 0.02
+0.75, 94.44, 94.44, 94.1, 94.44, 95.49, 94.58, 0.22
+0.875, 94.79, 94.1, 94.79, 94.44, 95.83, 94.79, 0.34
+0.9375, 95.49, 94.79, 95.14, 94.1, 95.49, 95.0, 0.27
+snn, 94.44, 94.44, 95.49, 93.4, 94.79, 94.51, 0.45
+""",
+    ("dvsGesture", "hybrid"): """type, 1111, 2222, 3333, 4444, 5555, avg, squ
+rnn, 88.54, 87.85, 86.81, 91.67, 88.54, 88.68, 2.63
+0.0625, 94.44, 94.44, 94.1, 92.71, 95.14, 94.17, 0.65
+0.125, 94.1, 95.14, 95.14, 93.75, 95.83, 94.79, 0.58
+0.25, 94.79, 95.14, 96.88, 94.1, 95.49, 95.28, 0.85
+0.375, 95.14, 94.79, 96.53, 94.79, 95.49, 95.35, 0.41
+0.50, 95.49, 95.49, 97.92, 95.49, 95.83, 96.04, 0.9
+0.625, 96.18, 96.53, 97.92, 96.53, 95.83, 96.6, 0.5
+0.75, 95.83, 96.88, 98.26, 95.83, 96.18, 96.6, 0.84
+0.875, 96.18, 96.18, 97.22, 95.14, 96.18, 96.18, 0.43
+0.9375, 95.83, 96.53, 96.88, 94.79, 96.18, 96.04, 0.51
+snn, 94.44, 94.44, 95.49, 93.4, 94.79, 94.51, 0.45
+""",
+}
+
+
+def published(dataset, rnn_type="rnn"):
+    """{"ffs"|"hybrid": {label: (per-seed values, avg, squ)}} of the authors' CSVs, or None (N-MNIST, LSTM)."""
+    if rnn_type != "rnn" or (dataset, "ffs") not in PUBLISHED_CSV:
+        return None
+    tables = {}
+    for kind in ("ffs", "hybrid"):
+        rows = [line.split(", ") for line in PUBLISHED_CSV[(dataset, kind)].strip().split("\n")[1:]]
+        tables[kind] = {r[0]: ([float(x) for x in r[1:-2]], float(r[-2]), float(r[-1])) for r in rows}
+    return tables
+
+
+def published_mean_std(pub, kind, label):
+    row = pub[kind].get(label)
+    return "" if row is None else f"{row[1]:.2f} ± {math.sqrt(row[2]):.2f}"
+
+
+# -- plots ------------------------------------------------------------------------------------------
+def plot(res, path_stem):
+    """<path_stem>.png and .pdf: the metric against the SNN ratio for ffs and HSTNN, pure RNN and SNN as
+    horizontal lines; the authors' published numbers drawn beside ours, dashed and labelled as theirs."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    exp = res.experiment
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    base = exp.rnn_type.upper()
+    for model, label, color, marker in (("ffs", "ffs (hybrid from scratch)", "C0", "o"), ("hybrid", "HSTNN", "C1", "s")):
+        pts = [(r, row_stats(res.row(model, r))) for r in exp.ratios]
+        pts = [(r, avg, math.sqrt(squ)) for r, (avg, squ, _) in pts if avg is not None]
+        if pts:
+            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], color=color,
+                        marker=marker, capsize=3, label=f"{label}, ours")
+    for model, label, color, style in ((exp.rnn_type, f"pure {base}", "C2", "-."), ("snn", "pure SNN", "C3", ":")):
+        avg, _, _ = row_stats(res.row(model))
+        if avg is not None:
+            ax.axhline(avg, color=color, linestyle=style, label=f"{label}, ours")
+    pub = published(exp.dataset, exp.rnn_type)
+    if pub:
+        for kind, label, color, marker in (("ffs", "ffs", "C0", "o"), ("hybrid", "HSTNN", "C1", "s")):
+            rows = sorted((float(k), v[1]) for k, v in pub[kind].items() if k not in ("rnn", "snn"))
+            ax.plot([r for r, _ in rows], [a for _, a in rows], color=color, marker=marker, linestyle="--",
+                    markerfacecolor="none", alpha=0.6, label=f"{label}, published by the authors")
+        for key, label, color in (("rnn", "pure RNN", "C2"), ("snn", "pure SNN", "C3")):
+            ax.axhline(pub["ffs"][key][1], color=color, linestyle="--", alpha=0.35,
+                       label=f"{label}, published by the authors")
+    ax.set_xlabel("SNN ratio")
+    ax.set_ylabel(METRIC.get(exp.dataset, "test accuracy (%)"))
+    ax.set_title(f"{exp.stem} ({exp.name}), mean ± std over {len(exp.seeds)} seeds", fontsize=9)
+    ax.grid(alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: "published" in labels[i])  # ours first
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=7, loc="center left",
+              bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    paths = [path_stem + ".png", path_stem + ".pdf"]
+    for p in paths:
+        fig.savefig(p, dpi=150)
+    plt.close(fig)
+    return paths
+
+
+# -- profile ----------------------------------------------------------------------------------------
+EPOCH_TIME = re.compile(r"^\| end of epoch .*\| time:\s*([0-9.]+)\s*s")
+
+
+def epoch_times(folder):
+    """Median epoch time (s) of every train log in folder/log."""
+    medians = []
+    for path in sorted(glob.glob(os.path.join(folder, "log", "train_*.log"))):
+        try:
+            with open(path, errors="replace") as f:
+                times = [float(m.group(1)) for m in map(EPOCH_TIME.match, f) if m]
+        except (OSError, ValueError):
+            continue
+        if times:
+            medians.append(statistics.median(times))
+    return medians
+
+
+def read_profile_csv(path):
+    if not os.path.exists(path):
+        return []
+    try:
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+    except (OSError, csv.Error):
+        return []
+
+
+def value_range(values, fmt):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return MISSING
+    lo, hi = fmt(values[0]), fmt(values[-1])
+    return lo if lo == hi else f"{lo} ~ {hi}"
+
+
+def _number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def profile_text(folders, profile_csv):
+    """The README's profile table: CPU cores (CPU time / wall time), peak GPU memory, peak main memory
+    (each min ~ max over the finished jobs in profile.csv) and epoch time (from the train logs)."""
+    rows = [r for r in read_profile_csv(profile_csv) if r.get("status") == "ok"]
+    names = sorted({os.path.basename(os.path.normpath(f)) for f in folders} | {r.get("experiment", "") for r in rows})
+    by_name = {os.path.basename(os.path.normpath(f)): f for f in folders}
+    lines = ["| Experiment | CPU cores | GPU memory | Main memory | Epoch time | Jobs profiled |",
+             "| :---: | :---: | :---: | :---: | :---: | :---: |"]
+    for name in filter(None, names):
+        mine = [r for r in rows if r.get("experiment") == name]
+        cores = [(_number(r.get("cpu_s")) or 0) / w for r in mine if (w := _number(r.get("wall_s")))]
+        gpu = [_number(r.get("peak_gpu_mb")) for r in mine]
+        ram = [None if _number(r.get("peak_rss_mb")) is None else _number(r.get("peak_rss_mb")) / 1024 for r in mine]
+        epochs = epoch_times(by_name[name]) if name in by_name else []
+        epoch = value_range(epochs, lambda v: f"{v:.0f} s")
+        if epoch != MISSING and "dvs" in name.lower():
+            epoch += " (per 20 iterations)"
+        lines.append(f"| {name} | {value_range(cores, lambda v: f'{v:.1f}')} | "
+                     f"{value_range(gpu, lambda v: f'{v:.0f} MB')} | {value_range(ram, lambda v: f'{v:.1f} GB')} | "
+                     f"{epoch} | {len(mine)} |")
+    return "\n".join(lines) + "\n"
+
+
+# -- everything for a list of experiments -------------------------------------------------------------
+def write_report(experiments, out_dir, plots=True, echo=print):
+    """Write every experiment's CSVs, .tex, summary and plots under out_dir; return the Results."""
+    all_results = []
+    for exp in experiments:
+        res = collect(exp)
+        all_results.append(res)
+        folder = os.path.join(out_dir, exp.out_subdir)
+        os.makedirs(folder, exist_ok=True)
+        stem = os.path.join(folder, exp.stem)
+        for kind in ("ffs", "hybrid"):
+            with open(f"{stem}-{kind}.csv", "w") as fp:
+                print(csv_text(res, kind), file=fp)
+        latex, summary = latex_text(res), summary_text(res)
+        with open(f"{stem}.tex", "w") as fp:
+            fp.write(latex)
+        with open(f"{stem}-summary.md", "w") as fp:
+            fp.write(summary + "\n" + problems_text([res]))
+        written = [f"{stem}-ffs.csv", f"{stem}-hybrid.csv", f"{stem}.tex", f"{stem}-summary.md"]
+        if plots:
+            written += plot(res, stem)
+        echo(f"== {exp.name}: {exp.stem}, {exp.log_kind}_ logs, seeds {exp.seeds}, "
+             f"ratios {[ratio_str(r) for r in exp.ratios]}")
+        echo(latex)
+        echo(summary)
+        echo(f"wrote {', '.join(os.path.basename(p) for p in written)} in {os.path.abspath(folder)}\n")
+    return all_results

@@ -1,0 +1,70 @@
+"""Collect the test results of every experiment into the authors' CSV and LaTeX tables, a mean ± std
+summary, plots beside the published numbers, and the profile table.
+
+    python latex-code-gen.py                                   # every experiments/*/ and studies/*/ with logs
+    python latex-code-gen.py --experiment rnn-ptb-650-0.5-0.6 --seeds 1111,2222 --ratios 0.1,0.5
+
+A missing, unfinished or garbled run becomes an NA cell and a line in the list printed at the end.
+"""
+import argparse
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, ROOT)
+from common import results  # noqa: E402
+
+
+def number_list(kind):
+    def parse(text):
+        try:
+            return [kind(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+    return parse
+
+
+def experiment_folder(name):
+    for candidate in (name, os.path.join(ROOT, "experiments", name), os.path.join(ROOT, "studies", name)):
+        if os.path.isdir(candidate):
+            return os.path.abspath(candidate)
+    raise SystemExit(f"error: no experiment folder {name!r} (looked in ., experiments/ and studies/)")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--experiment", action="append", default=[],
+                   help="experiment folder (path, or name under experiments/ or studies/); repeatable; "
+                        "default: every folder with a log/ directory")
+    p.add_argument("--seeds", type=number_list(int), help="seeds, e.g. 1111,2222 (default: those in the logs)")
+    p.add_argument("--ratios", type=number_list(float), help="SNN ratios (default: those in the logs)")
+    p.add_argument("--logs", choices=("auto", "test", "train"), default="auto",
+                   help="which logs to read; auto: train_ logs for DVS Gesture (as the authors did), test_ otherwise")
+    p.add_argument("--out", default=os.path.join(ROOT, "results"), help="output folder")
+    p.add_argument("--profile-csv", default=os.path.join(ROOT, "results", "profile.csv"),
+                   help="the launcher's profile records")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG/PDF plots")
+    args = p.parse_args(argv)
+
+    if args.experiment:
+        experiments = results.separate_outputs([e for name in args.experiment for e in results.make_experiments(
+            experiment_folder(name), args.seeds, args.ratios, args.logs)])
+    else:
+        experiments = results.discover(ROOT, args.seeds, args.ratios, args.logs)
+    if not experiments:
+        print("No logs found (looked for experiments/*/log and studies/*/log). Run an mprun-*.py first, "
+              "or name a folder with --experiment.")
+    found = results.write_report(experiments, args.out, plots=not args.no_plots)
+
+    folders = sorted({e.folder for e in experiments})
+    profile = results.profile_text(folders, args.profile_csv)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "profile.md"), "w") as fp:
+        fp.write(profile)
+    print("Profile (jobs run by the launcher; epoch time from the train logs):\n" + profile)
+    print(results.problems_text(found))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
