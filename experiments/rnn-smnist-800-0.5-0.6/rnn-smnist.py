@@ -1,0 +1,276 @@
+"""Hybrid spatiotemporal networks on sequential MNIST (each image read column by column).
+
+Two layers, each an SNN population (LIF, decay 0.6, threshold 0.6, surrogate half-width 0.5) and
+a sigmoid RNN (or, with --cell lstm, LSTM) population side by side. An image is 28 time steps of
+28 pixels: step t feeds column t, top to bottom. The readout sees the layer-2 SNN firing rate over
+the 28 steps and the final layer-2 RNN state; accuracy on the test set is the metric.
+
+    python rnn-smnist.py --model rnn    --mode train1              # baselines: rnn, snn
+    python rnn-smnist.py --model ffs    --mode train1 --ratio 0.5  # hybrid trained from scratch
+    python rnn-smnist.py --model hybrid --mode train1              # HSTNN stage 1: Adaptation
+    python rnn-smnist.py --model hybrid --mode train2 --ratio 0.5  # stages 2 and 3: Selection, Restoration
+    python rnn-smnist.py --model hybrid --mode test2  --ratio 0.5  # re-test a saved model (test1 likewise)
+
+Checkpoint selection (--protocol):
+  test  the original's: the checkpoint with the best TEST accuracy over training is kept and
+        re-tested, so the reported number is a maximum over epochs on the test set. This is what
+        the published tables mean.
+  val   a fixed part of the training set (--val_size images) is held out and selects the
+        checkpoint; the test set is used once, for the final number.
+Every log names the protocol on the line before its final test block.
+
+Files (relative to this folder): log/{train,test}_<name>.log, checkpoint/<name>.t7,
+traces/, with <name> = mnist_<model>_<seed>[_<ratio>].
+"""
+import os
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from common.cli import check_args, experiment_parser, run_name
+from common.hybrid_fc import HybridFC
+from common.smnist import load_split, loader, split_train_val
+from common.stages import ensure_dirs, fc_shapes, hessian_selection
+from common.training import (KitError, get_logger, guard_overwrite, load_checkpoint, load_resume, load_weights,
+                             log_test_block, pick_device, run_main, save_resume_point, seed_everything, train_epochs)
+
+DECAY, THRESH, LENS = 0.6, 0.6, 0.5  # LIF constants of the S-MNIST experiment
+STEPS, NINP, NCLASS = 28, 28, 10     # 28 columns of 28 pixels, 10 digits
+WIDTH = 83  # width of the log rules
+SCRIPT = os.path.basename(sys.argv[0]) or "rnn-smnist.py"
+
+parser = experiment_parser("HSTNN on sequential MNIST", models=("rnn", "lstm", "snn", "ffs", "hybrid"))
+parser.add_argument("--cell", type=str, default=None, choices=("rnn", "lstm"),
+                    help="non-spiking neuron type of the ffs/hybrid models (None: rnn in rnn-smnist.py; "
+                         "lstm-smnist.py sets lstm); --model rnn and --model lstm imply their own")
+parser.add_argument("--nhid", type=int, help="neurons per layer and per type (the redundant hybrid has 2*nhid)")
+parser.add_argument("--protocol", type=str, default="test", choices=("test", "val"),
+                    help="which split selects the kept checkpoint: test = best test accuracy over training "
+                         "(the original's, what the published tables mean); val = best accuracy on --val_size "
+                         "held-out training images, the test set used once")
+parser.add_argument("--val_size", type=int, default=5000,
+                    help="training images held out for --protocol val (a fixed choice, the same for every seed)")
+parser.add_argument("--nlayers", type=int, default=2, help="number of layers (the method uses 2; only 2 is supported)")
+parser.add_argument("--nclass", type=int, default=10, help="number of classes (MNIST: 10; only 10 is supported)")
+parser.set_defaults(data="../../data", batch_size=100, stage1_epochs=150, stage2_epochs=150, stage1_lr=3e-4,
+                    stage2_lr=3e-4, dropout=0.3, clip=0.25, log_interval=100, nhid=100)
+
+
+###############################################################################
+# Model
+###############################################################################
+class SMNISTModel(HybridFC):
+    """Two hybrid layers over the 28 image columns -> linear readout of
+    [layer-2 SNN firing rate, final layer-2 RNN state]. No dropout (the original built one and never used it)."""
+    readout_name = "all_fc"
+
+    def __init__(self, rnn_shape, snn_shape, cell="rnn"):
+        super().__init__()
+        self.config = dict(rnn_shape=rnn_shape, snn_shape=snn_shape, cell=cell)
+        self.build_stack(NINP, rnn_shape, snn_shape, cell, DECAY, THRESH, LENS)
+        self.all_fc = nn.Linear(snn_shape[1] + rnn_shape[1], NCLASS)
+        nn.init.uniform_(self.all_fc.weight, -0.1, 0.1)
+        nn.init.zeros_(self.all_fc.bias)
+
+    def forward(self, images, hidden=None):
+        """images [B, 1, 28, 28] -> logits [B, 10]. Every image starts from zero state (as the
+        original, which ignored `hidden`); the final RNN state is returned."""
+        x = images.reshape(-1, 28, 28).transpose(1, 2).transpose(0, 1)  # [28 columns, B, 28 pixels]
+        spikes, states, hidden = self.run(x, self.init_hidden(x.size(1)))
+        out = torch.cat([spikes.sum(0) / STEPS, states[-1]], dim=1)
+        return self.all_fc(out), hidden
+
+
+def meta(model, args):
+    """Checkpoint keys besides the weights: the authors' keys plus the cell type and the protocol."""
+    return dict(seed=args.seed, rnn_shape=model.rnn_shape, snn_shape=model.snn_shape, snn_func="window",
+                cell=model.cell, protocol=args.protocol, val_size=args.val_size if args.protocol == "val" else 0)
+
+
+def model_from_checkpoint(ckpt, path, device):
+    """Rebuild a model from a checkpoint of this kit or of the authors' script."""
+    cell = ckpt.get("cell") or ("lstm" if any("lstm" in k for k in ckpt["net"]) else "rnn")
+    model = SMNISTModel(list(ckpt["rnn_shape"]), list(ckpt["snn_shape"]), cell)
+    load_weights(model, ckpt["net"], path)
+    return model.to(device)
+
+
+def protocol_line(protocol, val_size):
+    if protocol == "val":
+        return (f"protocol: val (checkpoint selected by accuracy on {val_size} held-out training images; "
+                f"the test set is used once, below)")
+    return ("protocol: test (checkpoint selected by the best test accuracy over training, as the original: "
+            "the number below is a maximum over epochs on the test set)")
+
+
+###############################################################################
+# Training and evaluation
+###############################################################################
+def train_one_epoch(model, optimizer, batches, epoch, args, logger, device):
+    model.train()
+    criterion = nn.CrossEntropyLoss()
+    total_loss, correct, total, start = 0.0, 0, 0, time.time()
+    for batch, (images, labels) in enumerate(batches):
+        images, labels = images.to(device), labels.to(device)
+        optimizer.zero_grad()
+        output, _ = model(images)
+        loss = criterion(output, labels)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        optimizer.step()
+        total_loss += loss.item()
+        correct += (output.argmax(1) == labels).sum().item()
+        total += labels.size(0)
+        if batch % args.log_interval == 0 and batch > 0:
+            logger.info("| epoch {:3d} | {:5d}/{:5d} batches | {:5.2f} ms/batch | loss {:.5f} | acc {:.3f}%".format(
+                epoch, batch, len(batches), (time.time() - start) * 1000 / args.log_interval,
+                total_loss / args.log_interval, 100.0 * correct / total))
+            total_loss, correct, total, start = 0.0, 0, 0, time.time()
+
+
+def evaluate(model, batches, device):
+    """(accuracy in %, mean of the per-batch losses) over a whole split."""
+    model.eval()
+    criterion = nn.CrossEntropyLoss()
+    total_loss, correct, total = 0.0, 0, 0
+    with torch.no_grad():
+        for images, labels in batches:
+            images, labels = images.to(device), labels.to(device)
+            output, _ = model(images)
+            total_loss += criterion(output, labels).item()
+            correct += (output.argmax(1) == labels).sum().item()
+            total += labels.size(0)
+    return 100.0 * correct / total, total_loss / len(batches)
+
+
+def test(model, data, device, logger, split="test"):
+    """The test block (or, for checks made under --protocol val before the end, a validation block)."""
+    acc, loss = evaluate(model, data[split], device)
+    if split == "test":
+        line = "| Performance on Test Set | test loss {:.5f} | test acc {:.5f}".format(loss, acc)
+    else:
+        line = "| Performance on Validation Set | valid loss {:.5f} | valid acc {:.5f}".format(loss, acc)
+    log_test_block(logger, line, WIDTH)
+
+
+def train(model, data, stage, checkpoint_path, args, logger, device, resume=None):
+    """Stage 1 (train1) or Restoration (train2): Adam, clipping, the best checkpoint by accuracy
+    on the protocol's selection split."""
+    epochs, lr = (args.stage1_epochs, args.stage1_lr) if stage == 1 else (args.stage2_epochs, args.stage2_lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    select, word = ("test", "test") if args.protocol == "test" else ("val", "valid")
+    started = {}
+
+    def one_epoch(epoch):
+        started["time"] = time.time()
+        train_one_epoch(model, optimizer, data["train"], epoch, args, logger, device)
+
+    def score(epoch):
+        acc, loss = evaluate(model, data[select], device)
+        logger.info("-" * WIDTH)
+        logger.info("| end of epoch {:3d} | time: {:5.2f}s | {} loss {:.5f} | {} acc {:.3f}%".format(
+            epoch, time.time() - started["time"], word, loss, word, acc))
+        logger.info("-" * WIDTH)
+        return acc
+
+    model = train_epochs(model, optimizer, epochs, one_epoch, score, lambda new, best: new > best, checkpoint_path,
+                         lambda: meta(model, args), f"{select}_acc_record", resume=resume)
+    logger.info(protocol_line(args.protocol, args.val_size))
+    test(model, data, device, logger)
+
+
+###############################################################################
+# The three stages
+###############################################################################
+def main():
+    args = parser.parse_args()
+    check_args(args)
+    if args.model in ("rnn", "lstm") and args.cell not in (None, args.model):
+        raise KitError(f"--model {args.model} contradicts --cell {args.cell}, the non-spiking neuron type of "
+                       f"{SCRIPT}; its pure non-spiking baseline is --model {args.cell}")
+    args.cell = args.model if args.model in ("rnn", "lstm") else (args.cell or "rnn")
+    if args.nlayers != 2:
+        raise KitError("--nlayers: the hybrid stack has exactly 2 layers")
+    if args.nclass != NCLASS:
+        raise KitError("--nclass: MNIST has 10 classes")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args)
+    seed_everything(args.seed)
+    train_images, train_labels = load_split(args.data, "train")
+    data = {"test": loader(*load_split(args.data, "test"), args.batch_size, shuffle=False)}
+    if args.protocol == "val":
+        (train_images, train_labels), val_split = split_train_val(train_images, train_labels, args.val_size)
+        data["val"] = loader(*val_split, args.batch_size, shuffle=False)
+    data["train"] = loader(train_images, train_labels, args.batch_size, shuffle=True)
+    ensure_dirs()
+    name = run_name("mnist", args)
+    checkpoint_path = f"checkpoint/{name}.t7"
+    logger = get_logger(("train_" if args.mode.startswith("train") else "test_") + name)
+
+    if args.mode == "train1":  # baselines, ffs, or HSTNN Adaptation (the redundant hybrid)
+        resume = load_resume(checkpoint_path)
+        if resume is None:
+            guard_overwrite(checkpoint_path, args.overwrite)
+            rnn_shape, snn_shape = fc_shapes(args.model, args.nhid, args.ratio, args.truncate_counts)
+        else:
+            rnn_shape, snn_shape = resume["rnn_shape"], resume["snn_shape"]
+            logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after epoch {resume['epoch']}")
+        model = SMNISTModel(rnn_shape, snn_shape, args.cell).to(device)
+        model.fast = not args.definition
+        logger.info("model with rnn_shape: [{:3d}, {:3d}]".format(*rnn_shape))
+        logger.info("model with snn_shape: [{:3d}, {:3d}]".format(*snn_shape))
+        train(model, data, 1, checkpoint_path, args, logger, device, resume)
+
+    elif args.mode == "train2":  # HSTNN Selection + Restoration
+        resume = load_resume(checkpoint_path)
+        check = "test" if args.protocol == "test" else "val"  # under --protocol val the test set waits for the end
+        if resume is None:
+            guard_overwrite(checkpoint_path, args.overwrite)
+            adapted = f"checkpoint/mnist_hybrid_{args.seed}.t7"
+            ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
+                                   f"python {SCRIPT} --model hybrid --mode train1 --seed {args.seed}")
+            if ckpt.get("protocol", "test") != args.protocol:
+                raise KitError(f"{adapted} was selected under --protocol {ckpt.get('protocol', 'test')}; Selection and "
+                               f"Restoration under --protocol {args.protocol} would mix the two protocols. Pass "
+                               f"--protocol {ckpt.get('protocol', 'test')}, or run both stages of the other protocol "
+                               "in a folder of its own")
+            model = model_from_checkpoint(ckpt, adapted, device)
+            model.fast = not args.definition
+            test(model, data, device, logger, check)  # the redundant network before selection
+            images, labels = next(iter(data["train"]))  # the first batch of a freshly shuffled loader
+            images, labels = images.to(device), labels.to(device)
+
+            def trace_loss():
+                return nn.functional.cross_entropy(model(images)[0], labels)
+
+            keep = hessian_selection(model, trace_loss, (images, labels), args.ratio, args.hessian_probes, adapted,
+                                     f"traces/trace_mnist_hybrid_{args.seed}", f"traces/{name}_importance.csv", logger,
+                                     args.truncate_counts)
+            model = model.shrunk(keep)
+            save_resume_point(model, checkpoint_path, meta(model, args))  # a rerun continues from here
+            test(model, data, device, logger, check)  # the selected network before restoration
+        else:
+            model = model_from_checkpoint(resume, checkpoint_path, device)
+            model.fast = not args.definition
+            logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after epoch {resume['epoch']}")
+        train(model, data, 2, checkpoint_path, args, logger, device, resume)
+
+    else:  # test1 / test2: re-test a saved model
+        how = f"python {SCRIPT} --model {args.model} --mode {args.mode.replace('test', 'train')} --seed {args.seed}" + \
+              (f" --ratio {args.ratio}" if name.count("_") == 3 else "")
+        ckpt = load_checkpoint(checkpoint_path, args.mode, how)
+        model = model_from_checkpoint(ckpt, checkpoint_path, device)
+        model.fast = not args.definition
+        if "protocol" in ckpt:
+            logger.info(protocol_line(ckpt["protocol"], ckpt.get("val_size", 0)))
+        else:
+            logger.info("protocol: test (a checkpoint of the original code, selected by the best test accuracy)")
+        test(model, data, device, logger)
+
+
+if __name__ == "__main__":
+    run_main(main)
