@@ -15,7 +15,8 @@ A model class (PTB, S-MNIST) subclasses HybridFC, builds its own input and reado
 import torch
 import torch.nn as nn
 
-from common.neurons import lif_step, rnn_step, lstm_step
+from common.fast_lif import lif_multistep
+from common.neurons import lif_step, lstm_step, rnn_step
 
 POPULATIONS = ("snn1", "snn2", "rnn1", "rnn2")  # layer-wise population keys, in selection order
 
@@ -107,14 +108,6 @@ class HybridFC(nn.Module):
     def run_layers(self, x, hidden):
         """Layer-major execution: each layer's input projection for all T steps in one matrix
         product, the LIF population as one multi-step scan, then the next layer."""
-        try:
-            from common.fast_lif import lif_multistep
-        except ImportError:  # TEMPORARY until common/fast_lif.py lands
-            def lif_multistep(cur, decay, thresh, lens):
-                mem = spk = cur.new_zeros(cur.shape[1:]); out = []
-                for t in range(cur.shape[0]):
-                    mem, spk = lif_step(mem, spk, cur[t], decay, thresh, lens); out.append(spk)
-                return torch.stack(out)
         T, B = x.shape[:2]
         h = list(hidden[:2])
         c = list(hidden[2:]) if self.cell == "lstm" else [None, None]
@@ -201,11 +194,12 @@ class HybridFC(nn.Module):
             new_state[name] = w.clone()
         config = dict(self.config, rnn_shape=[len(keep["rnn1"]), len(keep["rnn2"])],
                       snn_shape=[len(keep["snn1"]), len(keep["snn2"])])
+        like = next(self.parameters())
         with torch.random.fork_rng(devices=[]):  # building the new model must not move the RNG
-            small = type(self)(**config)
+            small = type(self)(**config).to(device=like.device, dtype=like.dtype)
         small.load_state_dict(new_state)
         small.fast = self.fast
-        return small.to(next(self.parameters()).device)
+        return small
 
     def masks_for(self, keep):
         """0/1 output masks equivalent to keeping only `keep` (for the shrink = mask proof)."""
