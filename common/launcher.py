@@ -39,7 +39,7 @@ class LauncherError(Exception):
 # -- settings and command line ----------------------------------------------------------------------
 @dataclass
 class Settings:
-    gpus: object = "auto"          # GPU ids such as [0, 1]; "auto": every visible GPU; []: CPU only
+    gpus: object = "auto"          # GPU ids such as [0, 1] (an int n: 0..n-1); "auto": all visible; []: CPU
     slots_per_gpu: int = 1         # jobs sharing one GPU
     cpu_jobs: int = 2              # parallel jobs when there is no GPU
     backend: str = "local"         # "local" or "slurm"
@@ -110,6 +110,8 @@ def parse_command_line(settings, argv):
 
 
 def check_settings(s):
+    if isinstance(s.gpus, int) and not isinstance(s.gpus, bool) and s.gpus >= 0:
+        s.gpus = list(range(s.gpus))  # the original mprun's "gpus = 2"
     if s.gpus != "auto" and not (isinstance(s.gpus, (list, tuple)) and all(isinstance(g, int) for g in s.gpus)):
         raise LauncherError(f"gpus must be 'auto' or a list of GPU ids like [0, 1] ([] for CPU only), got {s.gpus!r}")
     for name in ("slots_per_gpu", "cpu_jobs", "array_parallelism", "time_min"):
@@ -121,8 +123,9 @@ def check_settings(s):
 
 def visible_gpus():
     """Ids of the GPUs this process may use: CUDA_VISIBLE_DEVICES if set, else those nvidia-smi lists."""
-    if "CUDA_VISIBLE_DEVICES" in os.environ:
-        return [int(x) for x in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if x.strip().isdigit()]
+    if "CUDA_VISIBLE_DEVICES" in os.environ:  # numbers or GPU UUIDs
+        ids = [x.strip() for x in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if x.strip()]
+        return [int(x) if x.isdigit() else x for x in ids]
     if shutil.which("nvidia-smi") is None:
         return []
     try:
@@ -202,6 +205,12 @@ def expand_jobs(path, params, script, dataset):
         if "ratio" in k or "seed" in k or "model" in k or v is None or v is False:
             continue
         flags += [f"--{k}"] if v is True else [f"--{k}", str(v)]
+    for what, kind in (("ratio", float), ("seed", int)):
+        for v in as_list(params[what]):
+            try:
+                kind(v)
+            except (TypeError, ValueError):
+                raise LauncherError(f"every {what} must be a number, got {v!r}")
     jobs, seen = [], set()
     for r in as_list(params["ratio"]):
         for s in as_list(params["seed"]):
@@ -217,10 +226,13 @@ def expand_jobs(path, params, script, dataset):
 
 
 def is_done(job):
-    """The log ends with the final test block, no resume file is left, and (train) the checkpoint exists."""
+    """The log ends with the final test block and no resume file is left; a train job's checkpoint exists,
+    a test job's log is newer than the checkpoint it tested."""
     if not has_final_test_block(job.log_path) or os.path.exists(job.resume_file()):
         return False
-    return not job.mode.startswith("train") or os.path.exists(job.checkpoint())
+    if job.mode.startswith("train"):
+        return os.path.exists(job.checkpoint())
+    return not os.path.exists(job.checkpoint()) or os.path.getmtime(job.checkpoint()) <= os.path.getmtime(job.log_path)
 
 
 def missing_input(job):
@@ -349,6 +361,8 @@ def _raise_interrupt(signum, frame):
 
 def stop_jobs(running, grace_s=10.0):
     """SIGTERM every running job's process group, SIGKILL what is left after grace_s; reap them."""
+    in_main = threading.current_thread() is threading.main_thread()
+    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None  # a second Ctrl-C must not orphan jobs
     for run in running.values():
         try:
             os.killpg(run["proc"].pid, signal.SIGTERM)
@@ -370,6 +384,8 @@ def stop_jobs(running, grace_s=10.0):
                 except ProcessLookupError:
                     pass
         time.sleep(POLL_S)
+    if in_main:
+        signal.signal(signal.SIGINT, old_int)
     return results
 
 
@@ -442,8 +458,10 @@ class Progress:
         return hms(left / max(1, min(self.capacity, n_pending + len(running_starts))))
 
     def counts(self, running_starts, n_pending):
-        return (f"done {self.done}/{self.total}, running {len(running_starts)}, failed {self.failed} | "
-                f"ETA {self.eta(running_starts, n_pending)}")
+        """running_starts: start times of the running jobs; None where unknown (Slurm)."""
+        running = "" if running_starts is None else f"running {len(running_starts)}, "
+        return (f"done {self.done}/{self.total}, {running}failed {self.failed} | "
+                f"ETA {self.eta(running_starts or [], n_pending)}")
 
     def started(self, job, gpu):
         self.line(f"start {job.key} on {'CPU' if gpu is None else f'GPU {gpu}'}")
@@ -473,13 +491,18 @@ def describe_failure(res):
     return text
 
 
-def summary_text(label, results, elapsed_s):
+def summary_text(label, results, elapsed_s, details=True):
+    """Counts per status, then every failed job: in full (details) or one line each."""
     counts = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
     text = f"== {label}: {len(results)} jobs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     text += f" (elapsed {hms(elapsed_s)})"
-    return "\n".join([text] + [describe_failure(r) for r in results if r.bad])
+    if details:
+        return "\n".join([text] + [describe_failure(r) for r in results if r.bad])
+    return "\n".join([text] + [f"  {r.status.upper()} {r.job.key}" + ("" if r.exit_code is None else
+                                f" (exit code {r.exit_code})") + (f": {r.message}" if r.message else "")
+                                for r in results if r.bad])
 
 
 PROFILE_FIELDS = ["experiment", "job", "mode", "model", "seed", "ratio", "status", "exit_code", "wall_s", "cpu_s",
@@ -596,13 +619,12 @@ class Launcher:
             elif runnable:
                 results += run_local(runnable, s, progress)
         except Interrupted as stop:
-            results = in_order(jobs, results + stop.results)
-            self.record(results)
-            print(summary_text(label, results, time.time() - progress.start), flush=True)
+            self.record(in_order(jobs, results + stop.results))
+            print(summary_text("interrupted; so far", self.results, time.time() - self.start), flush=True)
             sys.exit(130)
         results = in_order(jobs, results)
         self.record(results)
-        print(summary_text(label, results, time.time() - progress.start), flush=True)
+        print(summary_text(label, results, time.time() - progress.start, details=False), flush=True)
         return results
 
     def record(self, results):
@@ -631,12 +653,11 @@ class Launcher:
         return results
 
     def finish(self):
-        """Print the summary of every stage and exit: 0 if every job is done, 1 otherwise."""
-        bad = [r for r in self.results if r.bad]
+        """Print the summary of every stage, each failed job in full, and exit: 0 if every job is done."""
         ran = [r for r in self.results if r.status != "dry-run"]
         if ran:
             print(summary_text("all stages", ran, time.time() - self.start), flush=True)
-        sys.exit(1 if bad else 0)
+        sys.exit(1 if any(r.bad for r in self.results) else 0)
 
 
 def in_order(jobs, results):

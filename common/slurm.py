@@ -86,9 +86,9 @@ def run_slurm(jobs, settings, label, progress):
             for i, task in enumerate(tasks):
                 if i not in results and (in_process or task.done()):
                     results[i] = task_result(task, jobs[i])
-                    progress.finished(results[i], [], len(tasks) - len(results))
+                    progress.finished(results[i], None, len(tasks) - len(results))
             if len(results) < len(tasks):
-                progress.tick([], len(tasks) - len(results))
+                progress.tick(None, len(tasks) - len(results))
                 time.sleep(settings.slurm_poll_s)
     except KeyboardInterrupt:
         print(f"\nInterrupted: cancelling the {len(tasks) - len(results)} unfinished tasks of array {array_id}.")

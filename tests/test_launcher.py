@@ -206,14 +206,29 @@ def test_failures_are_reported_and_set_the_exit_code(exp, capsys):
     assert [(r.job.seed, r.status, r.exit_code) for r in results] == [("1", "ok", 0), ("2", "failed", 3)]
     results = ln.multi_task(".", params("train2", ["hybrid"], [1, 2], [0.5]))
     assert {r.job.seed: r.status for r in results} == {"1": "ok", "2": "blocked"}
-    out = capsys.readouterr().out
-    assert "FAILED train1_ptb_hybrid_2: exit code 3" in out
-    assert "job.py --ratio 0 --seed 2 --model hybrid" in out and "train_ptb_hybrid_2.log" in out
-    assert "boom: something went wrong" in out
-    assert "BLOCKED train2_ptb_hybrid_2_0.5" in out and "checkpoint/ptb_hybrid_2.t7" in out
+    stages = capsys.readouterr().out
+    assert "  FAILED train1_ptb_hybrid_2 (exit code 3)" in stages and "  BLOCKED train2_ptb_hybrid_2_0.5" in stages
     with pytest.raises(SystemExit) as e:
         ln.finish()
     assert e.value.code == 1
+    out = capsys.readouterr().out
+    assert "== all stages: 4 jobs: 1 blocked, 1 failed, 2 ok" in out
+    assert "FAILED train1_ptb_hybrid_2: exit code 3" in out
+    assert "job.py --ratio 0 --seed 2 --model hybrid" in out and "train_ptb_hybrid_2.log" in out
+    assert "boom: something went wrong" in out and "train1_ptb_hybrid_2.out, last lines" in out
+    assert "BLOCKED train2_ptb_hybrid_2_0.5" in out and "checkpoint/ptb_hybrid_2.t7 does not exist" in out
+
+
+def test_a_test_log_older_than_its_checkpoint_is_not_done(exp):
+    ln = launcher(exp, gpus=2)
+    assert ln.settings.gpus == [0, 1]  # the original's "gpus = 2"
+    ln.multi_task(".", params("train1"))
+    [res] = ln.multi_task(".", params("test1"))
+    assert res.status == "ok"
+    assert launcher(exp).multi_task(".", params("test1"))[0].status == "skipped"
+    later = time.time() + 5
+    os.utime(exp / "checkpoint" / "ptb_rnn_1.t7", (later, later))  # retrained since the test
+    assert launcher(exp, gpus=[0]).multi_task(".", params("test1"))[0].status == "ok"
 
 
 def test_killed_job_is_resumed_on_the_next_run(exp):
