@@ -1,0 +1,84 @@
+"""Every Penn Treebank run with LSTM neurons: edit the dicts below and run `python mprun-lstm-ptb.py`.
+
+The same runs as ../rnn-ptb-650-0.5-0.6/mprun-rnn-ptb.py (seeds 1111-4444, ratios 0.1-0.9, the same
+hyper-parameters; no LSTM numbers were published) with lstm-ptb.py, whose hybrids have LSTM neurons,
+and the pure LSTM as the non-spiking baseline.
+
+Flags override the launcher settings: --dry-run, --gpus 0,1, --slots 2, --rerun, --backend slurm,
+--stages 3 ... (see --help). The calls run in order; finished jobs are skipped.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from common.launcher import Launcher  # noqa: E402
+
+launcher = Launcher(
+    gpus="auto",        # GPU ids such as [0, 1]; "auto": every visible GPU; []: CPU only
+    slots_per_gpu=1,    # jobs sharing one GPU
+    cpu_jobs=2,         # parallel jobs without a GPU
+    backend="local",    # "local", or "slurm" (one job array per dict; see partition, time_min, mem_gb ...)
+    rerun=False,        # True: run again the jobs whose logs are already complete
+)
+multi_task = launcher.multi_task
+
+path = "./"
+seed_list = [1111 * i for i in range(1, 5)]
+
+PTB_XNN_Parameter = {}
+PTB_XNN_Parameter["stage1_epoch"] = 200
+PTB_XNN_Parameter["stage1_lr"]    = 0.5
+PTB_XNN_Parameter["stage1_decay"] = 25
+PTB_XNN_Parameter["dropout"]      = 0.5
+PTB_XNN_Parameter["nhid"]         = 650
+PTB_XNN_Parameter["data"]         = "../../data/penn-treebank"
+PTB_XNN_Parameter["mode"]         = "train1"    # "train1" trains (and tests); "test1" tests again
+PTB_XNN_Parameter["emsize"]       = 650
+PTB_XNN_Parameter["bptt"]         = 35
+PTB_XNN_Parameter["batch_size"]   = 25
+PTB_XNN_Parameter["seed"]         = seed_list
+PTB_XNN_Parameter["ratio"]        = [0]
+PTB_XNN_Parameter["model"]        = ["lstm", "snn", "hybrid"]
+
+# LSTM/SNN-Train/Test and HSTNN-Adaptation-Train/Test
+multi_task(path, PTB_XNN_Parameter)
+
+ratio_list = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+
+PTB_FFS_Parameter = {}
+PTB_FFS_Parameter["stage1_epoch"] = 200
+PTB_FFS_Parameter["stage1_lr"]    = 0.5
+PTB_FFS_Parameter["stage1_decay"] = 25
+PTB_FFS_Parameter["dropout"]      = 0.5
+PTB_FFS_Parameter["nhid"]         = 650
+PTB_FFS_Parameter["data"]         = "../../data/penn-treebank"
+PTB_FFS_Parameter["mode"]         = "train1"    # "train1" trains (and tests); "test1" tests again
+PTB_FFS_Parameter["emsize"]       = 650
+PTB_FFS_Parameter["bptt"]         = 35
+PTB_FFS_Parameter["batch_size"]   = 25
+PTB_FFS_Parameter["seed"]         = seed_list
+PTB_FFS_Parameter["ratio"]        = ratio_list
+PTB_FFS_Parameter["model"]        = ["ffs"]
+
+# FFS-Train/Test
+multi_task(path, PTB_FFS_Parameter)
+
+PTB_HBR_Parameter = {}
+PTB_HBR_Parameter["stage2_epoch"] = 200
+PTB_HBR_Parameter["stage2_lr"]    = 0.1
+PTB_HBR_Parameter["stage2_decay"] = 25
+PTB_HBR_Parameter["dropout"]      = 0.5
+PTB_HBR_Parameter["nhid"]         = 650
+PTB_HBR_Parameter["data"]         = "../../data/penn-treebank"
+PTB_HBR_Parameter["mode"]         = "train2"    # "train2": Selection + Restoration; "test2" tests again
+PTB_HBR_Parameter["emsize"]       = 650
+PTB_HBR_Parameter["bptt"]         = 35
+PTB_HBR_Parameter["batch_size"]   = 25
+PTB_HBR_Parameter["seed"]         = seed_list
+PTB_HBR_Parameter["ratio"]        = ratio_list
+PTB_HBR_Parameter["model"]        = ["hybrid"]
+
+# HSTNN-Selection/Restoration-Train/Test: needs the Adaptation checkpoints of the first call
+multi_task(path, PTB_HBR_Parameter)
+
+launcher.finish()
