@@ -487,7 +487,7 @@ def profile_text(folders, profile_csv):
         gpu = [_number(r.get("peak_gpu_mb")) for r in mine]
         ram = [None if _number(r.get("peak_rss_mb")) is None else _number(r.get("peak_rss_mb")) / 1024 for r in mine]
         epochs = epoch_times(by_name[name]) if name in by_name else []
-        epoch = value_range(epochs, lambda v: f"{v:.0f} s")
+        epoch = value_range(epochs, lambda v: f"{v:.0f} s" if v >= 10 else f"{v:.2g} s")
         if epoch != MISSING and "dvs" in name.lower():
             epoch += " (per 20 iterations)"
         lines.append(f"| {name} | {value_range(cores, lambda v: f'{v:.1f}')} | "
