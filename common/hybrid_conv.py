@@ -344,6 +344,8 @@ def check_size_arguments(args):
     """Parse --channels into a list and check the size flags (KitError on bad input)."""
     try:
         args.channels = parse_channels(args.channels)
+        if args.mode == "train1":  # refuse an invalid ffs ratio before loading any data
+            population_channels(args.model, args.channels, args.ratio, args.truncate_counts)
     except ValueError as e:
         raise KitError(str(e))
     if args.nwin < 1:

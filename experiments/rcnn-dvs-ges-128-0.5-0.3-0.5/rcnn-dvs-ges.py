@@ -1,0 +1,205 @@
+"""Hybrid spatiotemporal networks on DVS128 Gesture (11 gestures, event camera).
+
+Three conv layers (128, 256, 384 base channels), each an RCNN population y = tanh(fc(x) + relu(fv(y)))
+and an SCNN population of LIF neurons (decay 0.3, threshold 0.5, surrogate half-width 0.5) side by side;
+60 frames of 20 ms at 32x32 (the 128x128 sensor downsampled by 4). MSE on one-hot targets, Adam.
+As in the original, one "epoch" in the flags and logs is ONE mini-batch, the net is evaluated every
+--test_interval (20) iterations on all 288 test gestures, and the best checkpoint is the one with the
+highest test accuracy.
+
+    python rcnn-dvs-ges.py --model rnn    --mode train1                # baselines: rnn, snn
+    python rcnn-dvs-ges.py --model ffs    --mode train1 --ratio 0.5    # hybrid trained from scratch
+    python rcnn-dvs-ges.py --model hybrid --mode train1                # HSTNN stage 1: Adaptation
+    python rcnn-dvs-ges.py --model hybrid --mode train2 --ratio 0.5    # stages 2 and 3: Selection, Restoration
+    python rcnn-dvs-ges.py --model hybrid --mode test2  --ratio 0.5    # re-test a saved model (test1 likewise)
+    python rcnn-dvs-ges.py --channels 8,16,24 --nwin 10 --stage1_epochs 40 ...   # a small run on a CPU
+
+Data: the HDF5 file of data/dvs-hdf5-gen.py. Files (relative to this folder): log/{train,test}_<name>.log,
+checkpoint/<name>.t7, traces/, with <name> = dvsGesture_<model>_<seed>[_<ratio>].
+"""
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from common.cli import check_args, experiment_parser, run_name
+from common.event_data import DEFAULT_DVS_HDF5, DVSGesture
+from common.events import DVS_SENSOR, DataError
+from common.hybrid_conv import (accuracy, add_size_arguments, check_size_arguments, checkpoint_meta,
+                                flags_beyond_defaults, log_channels, network_from_checkpoint, new_network,
+                                select_filters)
+from common.stages import ensure_dirs
+from common.training import (KitError, get_logger, guard_overwrite, load_checkpoint, load_resume, log_test_block,
+                             pick_device, run_main, save_resume_point, seed_everything, train_epochs)
+
+NEURON = dict(decay=0.3, thresh=0.5, lens=0.5, rcnn="tanh")  # LIF constants and RCNN update of this experiment
+NCLASS = 11
+WIDTH = 83  # width of the log rules
+
+parser = experiment_parser("HSTNN on DVS128 Gesture")
+add_size_arguments(parser, default_nwin=60)
+parser.add_argument("--dt", type=int, default=20000, help="frame length in microseconds")
+parser.add_argument("--ds", type=int, default=4, help="spatial downsampling of the 128x128 sensor (4: 32x32 frames)")
+parser.add_argument("--binning", type=str, default="original", choices=("original", "corrected"),
+                    help="original: dcll's frames (frame 0 empty, last bin dropped, int8 counts); corrected: see README")
+parser.add_argument("--test_interval", type=int, default=20,
+                    help="training iterations (mini-batches) between evaluations on the test set")
+parser.add_argument("--no_frame_cache", action="store_true",
+                    help="bin the events in memory only (default: keep the frames in a .npy beside the HDF5 file)")
+parser.set_defaults(data=DEFAULT_DVS_HDF5, batch_size=72, stage1_epochs=3600, stage2_epochs=3600,
+                    stage1_lr=5e-4, stage2_lr=5e-4, dropout=0.2, clip=0.25, log_interval=30)
+# --stage1_epochs/--stage2_epochs count iterations (mini-batches), as the original's "epochs";
+# --dropout, --clip and --log-interval are accepted and unused, as in the original.
+
+
+###############################################################################
+# Data
+###############################################################################
+def load_data(args):
+    path = os.path.join(args.data, "dvs_gestures_events.hdf5") if os.path.isdir(args.data) else args.data
+    if args.ds < 1 or DVS_SENSOR % args.ds:
+        raise KitError(f"--ds must divide {DVS_SENSOR} (got {args.ds})")
+    if args.dt < 1:
+        raise KitError(f"--dt must be a positive number of microseconds (got {args.dt})")
+    try:
+        data = DVSGesture(path, T=args.nwin, dt=args.dt, ds=args.ds, binning=args.binning,
+                          cache=not args.no_frame_cache)
+    except DataError as e:
+        raise KitError(str(e))
+    for flag in ("batch_size", "hessian_batch"):
+        if getattr(args, flag) > data.n_train_files:
+            raise KitError(f"--{flag} {getattr(args, flag)} is larger than the {data.n_train_files} training "
+                           f"recordings: a batch draws distinct recordings, as dcll does")
+    return data
+
+
+###############################################################################
+# Training and evaluation
+###############################################################################
+def evaluate(model, data, args):
+    """Accuracy (%) over every test gesture, in batches of --batch_size."""
+    model.eval()
+    device = next(model.parameters()).device
+    correct = total = 0
+    with torch.no_grad():
+        for inputs, targets in data.test_batches(args.batch_size):
+            predicted = model(inputs.to(device)).argmax(1).cpu()
+            correct += (predicted == targets.argmax(1)).sum().item()
+            total += len(targets)
+    return accuracy(correct, total)
+
+
+def test(model, data, args, logger):
+    log_test_block(logger, "| Performance on Test Set | test acc {:.5f}".format(evaluate(model, data, args)), WIDTH)
+
+
+def train(model, data, stage, checkpoint_path, args, logger, resume=None):
+    """Stage 1 (train1) or Restoration (train2): Adam with a constant learning rate, one random batch of
+    distinct recordings per iteration, evaluation every --test_interval iterations, best by test accuracy."""
+    iterations, lr = (args.stage1_epochs, args.stage1_lr) if stage == 1 else (args.stage2_epochs, args.stage2_lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    device = next(model.parameters()).device
+    rounds = iterations // args.test_interval  # train_epochs' "epoch" = test_interval iterations
+    if iterations % args.test_interval:
+        print(f"note: the last {iterations % args.test_interval} iterations are never evaluated and are skipped")
+    last = {"loss": float("nan"), "start": time.time()}
+
+    def train_round(r):
+        model.train()
+        for _ in range(args.test_interval):
+            inputs, targets = data.train_batch(args.batch_size, np.random)
+            optimizer.zero_grad()
+            loss = F.mse_loss(model(inputs.to(device)), targets.to(device))
+            loss.backward()
+            optimizer.step()
+        last["loss"] = loss.item()  # the log shows the loss of the round's last batch
+
+    def evaluate_round(r):
+        acc = evaluate(model, data, args)
+        logger.info("-" * WIDTH)
+        logger.info("| end of epoch {:3d} | time: {:5.2f}s | train loss {:.5f} | test acc {:.3f}%".format(
+            r * args.test_interval, time.time() - last["start"], last["loss"], acc))
+        logger.info("-" * WIDTH)
+        last["start"] = time.time()
+        return acc
+
+    model = train_epochs(model, optimizer, rounds, train_round, evaluate_round, lambda new, best: new > best,
+                         checkpoint_path, lambda: checkpoint_meta(model, args.seed), "test_acc_record", resume=resume)
+    test(model, data, args, logger)
+
+
+def size_flags(args):
+    """The data and size flags of this run that differ from the defaults (for suggested commands)."""
+    return flags_beyond_defaults(parser, args, ("data", "channels", "nwin", "dt", "ds", "binning"))
+
+
+###############################################################################
+# The three stages
+###############################################################################
+def main():
+    args = parser.parse_args()
+    check_args(args)
+    check_size_arguments(args)
+    if args.test_interval < 1:
+        raise KitError(f"--test_interval must be at least 1 (got {args.test_interval})")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args)
+    seed_everything(args.seed)
+    data = load_data(args)
+    ensure_dirs()
+    name = run_name("dvsGesture", args)
+    checkpoint_path = f"checkpoint/{name}.t7"
+    logger = get_logger(("train_" if args.mode.startswith("train") else "test_") + name)
+    rebuild = lambda ckpt, path: network_from_checkpoint(ckpt, path, NEURON, data.size).to(device)
+
+    if args.mode == "train1":  # baselines, ffs, or HSTNN Adaptation (the redundant hybrid)
+        resume = load_resume(checkpoint_path)
+        if resume is None:
+            guard_overwrite(checkpoint_path, args.overwrite)
+            model = new_network(args, 2, data.size, NCLASS, NEURON).to(device)
+        else:
+            model = rebuild(resume, checkpoint_path)
+            logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after iteration {resume['epoch'] * args.test_interval}")
+        model.fast = not args.definition
+        log_channels(logger, model)
+        train(model, data, 1, checkpoint_path, args, logger, resume)
+
+    elif args.mode == "train2":  # HSTNN Selection + Restoration
+        resume = load_resume(checkpoint_path)
+        if resume is None:
+            guard_overwrite(checkpoint_path, args.overwrite)
+            adapted = f"checkpoint/dvsGesture_hybrid_{args.seed}.t7"
+            ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
+                                   f"python rcnn-dvs-ges.py --model hybrid --mode train1 --seed {args.seed}{size_flags(args)}")
+            model = rebuild(ckpt, adapted)
+            model.fast = not args.definition
+            test(model, data, args, logger)  # the redundant network before selection
+            inputs, targets = data.train_batch(args.hessian_batch, np.random)  # one random training batch
+            inputs, targets = inputs.to(device), targets.to(device)
+            keep = select_filters(model, lambda: F.mse_loss(model(inputs), targets), (inputs, targets), args,
+                                  adapted, "dvsGesture", name, logger)
+            model = model.shrunk(keep)
+            save_resume_point(model, checkpoint_path, checkpoint_meta(model, args.seed))  # a rerun continues here
+            test(model, data, args, logger)  # the selected network before restoration
+        else:
+            model = rebuild(resume, checkpoint_path)
+            model.fast = not args.definition
+            logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after iteration {resume['epoch'] * args.test_interval}")
+        train(model, data, 2, checkpoint_path, args, logger, resume)
+
+    else:  # test1 / test2: re-test a saved model
+        how = f"python rcnn-dvs-ges.py --model {args.model} --mode {args.mode.replace('test', 'train')} " \
+              f"--seed {args.seed}" + (f" --ratio {args.ratio}" if name.count("_") == 3 else "") + size_flags(args)
+        ckpt = load_checkpoint(checkpoint_path, args.mode, how)
+        model = rebuild(ckpt, checkpoint_path)
+        model.fast = not args.definition
+        test(model, data, args, logger)
+
+
+if __name__ == "__main__":
+    run_main(main)

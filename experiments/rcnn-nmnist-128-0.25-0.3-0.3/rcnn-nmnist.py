@@ -1,0 +1,208 @@
+"""Hybrid spatiotemporal networks on N-MNIST (10 digits, event camera).
+
+Three conv layers (128, 256, 384 base channels; the first conv unpadded: 34x34 -> 32x32), each an RCNN
+population y = relu(fc(x) + fv(y)) and an SCNN population of LIF neurons (decay 0.3, threshold 0.3,
+surrogate half-width 0.25) side by side; 15 frames of 3 ms. MSE on one-hot targets, Adam, gradient
+clipping 0.25; the net is evaluated on the test set after every epoch and the best checkpoint is the one
+with the highest test accuracy, as in the original.
+
+    python rcnn-nmnist.py --model rnn    --mode train1                # baselines: rnn, snn
+    python rcnn-nmnist.py --model ffs    --mode train1 --ratio 0.5    # hybrid trained from scratch
+    python rcnn-nmnist.py --model hybrid --mode train1                # HSTNN stage 1: Adaptation
+    python rcnn-nmnist.py --model hybrid --mode train2 --ratio 0.5    # stages 2 and 3: Selection, Restoration
+    python rcnn-nmnist.py --model hybrid --mode test2  --ratio 0.5    # re-test a saved model (test1 likewise)
+    python rcnn-nmnist.py --channels 8,16,24 --nwin 5 --stage1_epochs 2 ...   # a small run on a CPU
+
+Data: <data>/<dt>ms/{nhtrain,nrtest}_{image,label}.npy from data/nmnist-dataset-gen.py. Files (relative
+to this folder): log/{train,test}_<name>.log, checkpoint/<name>.t7, traces/, with
+<name> = nmnist_<model>_<seed>[_<ratio>].
+"""
+import os
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from common.cli import check_args, experiment_parser, run_name
+from common.event_data import DEFAULT_NMNIST_ROOT, NMNISTFrames
+from common.events import NMNIST_SENSOR, DataError
+from common.hybrid_conv import (accuracy, add_size_arguments, check_size_arguments, checkpoint_meta,
+                                flags_beyond_defaults, log_channels, network_from_checkpoint, new_network,
+                                select_filters)
+from common.stages import ensure_dirs
+from common.training import (KitError, get_logger, guard_overwrite, load_checkpoint, load_resume, log_test_block,
+                             pick_device, run_main, save_resume_point, seed_everything, train_epochs)
+
+NEURON = dict(decay=0.3, thresh=0.3, lens=0.25, rcnn="relu")  # LIF constants and RCNN update of this experiment
+NCLASS = 10
+WIDTH = 83  # width of the log rules
+
+parser = experiment_parser("HSTNN on N-MNIST")
+add_size_arguments(parser, default_nwin=15)
+parser.add_argument("--dt", type=int, default=3, help="frame length in ms: the data are read from <data>/<dt>ms/")
+parser.set_defaults(data=DEFAULT_NMNIST_ROOT, batch_size=100, stage1_epochs=100, stage2_epochs=100,
+                    stage1_lr=8e-4, stage2_lr=8e-4, dropout=0.2, clip=0.25, log_interval=100)
+# --dropout is accepted and unused, as in the original.
+
+
+###############################################################################
+# Data
+###############################################################################
+def load_data(args):
+    """(train set, test set): the first floor(N/100)*100 samples of each, the first --nwin frames."""
+    try:
+        return tuple(NMNISTFrames(args.data, args.dt, train=split, nwin=args.nwin, multiple=100) for split in (True, False))
+    except DataError as e:
+        raise KitError(str(e))
+
+
+def loader(dataset, batch_size, train):
+    """Batches of batch_size, incomplete last batch dropped; shuffled for training."""
+    if batch_size > len(dataset):
+        raise KitError(f"batch size {batch_size} is larger than the {len(dataset)} samples of the "
+                       f"{'train' if train else 'test'} set (the last incomplete batch is dropped)")
+    return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=True)
+
+
+###############################################################################
+# Training and evaluation
+###############################################################################
+def train_one_epoch(model, optimizer, train_loader, epoch, args, logger):
+    model.train()
+    device = next(model.parameters()).device
+    total_loss, correct, total, start = 0.0, 0, 0, time.time()
+    for batch, (inputs, targets) in enumerate(train_loader):
+        optimizer.zero_grad()
+        outputs = model(inputs.to(device))
+        loss = F.mse_loss(outputs, targets.to(device))
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        optimizer.step()
+        total_loss += loss.item()
+        correct += (outputs.argmax(1).cpu() == targets.argmax(1)).sum().item()
+        total += len(targets)
+        if batch % args.log_interval == 0 and batch > 0:
+            logger.info("| epoch {:3d} | {:5d}/{:5d} batches | {:5.2f} ms/batch | loss {:.5f} | acc {:.3f}%".format(
+                epoch, batch, len(train_loader), (time.time() - start) * 1000 / args.log_interval,
+                total_loss / args.log_interval, accuracy(correct, total)))
+            total_loss, correct, total, start = 0.0, 0, 0, time.time()
+
+
+def evaluate(model, test_loader):
+    """(accuracy %, mean MSE per batch) over the test set."""
+    model.eval()
+    device = next(model.parameters()).device
+    total_loss, correct, total = 0.0, 0, 0
+    with torch.no_grad():
+        for inputs, targets in test_loader:
+            outputs = model(inputs.to(device))
+            total_loss += F.mse_loss(outputs, targets.to(device)).item()
+            correct += (outputs.argmax(1).cpu() == targets.argmax(1)).sum().item()
+            total += len(targets)
+    return accuracy(correct, total), total_loss / len(test_loader)
+
+
+def test(model, test_loader, logger):
+    acc, loss = evaluate(model, test_loader)
+    log_test_block(logger, "| Performance on Test Set | test loss {:.5f} | test acc {:.5f}".format(loss, acc), WIDTH)
+
+
+def train(model, loaders, stage, checkpoint_path, args, logger, resume=None):
+    """Stage 1 (train1) or Restoration (train2): Adam with a constant learning rate and gradient clipping,
+    evaluation on the test set after every epoch, best by test accuracy."""
+    train_loader, test_loader = loaders
+    epochs, lr = (args.stage1_epochs, args.stage1_lr) if stage == 1 else (args.stage2_epochs, args.stage2_lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    start = {}
+
+    def train_epoch(epoch):
+        start["time"] = time.time()
+        train_one_epoch(model, optimizer, train_loader, epoch, args, logger)
+
+    def evaluate_epoch(epoch):
+        acc, loss = evaluate(model, test_loader)
+        logger.info("-" * WIDTH)
+        logger.info("| end of epoch {:3d} | time: {:5.2f}s | test loss {:.5f} | test acc {:.3f}%".format(
+            epoch, time.time() - start["time"], loss, acc))
+        logger.info("-" * WIDTH)
+        return acc
+
+    model = train_epochs(model, optimizer, epochs, train_epoch, evaluate_epoch, lambda new, best: new > best,
+                         checkpoint_path, lambda: checkpoint_meta(model, args.seed), "test_acc_record", resume=resume)
+    test(model, test_loader, logger)
+
+
+def size_flags(args):
+    """The data and size flags of this run that differ from the defaults (for suggested commands)."""
+    return flags_beyond_defaults(parser, args, ("data", "channels", "nwin", "dt"))
+
+
+###############################################################################
+# The three stages
+###############################################################################
+def main():
+    args = parser.parse_args()
+    check_args(args)
+    check_size_arguments(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args)
+    seed_everything(args.seed)
+    train_set, test_set = load_data(args)
+    loaders = loader(train_set, args.batch_size, True), loader(test_set, args.batch_size, False)
+    ensure_dirs()
+    name = run_name("nmnist", args)
+    checkpoint_path = f"checkpoint/{name}.t7"
+    logger = get_logger(("train_" if args.mode.startswith("train") else "test_") + name)
+    rebuild = lambda ckpt, path: network_from_checkpoint(ckpt, path, NEURON, NMNIST_SENSOR).to(device)
+
+    if args.mode == "train1":  # baselines, ffs, or HSTNN Adaptation (the redundant hybrid)
+        resume = load_resume(checkpoint_path)
+        if resume is None:
+            guard_overwrite(checkpoint_path, args.overwrite)
+            model = new_network(args, 2, NMNIST_SENSOR, NCLASS, NEURON, first_padding=0).to(device)
+        else:
+            model = rebuild(resume, checkpoint_path)
+            logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after epoch {resume['epoch']}")
+        model.fast = not args.definition
+        log_channels(logger, model)
+        train(model, loaders, 1, checkpoint_path, args, logger, resume)
+
+    elif args.mode == "train2":  # HSTNN Selection + Restoration
+        resume = load_resume(checkpoint_path)
+        if resume is None:
+            guard_overwrite(checkpoint_path, args.overwrite)
+            adapted = f"checkpoint/nmnist_hybrid_{args.seed}.t7"
+            ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
+                                   f"python rcnn-nmnist.py --model hybrid --mode train1 --seed {args.seed}{size_flags(args)}")
+            model = rebuild(ckpt, adapted)
+            model.fast = not args.definition
+            # the first batch of a shuffled training loader (the original logs no test of the adapted net here)
+            inputs, targets = next(iter(loader(train_set, args.hessian_batch, True)))
+            inputs, targets = inputs.to(device), targets.to(device)
+            keep = select_filters(model, lambda: F.mse_loss(model(inputs), targets), (inputs, targets), args,
+                                  adapted, "nmnist", name, logger)
+            model = model.shrunk(keep)
+            save_resume_point(model, checkpoint_path, checkpoint_meta(model, args.seed))  # a rerun continues here
+            test(model, loaders[1], logger)  # the selected network before restoration
+        else:
+            model = rebuild(resume, checkpoint_path)
+            model.fast = not args.definition
+            logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after epoch {resume['epoch']}")
+        train(model, loaders, 2, checkpoint_path, args, logger, resume)
+
+    else:  # test1 / test2: re-test a saved model
+        how = f"python rcnn-nmnist.py --model {args.model} --mode {args.mode.replace('test', 'train')} " \
+              f"--seed {args.seed}" + (f" --ratio {args.ratio}" if name.count("_") == 3 else "") + size_flags(args)
+        ckpt = load_checkpoint(checkpoint_path, args.mode, how)
+        model = rebuild(ckpt, checkpoint_path)
+        model.fast = not args.definition
+        test(model, loaders[1], logger)
+
+
+if __name__ == "__main__":
+    run_main(main)
