@@ -57,11 +57,12 @@ def main(argv=None):
     found = results.write_report(experiments, args.out, plots=not args.no_plots)
 
     folders = sorted({e.folder for e in experiments})
-    profile = results.profile_text(folders, args.profile_csv)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "profile.md"), "w") as fp:
-        fp.write(profile)
-    print("Profile (jobs run by the launcher; epoch time from the train logs):\n" + profile)
+    if folders or os.path.exists(args.profile_csv):
+        profile = results.profile_text(folders, args.profile_csv)
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "profile.md"), "w") as fp:
+            fp.write(profile)
+        print("Profile (jobs run by the launcher; epoch time from the train logs):\n" + profile)
     print(results.problems_text(found))
     return 0
 
