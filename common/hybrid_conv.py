@@ -122,13 +122,13 @@ class HybridLayer(nn.Module):
     default Conv2d initialisation; all convs have biases."""
 
     def __init__(self, input_channels, rcnn_channels, scnn_channels, conv_kernel_size=3, pool_kernel_size=2,
-                 conv_stride=1, pool_stride=2, fc_padding=1, fv_padding=1, avr_pool=True, **_):
+                 conv_stride=1, pool_stride=2, fc_padding=1, fv_padding=1, avr_pool=True, device=None, **_):
         super().__init__()
         if not avr_pool:
             raise ValueError("only average-pooled layers are supported (avr_pool=True, as in every configuration)")
         self.rcnn_channels, self.scnn_channels = rcnn_channels, scnn_channels
         self.pool = (pool_kernel_size, pool_stride)
-        conv = dict(kernel_size=conv_kernel_size, stride=conv_stride)
+        conv = dict(kernel_size=conv_kernel_size, stride=conv_stride, device=device)
         if rcnn_channels > 0:
             self.rcnn_fc = nn.Conv2d(input_channels, rcnn_channels, padding=fc_padding, **conv)
             self.rcnn_fv = nn.Conv2d(rcnn_channels, rcnn_channels, padding=fv_padding, **conv)
@@ -143,9 +143,13 @@ class HybridLayer(nn.Module):
 
 
 class HybridConvNet(nn.Module):
-    """The hybrid conv net. decay, thresh, lens: LIF constants; rcnn: 'tanh' (DVS) or 'relu' (N-MNIST)."""
+    """The hybrid conv net. decay, thresh, lens: LIF constants; rcnn: 'tanh' (DVS) or 'relu' (N-MNIST).
 
-    def __init__(self, layer_config, buffer_config, linear_config, decay, thresh, lens, rcnn="tanh"):
+    device: where the parameters are created and initialised. The authors built their nets on the GPU,
+    so the initial weights came from the CUDA generator and left the CPU one (data shuffling) untouched.
+    """
+
+    def __init__(self, layer_config, buffer_config, linear_config, decay, thresh, lens, rcnn="tanh", device=None):
         super().__init__()
         if rcnn not in RCNN_UPDATES:
             raise ValueError(f"rcnn must be one of {sorted(RCNN_UPDATES)}")
@@ -157,8 +161,8 @@ class HybridConvNet(nn.Module):
         self.decay, self.thresh, self.lens = decay, thresh, lens
         self.rcnn_update = RCNN_UPDATES[rcnn]
         self.fast = True  # layer-major execution; False runs the step-by-step definition
-        self.hcnn_layers = nn.ModuleList([HybridLayer(**layer) for layer in layer_config])
-        self.linear_layers = nn.ModuleList([nn.Linear(lin["input_channels"], lin["output_channels"])
+        self.hcnn_layers = nn.ModuleList([HybridLayer(**layer, device=device) for layer in layer_config])
+        self.linear_layers = nn.ModuleList([nn.Linear(lin["input_channels"], lin["output_channels"], device=device)
                                             for lin in linear_config])
 
     @property
@@ -279,6 +283,8 @@ class HybridConvNet(nn.Module):
         filters keep their order; layer l > 0 keeps the input channels of the kept filters of layer l-1
         (SCNN first, as the concatenation); rcnn_fv is cut on both axes; the readout's first Linear
         keeps the column blocks (one pooled map each) of the last layer's kept filters.
+        The new model is built on this model's device and draws initial weights (then overwritten) from
+        the random stream, as the authors' load_and_shrink did, so Restoration sees their random stream.
         """
         keep = {name: sorted(keep.get(name, [])) for name in self.population_sizes()}
         layer_config, buffer_config = copy.deepcopy(self.layer_config), copy.deepcopy(self.buffer_config)
@@ -317,8 +323,7 @@ class HybridConvNet(nn.Module):
         w = state["linear_layers.0.weight"]
         state["linear_layers.0.weight"] = w.view(w.shape[0], -1, pooled * pooled)[:, in_idx].reshape(w.shape[0], -1)
         config = dict(self.config, layer_config=layer_config, buffer_config=buffer_config, linear_config=linear_config)
-        with torch.random.fork_rng(devices=[]):  # building the new model must not move the RNG
-            small = type(self)(**config).to(device=w.device, dtype=w.dtype)
+        small = type(self)(**config, device=w.device).to(w.dtype)
         small.load_state_dict(state)
         small.fast = self.fast
         return small
@@ -357,20 +362,21 @@ def check_size_arguments(args):
         raise KitError(f"--hessian_batch must be at least 1 (got {args.hessian_batch})")
 
 
-def new_network(args, in_channels, input_size, nclass, neuron, first_padding=1):
-    """The network of --model built from scratch with --channels (train1)."""
+def new_network(args, in_channels, input_size, nclass, neuron, device, first_padding=1):
+    """The network of --model built from scratch with --channels on `device` (train1)."""
     try:
         rcnn, scnn = population_channels(args.model, args.channels, args.ratio, args.truncate_counts)
         configs = build_configs(args.channels, rcnn, scnn, in_channels, input_size, nclass, first_padding)
     except ValueError as e:
         raise KitError(str(e))
-    return HybridConvNet(*configs, **neuron)
+    return HybridConvNet(*configs, **neuron, device=device)
 
 
-def network_from_checkpoint(ckpt, path, neuron, input_size):
-    """Rebuild a network from the configs stored in a checkpoint of this kit or of the authors' scripts."""
+def network_from_checkpoint(ckpt, path, neuron, input_size, device=None):
+    """Rebuild a network on `device` from the configs stored in a checkpoint of this kit or of the authors' scripts."""
     try:
-        model = HybridConvNet(ckpt["layer_config"], ckpt["buffer_config"], ckpt["linear_config"], **neuron)
+        model = HybridConvNet(ckpt["layer_config"], ckpt["buffer_config"], ckpt["linear_config"], **neuron,
+                              device=device)
     except (KeyError, TypeError, ValueError) as e:
         raise KitError(f"checkpoint {path} does not hold the conv network's configs ({type(e).__name__}: {e})")
     load_weights(model, ckpt["net"], path)

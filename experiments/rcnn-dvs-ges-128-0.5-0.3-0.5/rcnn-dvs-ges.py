@@ -155,13 +155,13 @@ def main():
     name = run_name("dvsGesture", args)
     checkpoint_path = f"checkpoint/{name}.t7"
     logger = get_logger(("train_" if args.mode.startswith("train") else "test_") + name)
-    rebuild = lambda ckpt, path: network_from_checkpoint(ckpt, path, NEURON, data.size).to(device)
+    rebuild = lambda ckpt, path: network_from_checkpoint(ckpt, path, NEURON, data.size, device)
 
     if args.mode == "train1":  # baselines, ffs, or HSTNN Adaptation (the redundant hybrid)
         resume = load_resume(checkpoint_path)
         if resume is None:
             guard_overwrite(checkpoint_path, args.overwrite)
-            model = new_network(args, 2, data.size, NCLASS, NEURON).to(device)
+            model = new_network(args, 2, data.size, NCLASS, NEURON, device)
         else:
             model = rebuild(resume, checkpoint_path)
             logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after iteration {resume['epoch'] * args.test_interval}")
