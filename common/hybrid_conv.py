@@ -342,7 +342,7 @@ def add_size_arguments(parser, default_nwin):
                              "the redundant hybrid has this many RCNN and as many SCNN channels. Small runs: e.g. 8,16,24")
     parser.add_argument("--nwin", type=int, default=default_nwin, help="time steps (frames) per sample")
     parser.add_argument("--hessian_batch", type=int, default=None,
-                        help="samples in the Hessian trace batch (default: --batch_size)")
+                        help="samples in the Hessian trace batch; None: --batch_size")
 
 
 def check_size_arguments(args):

@@ -45,11 +45,13 @@ add_size_arguments(parser, default_nwin=60)
 parser.add_argument("--dt", type=int, default=20000, help="frame length in microseconds")
 parser.add_argument("--ds", type=int, default=4, help="spatial downsampling of the 128x128 sensor (4: 32x32 frames)")
 parser.add_argument("--binning", type=str, default="original", choices=("original", "corrected"),
-                    help="original: dcll's frames (frame 0 empty, last bin dropped, int8 counts); corrected: see README")
+                    help="original: dcll's frames (frame 0 empty, last bin dropped, int8 counts that wrap above 127); "
+                         "corrected: frame i holds the events of [t0 + i*dt, t0 + (i+1)*dt), int16 counts")
 parser.add_argument("--test_interval", type=int, default=20,
                     help="training iterations (mini-batches) between evaluations on the test set")
 parser.add_argument("--no_frame_cache", action="store_true",
-                    help="bin the events in memory only (default: keep the frames in a .npy beside the HDF5 file)")
+                    help="bin the events in memory only (otherwise the frames are kept in a .npy beside the HDF5 "
+                         "file, for later runs)")
 parser.set_defaults(data=DEFAULT_DVS_HDF5, batch_size=72, stage1_epochs=3600, stage2_epochs=3600,
                     stage1_lr=5e-4, stage2_lr=5e-4, dropout=0.2, clip=0.25, log_interval=30)
 # --stage1_epochs/--stage2_epochs count iterations (mini-batches), as the original's "epochs";
