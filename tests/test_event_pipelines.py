@@ -1,9 +1,6 @@
 """Every stage of the DVS Gesture and N-MNIST experiments, end to end at reduced width, on tiny synthetic
 recordings written in the raw formats and converted by the data-preparation scripts."""
-import contextlib
-import io
 import os
-import runpy
 import subprocess
 import sys
 
@@ -11,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import ROOT as REPO, run_script
 from event_writers import write_gesture_recording, write_nmnist_bin
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DVS_SCRIPT = os.path.join(REPO, "experiments", "rcnn-dvs-ges-128-0.5-0.3-0.5", "rcnn-dvs-ges.py")
 NMNIST_SCRIPT = os.path.join(REPO, "experiments", "rcnn-nmnist-128-0.25-0.3-0.3", "rcnn-nmnist.py")
 SMALL = ["--channels", "4,4,4", "--device", "cpu", "--threads", "1", "--hessian_probes", "2"]
@@ -27,27 +24,17 @@ def prepare(script, *args):
     assert proc.returncode == 0, proc.stderr
 
 
-def run(script, cwd, *args):
-    """Run an experiment script in this process (as __main__, in cwd). Returns (exit code, stdout, stderr)."""
-    out, err, old = io.StringIO(), io.StringIO(), (os.getcwd(), sys.argv)
-    code = 0
-    try:
-        os.chdir(cwd)
-        sys.argv = [script, *map(str, args)]
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            runpy.run_path(script, run_name="__main__")
-    except SystemExit as e:
-        code = e.code
-    finally:
-        os.chdir(old[0])
-        sys.argv = old[1]
-    return code, out.getvalue(), err.getvalue()
-
-
 def run_ok(script, cwd, *args):
-    code, out, err = run(script, cwd, *args)
-    assert code in (0, None), err
-    return out
+    assert run_script(script, list(args), cwd) == 0
+
+
+def run_error(capsys, script, cwd, *args):
+    """Run a script that must stop with a clear message (exit code 2, no traceback); returns the message."""
+    capsys.readouterr()
+    assert run_script(script, list(args), cwd) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    return err
 
 
 def final_block(cwd, log):
@@ -149,7 +136,7 @@ def test_dvs_train2_resumes_after_selection(dvs_root, tmp_path, monkeypatch):
 
     monkeypatch.setattr(common.training, "train_epochs", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run(DVS_SCRIPT, cwd, "--model", "hybrid", "--mode", "train2", "--ratio", 0.25, *flags)
+        run_script(DVS_SCRIPT, ["--model", "hybrid", "--mode", "train2", "--ratio", 0.25, *flags], cwd)
     monkeypatch.undo()
     resume = os.path.join(cwd, "checkpoint", "dvsGesture_hybrid_1111_0.25.resume.t7")
     assert os.path.exists(resume)
@@ -161,19 +148,19 @@ def test_dvs_train2_resumes_after_selection(dvs_root, tmp_path, monkeypatch):
     assert not os.path.exists(resume)
 
 
-def test_dvs_clear_errors(dvs_root, tmp_path):
+def test_dvs_clear_errors(dvs_root, tmp_path, capsys):
     cwd = str(tmp_path)
     data = ["--data", os.path.join(dvs_root, "DvsGesture"), "--nwin", 3, "--ds", 16, "--batch_size", 2]
-    code, _, err = run(DVS_SCRIPT, cwd, "--model", "ffs", "--ratio", 0.1, *SMALL, *data)
-    assert code == 2 and "multiples of 1/4" in err and "Traceback" not in err
-    code, _, err = run(DVS_SCRIPT, cwd, "--model", "hybrid", "--mode", "train2", *SMALL, *data)
-    assert code == 2 and "python rcnn-dvs-ges.py --model hybrid --mode train1 --seed 1111" in err and "--nwin 3" in err
-    code, _, err = run(DVS_SCRIPT, cwd, "--model", "rnn", *SMALL, "--data", str(tmp_path / "none.hdf5"))
-    assert code == 2 and "dvs-hdf5-gen.py" in err
-    code, _, err = run(DVS_SCRIPT, cwd, "--model", "rnn", *SMALL, *data, "--batch_size", 5)
-    assert code == 2 and "--batch_size 5 is larger than the 4 training recordings" in err
-    code, _, err = run(DVS_SCRIPT, cwd, "--model", "rnn", "--ds", 3, *SMALL)
-    assert code == 2 and "--ds must divide 128" in err
+    err = run_error(capsys, DVS_SCRIPT, cwd, "--model", "ffs", "--ratio", 0.1, *SMALL, *data)
+    assert "multiples of 1/4" in err
+    err = run_error(capsys, DVS_SCRIPT, cwd, "--model", "hybrid", "--mode", "train2", *SMALL, *data)
+    assert "python rcnn-dvs-ges.py --model hybrid --mode train1 --seed 1111" in err and "--nwin 3" in err
+    err = run_error(capsys, DVS_SCRIPT, cwd, "--model", "rnn", *SMALL, "--data", str(tmp_path / "none.hdf5"))
+    assert "dvs-hdf5-gen.py" in err
+    err = run_error(capsys, DVS_SCRIPT, cwd, "--model", "rnn", *SMALL, *data, "--batch_size", 5)
+    assert "--batch_size 5 is larger than the 4 training recordings" in err
+    err = run_error(capsys, DVS_SCRIPT, cwd, "--model", "rnn", "--ds", 3, *SMALL)
+    assert "--ds must divide 128" in err
 
 
 # -- N-MNIST --------------------------------------------------------------------------------------------
@@ -206,12 +193,12 @@ def test_nmnist_every_stage(nmnist_root, tmp_path):
     assert final_block(cwd, "test_nmnist_hybrid_1111_0.35.log") == final_block(cwd, "train_nmnist_hybrid_1111_0.35.log")
 
 
-def test_nmnist_clear_errors(nmnist_root, tmp_path):
+def test_nmnist_clear_errors(nmnist_root, tmp_path, capsys):
     cwd = str(tmp_path)
     flags = SMALL + ["--data", os.path.join(nmnist_root, "N-MNIST", "processed"), "--nwin", 4]
-    code, _, err = run(NMNIST_SCRIPT, cwd, "--model", "hybrid", "--mode", "train2", "--ratio", 0.3, *flags)
-    assert code == 2 and "--model hybrid --mode train1" in err
-    code, _, err = run(NMNIST_SCRIPT, cwd, "--model", "rnn", "--nwin", 9, *SMALL, "--data", flags[-3])
-    assert code == 2 and "fewer than nwin=9" in err
-    code, _, err = run(NMNIST_SCRIPT, cwd, "--model", "rnn", "--batch_size", 200, *flags)
-    assert code == 2 and "batch size 200 is larger than the 100 samples" in err
+    err = run_error(capsys, NMNIST_SCRIPT, cwd, "--model", "hybrid", "--mode", "train2", "--ratio", 0.3, *flags)
+    assert "--model hybrid --mode train1" in err
+    err = run_error(capsys, NMNIST_SCRIPT, cwd, "--model", "rnn", "--nwin", 9, *SMALL, "--data", flags[-3])
+    assert "fewer than nwin=9" in err
+    err = run_error(capsys, NMNIST_SCRIPT, cwd, "--model", "rnn", "--batch_size", 200, *flags)
+    assert "batch size 200 is larger than the 100 samples" in err
