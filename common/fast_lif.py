@@ -1,16 +1,19 @@
 """Multi-step LIF: the whole time loop in one autograd node.
 
 lif_multistep(currents, decay, thresh, lens) returns the same spikes as running
-common.neurons.lif_step T times from zero state, with the same first-order gradient
-(surrogate window and reset path included), but without one autograd graph per step:
-the forward loops under no_grad and saves the membrane, the backward is a reverse loop.
+common.neurons.lif_step T times from zero state, with the same gradient (surrogate window
+and reset path included), but without one autograd graph per step: the forward loops
+under no_grad and saves only its input; the backward recomputes the membrane (one cheap
+forward scan) and runs a reverse loop.
 
 On CUDA (float32, triton importable) both loops are fused Triton kernels, one program
 per block of neurons looping over T in registers. Everything else runs the torch loop.
 
-First-order only: backward with create_graph=True (double backward, Hessian-vector
-products) raises. Use lif_multistep_reference, or lif_step, for second-order work.
-torch.func transforms (vmap, grad, jvp) are not supported either; lif_step supports them.
+Second order: a backward with create_graph=True (and a batched one, inside
+autograd.grad(..., is_grads_batched=True)) differentiates the step-by-step definition
+on the saved currents instead, so Hessian-vector products through this node are exactly
+those of lif_step. torch.func transforms (vmap, grad, jvp) of lif_multistep itself are not
+supported; lif_step supports them.
 """
 import torch
 
@@ -37,8 +40,8 @@ def lif_multistep(currents, decay, thresh, lens, backend=None):
     """Spikes [T, ...] of the LIF driven by currents [T, ...] (fc: [T, B, N], conv: [T, B, C, H, W]).
 
     decay, thresh, lens are Python floats. backend: None (auto), 'torch' or 'triton'.
-    Memory saved for the backward: the membrane, T x numel in the input dtype (the size of
-    `currents`); spikes are recomputed from it.
+    Memory saved for the backward: the currents themselves (no copy); membrane and spikes
+    are recomputed from them.
     """
     if backend is None:
         backend = 'triton' if _triton_ok(currents) else 'torch'
@@ -54,45 +57,61 @@ class _LIFMultiStep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, currents, decay, thresh, lens, backend):
         x = currents.contiguous()
-        spikes, mem = torch.empty_like(x), torch.empty_like(x)
+        spikes = torch.empty_like(x)
         fwd = _forward_triton if backend == 'triton' else _forward_torch
-        flat = lambda a: a.view(a.shape[0], -1)  # [T, N]
-        fwd(flat(x), flat(spikes), flat(mem), decay, thresh)
-        ctx.save_for_backward(mem)
+        fwd(_flat(x), _flat(spikes), decay, thresh)
+        ctx.save_for_backward(currents)
         ctx.decay, ctx.thresh, ctx.lens, ctx.backend = decay, thresh, lens, backend
         return spikes
 
     @staticmethod
     def backward(ctx, grad_spikes):
-        if torch.is_grad_enabled():
-            raise RuntimeError("lif_multistep is first-order only (no create_graph / double backward); "
-                               "use lif_multistep_reference or common.neurons.lif_step for Hessians")
-        mem, = ctx.saved_tensors
-        g = grad_spikes.contiguous()
-        grad = torch.empty_like(g)
+        currents, = ctx.saved_tensors
+        if torch.is_grad_enabled() or _is_batched(grad_spikes):
+            # second order (create_graph) or batched probes: differentiate the definition itself
+            with torch.enable_grad():
+                x = currents if currents.requires_grad else currents.detach().requires_grad_()
+                spikes = lif_multistep_reference(x, ctx.decay, ctx.thresh, ctx.lens)
+                grad, = torch.autograd.grad(spikes, x, grad_spikes, create_graph=torch.is_grad_enabled())
+            return grad, None, None, None, None
+        x, g = currents.contiguous(), grad_spikes.contiguous()
+        grad = torch.empty_like(x)  # holds the recomputed membrane, then (in place) the gradient
         bwd = _backward_triton if ctx.backend == 'triton' else _backward_torch
-        flat = lambda a: a.view(a.shape[0], -1)
-        bwd(flat(g), flat(mem), flat(grad), ctx.decay, ctx.thresh, ctx.lens)
+        bwd(_flat(x), _flat(g), _flat(grad), ctx.decay, ctx.thresh, ctx.lens)
         return grad, None, None, None, None
+
+
+def _flat(a):
+    return a.view(a.shape[0], -1)  # [T, N]
+
+
+def _is_batched(t):
+    """True inside autograd.grad(..., is_grads_batched=True) or torch.func.vmap."""
+    f = torch._C._functorch
+    return f.is_legacy_batchedtensor(t) or f.is_batchedtensor(t)
 
 # -----------------------------------------------------------------------------
 # torch loop (any device, any float dtype). Inputs and outputs are [T, N] and contiguous.
 
-def _forward_torch(x, spikes, mem, decay, thresh):
+def _forward_torch(x, spikes, decay, thresh):
     m = s = torch.zeros_like(x[0])
     for t in range(x.shape[0]):
-        m = torch.add(m * (1 - s) * decay, x[t], out=mem[t])
+        m = torch.add(m * (1 - s) * decay, x[t])
         s = torch.gt(m - thresh, 0, out=spikes[t])  # compare straight into float: fast on CPU
 
 
-def _backward_torch(g, mem, grad, decay, thresh, lens):
+def _backward_torch(x, g, grad, decay, thresh, lens):
     # u_t = u_{t-1} (1 - s_{t-1}) decay + I_t, s_t = H(u_t - thresh). With gu = dL/du_{t+1}:
     #   dL/ds_t = g_t - gu decay u_t                      (reset path)
     #   dL/dI_t = dL/du_t = dL/ds_t sg(u_t) + gu decay (1 - s_t)
+    m, s = torch.zeros_like(x[0]), torch.zeros_like(x[0])
+    for t in range(x.shape[0]):  # the membrane, exactly as the forward computed it, into grad
+        m = torch.add(m * (1 - s) * decay, x[t], out=grad[t])
+        torch.gt(m - thresh, 0, out=s)
     gu = torch.zeros_like(g[0])
     sg, s = torch.empty_like(gu), torch.empty_like(gu)
     for t in range(g.shape[0] - 1, -1, -1):
-        u = mem[t]
+        u = grad[t]  # read before grad[t] is overwritten below
         d = u - thresh
         ga = gu * decay
         gs = g[t] - ga * u
@@ -106,7 +125,7 @@ def _backward_torch(g, mem, grad, decay, thresh, lens):
 if triton is not None:
 
     @triton.jit
-    def _lif_fwd_kernel(x_ptr, spk_ptr, mem_ptr, T, N, decay, thresh, BLOCK: tl.constexpr):
+    def _lif_fwd_kernel(x_ptr, spk_ptr, T, N, decay, thresh, BLOCK: tl.constexpr):
         offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < N
         m = tl.zeros([BLOCK], dtype=tl.float32)
@@ -115,23 +134,30 @@ if triton is not None:
             x = tl.load(x_ptr + offs, mask=mask).to(tl.float32)
             m = m * (1.0 - s) * decay + x
             s = (m - thresh > 0).to(tl.float32)
-            tl.store(mem_ptr + offs, m, mask=mask)
             tl.store(spk_ptr + offs, s, mask=mask)
             x_ptr += N  # pointer increments keep offsets 64-bit safe for large T*N
             spk_ptr += N
-            mem_ptr += N
 
     @triton.jit
-    def _lif_bwd_kernel(g_ptr, mem_ptr, grad_ptr, T, N, last, decay, thresh, lens, height,
+    def _lif_bwd_kernel(x_ptr, g_ptr, grad_ptr, T, N, last, decay, thresh, lens, height,
                         BLOCK: tl.constexpr):
         offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < N
+        m = tl.zeros([BLOCK], dtype=tl.float32)
+        s = tl.zeros([BLOCK], dtype=tl.float32)
+        for t in range(T):  # recompute the membrane into grad, rounding exactly as the forward kernel
+            x = tl.load(x_ptr + offs, mask=mask).to(tl.float32)
+            m = m * (1.0 - s) * decay + x
+            s = (m - thresh > 0).to(tl.float32)
+            tl.store(grad_ptr + offs, m, mask=mask)
+            x_ptr += N
+            grad_ptr += N
+        tl.debug_barrier()
         g_ptr += last  # last = (T-1)*N: walk t = T-1 .. 0
-        mem_ptr += last
-        grad_ptr += last
         gu = tl.zeros([BLOCK], dtype=tl.float32)
         for t in range(T):
-            u = tl.load(mem_ptr + offs, mask=mask).to(tl.float32)
+            grad_ptr -= N
+            u = tl.load(grad_ptr + offs, mask=mask)
             g = tl.load(g_ptr + offs, mask=mask).to(tl.float32)
             ga = gu * decay
             gs = g - ga * u
@@ -139,25 +165,24 @@ if triton is not None:
             gu = gs * sg + ga * (1.0 - (u - thresh > 0).to(tl.float32))
             tl.store(grad_ptr + offs, gu, mask=mask)
             g_ptr -= N
-            mem_ptr -= N
-            grad_ptr -= N
 
 BLOCK = 256
 
 
-def _forward_triton(x, spikes, mem, decay, thresh):
+def _forward_triton(x, spikes, decay, thresh):
     T, N = x.shape
     assert x.dtype == torch.float32, 'the Triton path is float32 only; other dtypes use the torch loop'
     if x.numel() == 0:
         return
     # no fp fusion: m*(1-s)*decay + x must round like the unfused torch ops for bit-equal spikes
-    _lif_fwd_kernel[(triton.cdiv(N, BLOCK),)](x, spikes, mem, T, N, decay, thresh,
+    _lif_fwd_kernel[(triton.cdiv(N, BLOCK),)](x, spikes, T, N, decay, thresh,
                                               BLOCK=BLOCK, enable_fp_fusion=False)
 
 
-def _backward_triton(g, mem, grad, decay, thresh, lens):
-    T, N = mem.shape
-    if mem.numel() == 0:
+def _backward_triton(x, g, grad, decay, thresh, lens):
+    T, N = x.shape
+    if x.numel() == 0:
         return
-    _lif_bwd_kernel[(triton.cdiv(N, BLOCK),)](g, mem, grad, T, N, (T - 1) * N, decay, thresh, lens,
-                                              1 / (2 * lens), BLOCK=BLOCK)
+    # no fp fusion here either: the recomputed membrane must equal the forward's bit for bit
+    _lif_bwd_kernel[(triton.cdiv(N, BLOCK),)](x, g, grad, T, N, (T - 1) * N, decay, thresh, lens,
+                                              1 / (2 * lens), BLOCK=BLOCK, enable_fp_fusion=False)

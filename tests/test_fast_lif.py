@@ -97,11 +97,26 @@ def test_strict_threshold_and_layouts():
     assert not lif_multistep(x, 0.3, 0.5, 0.5).requires_grad
 
 
-def test_double_backward_raises():
-    x = randn(SHAPES['fc'], 0.3, 0.6).requires_grad_()
-    loss = downstream(lif_multistep(x, 0.6, 0.6, 0.5), torch.ones_like(x))
-    with pytest.raises(RuntimeError, match='first-order only'):
-        torch.autograd.grad(loss, x, create_graph=True)
+@pytest.mark.parametrize('consts', CONSTS)
+def test_second_order_equals_definition(consts):
+    # Hessian-vector products through the node (sequential and batched probes) are the definition's
+    g = torch.Generator().manual_seed(3)
+    w1 = torch.randn(5, 40, dtype=torch.float64, generator=g).requires_grad_()
+    w2 = torch.randn(40, 3, dtype=torch.float64, generator=g)
+    x = torch.randn(20, 4, 5, dtype=torch.float64, generator=g) + consts[1]
+    probes = torch.randint(0, 2, (3, 5, 40), generator=g).to(torch.float64) * 2 - 1
+    out = []
+    for f in (lif_multistep_reference, lif_multistep):
+        s = f(x @ w1, *consts)
+        loss = ((s.cumsum(0) @ w2).sin() ** 2).sum() + (s * w2.sum(1)).tanh().sum()
+        grad, = torch.autograd.grad(loss, w1, create_graph=True)
+        seq = torch.stack([torch.autograd.grad(grad, w1, v, retain_graph=True)[0] for v in probes])
+        batched, = torch.autograd.grad(grad, w1, probes, is_grads_batched=True)
+        out.append((seq, batched))
+    (ref, ref_b), (seq, batched) = out
+    assert ref.abs().max() > 0
+    for a in (ref_b, seq, batched):
+        torch.testing.assert_close(a, ref, rtol=1e-10, atol=1e-10)
 
 
 TRITON_SCRIPT = textwrap.dedent("""
