@@ -1,0 +1,45 @@
+"""The one-command demo at its CI size: real digits, the real script, launcher and aggregator, and outputs
+that exist and hold numbers."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+DEMO = os.path.join(ROOT, "demo.py")
+
+
+def test_tiny_demo_runs_the_whole_method_and_writes_numbers(tmp_path):
+    pytest.importorskip("mlxtend")
+    out = str(tmp_path / "demo")
+    proc = subprocess.run([sys.executable, DEMO, "--tiny", "--out", out, "--jobs", "2"], capture_output=True,
+                          text=True, timeout=600, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    text = proc.stdout
+    assert "A SMALL SAMPLE, NOT THE BENCHMARK" in text and "Outputs (under demo/)" in text  # relative to the cwd
+    assert "results/mnist-RNN.png" in text and "All runs complete." in text
+
+    raw = os.path.join(out, "data", "MNIST", "raw")
+    assert sorted(os.listdir(raw)) == ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+                                       "train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
+    logs = os.listdir(os.path.join(out, "rnn-smnist", "log"))
+    for name in ["rnn_1111", "snn_1111", "hybrid_1111", "ffs_1111_0.25", "ffs_1111_0.75",
+                 "hybrid_1111_0.25", "hybrid_1111_0.75"]:
+        assert f"train_mnist_{name}.log" in logs
+
+    results = os.path.join(out, "results")
+    for kind in ("ffs", "hybrid"):
+        rows = [line.split(", ") for line in open(os.path.join(results, f"mnist-RNN-{kind}.csv")).read().splitlines()
+                if line]
+        assert rows[0] == ["type", "1111", "avg", "squ"]
+        assert [r[0] for r in rows[1:]] == ["rnn", "0.25", "0.75", "snn"]
+        for row in rows[1:]:
+            assert all(0 <= float(v) <= 100 for v in row[1:3]), row  # a number in every cell, no NA
+    assert "\\begin{tabular}" in open(os.path.join(results, "mnist-RNN.tex")).read()
+    for plot in ("mnist-RNN.png", "mnist-RNN.pdf"):
+        assert os.path.getsize(os.path.join(results, plot)) > 1000
+    summary = open(os.path.join(results, "mnist-RNN-summary.md")).read()
+    assert "| 0.25 |" in summary and "NA" not in summary.split("All runs")[0]
+    assert os.path.exists(os.path.join(out, "profile.csv"))
