@@ -3,8 +3,13 @@
 For a neuron (or conv filter) c with weight block w_c, the trace of the Hessian's diagonal block
 H_cc is estimated as the mean over Rademacher probes v of  v_c . (H v)_c, where H is the Hessian
 of the loss with respect to ALL probed weights jointly and v covers all of them. This is what the
-authors' code computes; the per-probe loop below is the definition.
+authors' code computes.
+
+hutchinson_traces_reference is the definition: one Hessian-vector product per probe, then the
+authors' per-neuron bookkeeping (host copies, one dot and one .item() per neuron and probe).
+hutchinson_traces computes the same values by tensor reductions, with probes optionally batched.
 """
+import copy
 import hashlib
 import os
 
@@ -27,34 +32,95 @@ def draw_probes(groups):
     return probes
 
 
-def per_neuron(products, groups):
-    """Sum elementwise products over each neuron's block: population key -> [n_neurons]."""
-    out, k = {}, 0
+def per_neuron(products, groups, batched=False):
+    """Sum elementwise products over each neuron's block: population key -> [n_neurons]
+    ([K, n_neurons] when batched: every tensor has a leading probe dim)."""
+    out, k, b = {}, 0, int(batched)
     for key, (tensors, cat_dim, neuron_dim) in groups.items():
         total = 0
         for t in tensors:
             p = products[k]
-            total = total + p.movedim(neuron_dim, 0).reshape(p.shape[neuron_dim], -1).sum(1)
+            p = p.movedim(neuron_dim + b, b)
+            total = total + p.reshape(*p.shape[:b + 1], -1).sum(-1)
             k += 1
         out[key] = total
     return out
 
 
-def hutchinson_traces(loss, groups, n_probes=300):
+def default_probe_batch(device):
+    """Probes per batched Hessian-vector product: 1 (sequential) on CPU, where batching measured
+    no faster; 10 on CUDA, where a sequential product is bound by kernel launches (not yet measured)."""
+    return 10 if torch.device(device).type == "cuda" else 1
+
+
+def hutchinson_traces(loss, groups, n_probes=300, probe_batch=None):
     """Per-probe, per-neuron values v_c . (H v)_c: population key -> tensor [n_probes, n_neurons].
 
     `loss` must have been computed with a graph through the probed weights (no torch.no_grad);
-    `groups` comes from the model's probed_groups().
+    `groups` comes from the model's probed_groups(). probe_batch: probes per Hessian-vector product
+    (None: default_probe_batch). The probes are drawn from the RNG in the same order whatever the
+    batch, so the values equal the sequential ones up to float rounding. On a CUDA out-of-memory
+    error a batch is split in halves and retried.
     """
     params = [t for tensors, _, _ in groups.values() for t in tensors]
     grads = torch.autograd.grad(loss, params, create_graph=True)
+    k = probe_batch or default_probe_batch(params[0].device)
     values = {key: [] for key in groups}
+    for start in range(0, n_probes, k):
+        probes = [draw_probes(groups) for _ in range(min(k, n_probes - start))]
+        for key, val in _probe_values(grads, params, probes, groups).items():
+            values[key].append(val)
+    return {key: torch.cat(vals) for key, vals in values.items()}
+
+
+def _probe_values(grads, params, probes, groups):
+    """[len(probes), n_neurons] per population for a list of probes (each a list of tensors)."""
+    try:
+        if len(probes) == 1:
+            hv = torch.autograd.grad(grads, params, grad_outputs=probes[0], retain_graph=True)
+            return {key: val[None] for key, val in per_neuron([a * b for a, b in zip(hv, probes[0])], groups).items()}
+        v = [torch.stack(vs) for vs in zip(*probes)]
+        hv = torch.autograd.grad(grads, params, grad_outputs=v, retain_graph=True, is_grads_batched=True)
+        return per_neuron([a * b for a, b in zip(hv, v)], groups, batched=True)
+    except torch.OutOfMemoryError:
+        if len(probes) == 1:
+            raise
+    half = len(probes) // 2  # retried outside the except block, so that its memory is released
+    parts = [_probe_values(grads, params, p, groups) for p in (probes[:half], probes[half:])]
+    return {key: torch.cat([part[key] for part in parts]) for key in groups}
+
+
+def hutchinson_traces_reference(loss, groups, n_probes=300):
+    """The definition, bookkeeping included: what the authors' get_trace_hut(channelwise=True) did.
+
+    One Hessian-vector product per probe; then Hv and v go to the host and, for every probed
+    ('union') tensor and every neuron c, both whole tensors are copied, permuted to put the neuron
+    dim first, and v_c . (Hv)_c is taken with one .item() into nested lists [tensor][neuron][probe].
+    Returns the format of hutchinson_traces.
+    """
+    params = [t for tensors, _, _ in groups.values() for t in tensors]
+    grads = torch.autograd.grad(loss, params, create_graph=True)
+    trace = [[[] for _ in range(tensors[0].shape[nd])] for tensors, _, nd in groups.values()]
     for i in range(n_probes):
         v = draw_probes(groups)
         hv = torch.autograd.grad(grads, params, grad_outputs=v, retain_graph=i < n_probes - 1)
-        for key, val in per_neuron([a * b for a, b in zip(hv, v)], groups).items():
-            values[key].append(val.detach())
-    return {key: torch.stack(vals) for key, vals in values.items()}
+        for g, (hv_u, v_u, neuron_dim) in enumerate(_unions(hv, v, groups)):
+            hv_u, v_u = hv_u.detach().cpu(), v_u.detach().cpu()
+            for c in range(hv_u.shape[neuron_dim]):
+                hv_c = copy.deepcopy(hv_u).movedim(neuron_dim, 0)
+                v_c = copy.deepcopy(v_u).movedim(neuron_dim, 0)
+                trace[g][c].append(hv_c[c].flatten().dot(v_c[c].flatten()).item())
+    dtype, device = params[0].dtype, params[0].device
+    return {key: torch.tensor(trace[g], dtype=dtype).T.contiguous().to(device) for g, key in enumerate(groups)}
+
+
+def _unions(hv, v, groups):
+    """(Hv, v, neuron dim) of each group's 'union' tensor, the authors' stacked weight."""
+    k = 0
+    for tensors, cat_dim, neuron_dim in groups.values():
+        n = len(tensors)
+        yield torch.cat(hv[k:k + n], cat_dim), torch.cat(v[k:k + n], cat_dim), neuron_dim
+        k += n
 
 
 def importance(mean_traces, groups):

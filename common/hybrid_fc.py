@@ -12,10 +12,12 @@ checkpoints load:
 A model class (PTB, S-MNIST) subclasses HybridFC, builds its own input and readout modules around
 `build_stack`, and names its readout (an nn.Linear over the layer-2 outputs) in `readout_name`.
 """
+import warnings
+
 import torch
 import torch.nn as nn
 
-from common.fast_lif import lif_multistep
+from common.fast_lif import _is_batched, lif_multistep
 from common.neurons import lif_step, lstm_step, rnn_step
 
 POPULATIONS = ("snn1", "snn2", "rnn1", "rnn2")  # layer-wise population keys, in selection order
@@ -106,8 +108,9 @@ class HybridFC(nn.Module):
         return torch.stack(spikes2), torch.stack(states2), hidden
 
     def run_layers(self, x, hidden):
-        """Layer-major execution: each layer's input projection for all T steps in one matrix
-        product, the LIF population as one multi-step scan, then the next layer."""
+        """Layer-major execution: each layer's input projections for all T steps in one matrix
+        product, the LIF population as one multi-step scan, the RNN recurrence as one scan node.
+        Twice differentiable (Hessians) through the same nodes: their second order is the definition's."""
         T, B = x.shape[:2]
         h = list(hidden[:2])
         c = list(hidden[2:]) if self.cell == "lstm" else [None, None]
@@ -119,26 +122,30 @@ class HybridFC(nn.Module):
                 spikes = lif_multistep((flat @ w_snn).view(T, B, -1), self.decay, self.thresh, self.lens)
             else:
                 spikes = x.new_zeros(T, B, 0)
-            if w_in is not None:
-                states = []
-                if self.cell == "rnn":
-                    pre = (flat @ w_in).view(T, B, -1)
-                    for t in range(T):
-                        h[i] = torch.sigmoid(pre[t] + h[i] @ w_rec)
-                        states.append(h[i])
-                else:
-                    pre = torch.einsum("ni,gih->gnh", flat, w_in).view(4, T, B, -1)
-                    for t in range(T):
-                        gi, gf, gg, go = (pre[k, t] + h[i] @ w_rec[k] for k in range(4))
-                        c[i] = torch.sigmoid(gf) * c[i] + torch.sigmoid(gi) * torch.tanh(gg)
-                        h[i] = torch.sigmoid(go) * torch.tanh(c[i])
-                        states.append(h[i])
-                states = torch.stack(states)
-            else:
+            if w_in is None:
                 states = x.new_zeros(T, B, 0)
+            elif self.cell == "rnn":
+                states = rnn_scan((flat @ w_in).view(T, B, -1), h[i], w_rec)
+                h[i] = states[-1]
+            else:
+                states, h[i], c[i] = self.lstm_layer(flat, T, h[i], c[i], w_in, w_rec)
             inp = torch.cat([spikes, states], dim=2)
         hidden = tuple(h) if self.cell == "rnn" else tuple(h + c)
         return spikes, states, hidden
+
+    @staticmethod
+    def lstm_layer(flat, T, h, c, w_in, w_rec):
+        """LSTM over T steps: gates stacked [i f g o] into one product per step."""
+        H = w_rec.shape[-1]
+        pre = (flat @ w_in.permute(1, 0, 2).reshape(-1, 4 * H)).view(T, -1, 4 * H)
+        w_h = w_rec.permute(1, 0, 2).reshape(H, 4 * H)
+        states = []
+        for p in pre.unbind(0):  # unbind, not pre[t]: one gradient buffer instead of T zero-filled ones
+            gi, gf, gg, go = (p + h @ w_h).chunk(4, dim=1)
+            c = torch.sigmoid(gf) * c + torch.sigmoid(gi) * torch.tanh(gg)
+            h = torch.sigmoid(go) * torch.tanh(c)
+            states.append(h)
+        return torch.stack(states), h, c
 
     # -- selection support -------------------------------------------------------------------------
     def probed_groups(self):
@@ -210,3 +217,91 @@ class HybridFC(nn.Module):
             m[sorted(keep.get(key, []))] = 1
             masks[key] = m
         return masks
+
+
+# -- the sigmoid RNN recurrence as one autograd node ----------------------------------------------------------
+def rnn_scan(pre, h0, w):
+    """states[t] = sigmoid(pre[t] + states[t-1] @ w) with states[-1] = h0: pre, states [T, B, H].
+
+    T rnn_step calls with pre = x @ w_fc precomputed for all steps, as one node: its backward is a
+    reverse loop plus ONE matrix product for dL/dw over all steps (autograd makes T small ones and
+    sums them). The backward is made of differentiable torch ops on the saved inputs and outputs, so
+    a second backward through it (Hessian-vector products) is exact. On CUDA the two time loops
+    replay CUDA graphs (no per-step launches) when GRAPHS is true.
+    """
+    return _RNNScan.apply(pre, h0, w)
+
+
+class _RNNScan(torch.autograd.Function):
+
+    @staticmethod
+    def forward(ctx, pre, h0, w):
+        states, = _run(_scan_forward, pre.contiguous(), h0, w)
+        ctx.save_for_backward(h0, w, states)
+        return states
+
+    @staticmethod
+    def backward(ctx, grad):
+        h0, w, states = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: record the plain ops
+            dpre, dh0 = _scan_backward(grad, states, w)
+        else:
+            dpre, dh0 = _run(_scan_backward, grad.contiguous(), states, w)
+        prev = torch.cat([h0[None], states[:-1]])
+        H = states.shape[-1]
+        return dpre, dh0, prev.reshape(-1, H).T @ dpre.reshape(-1, H)  # one product over all steps
+
+
+def _scan_forward(pre, h0, w):
+    states, h = torch.empty_like(pre), h0
+    for t in range(pre.shape[0]):
+        h = torch.sigmoid(torch.addmm(pre[t], h, w), out=states[t])
+    return states,
+
+
+def _scan_backward(grad, states, w):
+    """(dL/dpre, dL/dh0) given dL/dstates; sigmoid' = s (1 - s)."""
+    ds, d = states * (1 - states), [None] * len(states)
+    g = grad[-1]
+    for t in range(len(states) - 1, -1, -1):
+        d[t] = g * ds[t]
+        if t:
+            g = torch.addmm(grad[t - 1], d[t], w.T)
+    return torch.stack(d), d[0] @ w.T
+
+
+GRAPHS = True  # replay the scan loops from CUDA graphs on CUDA (never used on other devices)
+_graphs = {}
+
+
+def _run(loop, *args):
+    """loop(*args) -> tuple of tensors; on CUDA replayed from a graph captured once per input signature."""
+    if not (GRAPHS and args[0].is_cuda) or _is_batched(args[0]):
+        return loop(*args)
+    key = (loop, *((a.shape, a.dtype, a.device) for a in args))
+    if key not in _graphs:
+        _graphs[key] = _capture(loop, args)
+    if _graphs[key] is None:
+        return loop(*args)
+    graph, inputs, outputs = _graphs[key]
+    for dst, src in zip(inputs, args):
+        dst.copy_(src)
+    graph.replay()
+    return tuple(o.clone() for o in outputs)  # the graph's buffers are reused by the next replay
+
+
+def _capture(loop, args):
+    try:
+        inputs = [a.detach().clone() for a in args]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            loop(*inputs)  # warm-up outside the graph (library handles, workspaces)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            outputs = loop(*inputs)
+        return graph, inputs, outputs
+    except Exception as e:  # the eager loop computes the same thing
+        warnings.warn(f"CUDA graph capture of the RNN scan failed, running it eagerly: {e}")
+        return None
