@@ -30,10 +30,12 @@ from common.training import (KitError, get_logger, guard_overwrite, load_checkpo
 
 DECAY, THRESH, LENS = 0.6, 0.6, 0.5  # LIF constants of the PTB experiment
 WIDTH = 89  # width of the log rules
+SCRIPT = os.path.basename(sys.argv[0]) or "rnn-ptb.py"  # lstm-ptb.py runs this file too
 
 parser = experiment_parser("HSTNN on Penn Treebank", models=("rnn", "lstm", "snn", "ffs", "hybrid"))
 parser.add_argument("--cell", type=str, default=None, choices=("rnn", "lstm"),
-                    help="non-spiking neuron type of the ffs/hybrid models (default rnn; --model lstm implies lstm)")
+                    help="non-spiking neuron type of the ffs/hybrid models (None: rnn in rnn-ptb.py; "
+                         "lstm-ptb.py sets lstm); --model rnn and --model lstm imply their own")
 parser.add_argument("--emsize", type=int, help="word embedding size")
 parser.add_argument("--nhid", type=int, help="neurons per layer and per type (the redundant hybrid has 2*nhid)")
 parser.add_argument("--bptt", type=int, help="sequence length of a training chunk")
@@ -200,7 +202,7 @@ def main():
             guard_overwrite(checkpoint_path, args.overwrite)
             adapted = f"checkpoint/ptb_hybrid_{args.seed}.t7"
             ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
-                                   f"python rnn-ptb.py --model hybrid --mode train1 --seed {args.seed}")
+                                   f"python {SCRIPT} --model hybrid --mode train1 --seed {args.seed}")
             model = model_from_checkpoint(ckpt, adapted, args, device)
             model.fast = not args.definition
             test(model, splits[2], args, logger)  # the redundant network before selection
@@ -225,7 +227,7 @@ def main():
         train(model, splits, 2, checkpoint_path, args, logger, resume)
 
     else:  # test1 / test2: re-test a saved model
-        how = f"python rnn-ptb.py --model {args.model} --mode {args.mode.replace('test', 'train')} --seed {args.seed}" + \
+        how = f"python {SCRIPT} --model {args.model} --mode {args.mode.replace('test', 'train')} --seed {args.seed}" + \
               (f" --ratio {args.ratio}" if name.count("_") == 3 else "")
         ckpt = load_checkpoint(checkpoint_path, args.mode, how)
         model = model_from_checkpoint(ckpt, checkpoint_path, args, device)
