@@ -30,7 +30,6 @@ from common.training import (KitError, get_logger, guard_overwrite, load_checkpo
 
 DECAY, THRESH, LENS = 0.6, 0.6, 0.5  # LIF constants of the PTB experiment
 WIDTH = 89  # width of the log rules
-SCRIPT = os.path.basename(sys.argv[0]) or "rnn-ptb.py"  # lstm-ptb.py runs this file too
 
 parser = experiment_parser("HSTNN on Penn Treebank", models=("rnn", "lstm", "snn", "ffs", "hybrid"))
 parser.add_argument("--cell", type=str, default=None, choices=("rnn", "lstm"),
@@ -202,7 +201,7 @@ def main():
             guard_overwrite(checkpoint_path, args.overwrite)
             adapted = f"checkpoint/ptb_hybrid_{args.seed}.t7"
             ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
-                                   f"python {SCRIPT} --model hybrid --mode train1 --seed {args.seed}")
+                                   f"python {parser.prog} --model hybrid --mode train1 --seed {args.seed}")
             model = model_from_checkpoint(ckpt, adapted, args, device)
             model.fast = not args.definition
             test(model, splits[2], args, logger)  # the redundant network before selection
@@ -227,7 +226,7 @@ def main():
         train(model, splits, 2, checkpoint_path, args, logger, resume)
 
     else:  # test1 / test2: re-test a saved model
-        how = f"python {SCRIPT} --model {args.model} --mode {args.mode.replace('test', 'train')} --seed {args.seed}" + \
+        how = f"python {parser.prog} --model {args.model} --mode {args.mode.replace('test', 'train')} --seed {args.seed}" + \
               (f" --ratio {args.ratio}" if name.count("_") == 3 else "")
         ckpt = load_checkpoint(checkpoint_path, args.mode, how)
         model = model_from_checkpoint(ckpt, checkpoint_path, args, device)
