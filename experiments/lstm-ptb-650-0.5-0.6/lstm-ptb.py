@@ -19,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 rnn_ptb = runpy.run_path(os.path.join(HERE, "..", "rnn-ptb-650-0.5-0.6", "rnn-ptb.py"), run_name="rnn_ptb")
 rnn_ptb["parser"].description = "HSTNN with LSTM neurons on Penn Treebank"
 rnn_ptb["parser"].set_defaults(cell="lstm")
+rnn_ptb["parser"].prog = os.path.basename(__file__)  # in usage and how-to-fix messages
 
 if __name__ == "__main__":
     rnn_ptb["run_main"](rnn_ptb["main"])

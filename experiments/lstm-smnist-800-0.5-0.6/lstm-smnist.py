@@ -20,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 rnn_smnist = runpy.run_path(os.path.join(HERE, "..", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py"), run_name="rnn_smnist")
 rnn_smnist["parser"].description = "HSTNN with LSTM neurons on sequential MNIST"
 rnn_smnist["parser"].set_defaults(cell="lstm")
+rnn_smnist["parser"].prog = os.path.basename(__file__)  # in usage and how-to-fix messages
 
 if __name__ == "__main__":
     rnn_smnist["run_main"](rnn_smnist["main"])

@@ -40,7 +40,6 @@ from common.training import (KitError, get_logger, guard_overwrite, load_checkpo
 DECAY, THRESH, LENS = 0.6, 0.6, 0.5  # LIF constants of the S-MNIST experiment
 STEPS, NINP, NCLASS = 28, 28, 10     # 28 columns of 28 pixels, 10 digits
 WIDTH = 83  # width of the log rules
-SCRIPT = os.path.basename(sys.argv[0]) or "rnn-smnist.py"
 
 parser = experiment_parser("HSTNN on sequential MNIST", models=("rnn", "lstm", "snn", "ffs", "hybrid"))
 parser.add_argument("--cell", type=str, default=None, choices=("rnn", "lstm"),
@@ -190,7 +189,7 @@ def main():
     check_args(args)
     if args.model in ("rnn", "lstm") and args.cell not in (None, args.model):
         raise KitError(f"--model {args.model} contradicts --cell {args.cell}, the non-spiking neuron type of "
-                       f"{SCRIPT}; its pure non-spiking baseline is --model {args.cell}")
+                       f"{parser.prog}; its pure non-spiking baseline is --model {args.cell}")
     args.cell = args.model if args.model in ("rnn", "lstm") else (args.cell or "rnn")
     if args.nlayers != 2:
         raise KitError("--nlayers: the hybrid stack has exactly 2 layers")
@@ -232,7 +231,7 @@ def main():
             guard_overwrite(checkpoint_path, args.overwrite)
             adapted = f"checkpoint/mnist_hybrid_{args.seed}.t7"
             ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
-                                   f"python {SCRIPT} --model hybrid --mode train1 --seed {args.seed}")
+                                   f"python {parser.prog} --model hybrid --mode train1 --seed {args.seed}")
             if ckpt.get("protocol", "test") != args.protocol:
                 raise KitError(f"{adapted} was selected under --protocol {ckpt.get('protocol', 'test')}; Selection and "
                                f"Restoration under --protocol {args.protocol} would mix the two protocols. Pass "
@@ -260,7 +259,7 @@ def main():
         train(model, data, 2, checkpoint_path, args, logger, device, resume)
 
     else:  # test1 / test2: re-test a saved model
-        how = f"python {SCRIPT} --model {args.model} --mode {args.mode.replace('test', 'train')} --seed {args.seed}" + \
+        how = f"python {parser.prog} --model {args.model} --mode {args.mode.replace('test', 'train')} --seed {args.seed}" + \
               (f" --ratio {args.ratio}" if name.count("_") == 3 else "")
         ckpt = load_checkpoint(checkpoint_path, args.mode, how)
         model = model_from_checkpoint(ckpt, checkpoint_path, device)
