@@ -1,0 +1,260 @@
+"""Computational cost of one inference, counted from what actually happens on the given inputs.
+
+Counting rules (per weight tensor, per time step; README "Cost and robustness"):
+  event-driven  a weight whose source is spikes (or anything made from spikes: pooled spikes, spike
+                counts, firing rates), event-camera frames, or whose target is a spiking population.
+                Each input element costs, per outgoing synapse: nothing when it is 0, one AC
+                (accumulate only) when it is +-1, one MAC when it is any other value.
+                A conv synapse fan-out is out_channels x the output positions that see the input
+                position (within bounds: padding costs nothing).
+  dense         every other weight (real-valued source into non-spiking neurons or the readout):
+                in x out MACs for a matrix, out_h*out_w*out_c*in_c*k*k for a conv, whatever the values.
+  neurons       one MAC per LIF neuron per step (the leak mem*decay plus the input current; reset and
+                threshold are comparisons), three per LSTM unit per step (f*c, i*g, o*tanh(c)).
+                Activation functions, bias additions and pooling are not counted; an embedding is a
+                lookup (no MAC).
+The counter replaces the model's forward path with an instrumented copy of its layer-major path, so the
+model's own evaluation code (the experiment script's `evaluate`) drives it and computes its metric too.
+"""
+import contextlib
+import math
+
+import torch
+import torch.nn.functional as F
+
+from common.fast_lif import lif_multistep
+from common.hybrid_conv import HybridConvNet
+from common.hybrid_fc import HybridFC
+
+MAC_PJ, AC_PJ = 4.6, 0.9  # energy per 32-bit float MAC / AC at 45 nm (Horowitz, ISSCC 2014)
+
+
+class Counter:
+    """Exact integer counts, per weight tensor, summed over every sample seen."""
+
+    def __init__(self):
+        self.macs, self.acs = {}, {}            # weight name -> count
+        self.neuron_macs = 0
+        self.spikes, self.neuron_steps = {}, {}  # spiking population -> spikes, neurons x steps
+        self.samples = 0                         # readout rows: tokens (PTB) or samples
+
+    def _add(self, table, name, n):
+        table[name] = table.get(name, 0) + int(n)
+
+    def dense(self, name, n):
+        self._add(self.macs, name, n)
+        self._add(self.acs, name, 0)
+
+    def event_driven(self, name, x, fanout):
+        """x: inputs [N, ...]; fanout: outgoing synapses per input element (a number, or a tensor
+        broadcast over x's trailing dims, e.g. [H, W] for a conv)."""
+        x = x.detach()
+        ones = x.abs() == 1
+        other = (x != 0) & ~ones
+        if torch.is_tensor(fanout):
+            fanout = fanout.to(x.device, torch.int64)
+            lead = x.dim() - fanout.dim()
+            count = lambda m: int((m.sum(dim=tuple(range(lead)), dtype=torch.int64) * fanout).sum())
+        else:
+            count = lambda m: int(m.sum(dtype=torch.int64)) * int(fanout)
+        self._add(self.acs, name, count(ones))
+        self._add(self.macs, name, count(other))
+
+    def lif(self, population, spikes):
+        self.neuron_macs += spikes.numel()
+        self._add(self.spikes, population, int(spikes.detach().sum(dtype=torch.float64)))
+        self._add(self.neuron_steps, population, spikes.numel())
+
+
+# -- the fully connected stack (PTB, S-MNIST) --------------------------------------------------------------
+def fc_run(model, counter):
+    """A drop-in for HybridFC.run (the layer-major path) that counts as it goes."""
+
+    def run(x, hidden, masks=None):
+        if masks is not None:
+            raise ValueError("cost counting runs the unmasked network")
+        T, B = x.shape[:2]
+        lstm = model.cell == "lstm"
+        gates = 4 if lstm else 1
+        fc, fv = ("lstm_wi", "lstm_wh") if lstm else ("rnn_fc", "rnn_fv")
+        h = list(hidden[:2])
+        c = list(hidden[2:]) if lstm else [None, None]
+        inp, n_spk = x, 0  # the first n_spk input columns are spikes (layer 1: none, real-valued data)
+        for i, l in enumerate((1, 2)):
+            w_snn, w_in, w_rec = model.weights(l)
+            flat = inp.reshape(T * B, -1)
+            if w_snn is not None:
+                counter.event_driven(f"snn_fc{l}", flat, w_snn.shape[-1])  # target spiking: every column
+                spikes = lif_multistep((flat @ w_snn).view(T, B, -1), model.decay, model.thresh, model.lens)
+                counter.lif(f"snn{l}", spikes)
+            else:
+                spikes = x.new_zeros(T, B, 0)
+            if w_in is not None:
+                r = w_in.shape[-1]
+                counter.event_driven(f"{fc}{l}", flat[:, :n_spk], gates * r)
+                counter.dense(f"{fc}{l}", T * B * (flat.shape[1] - n_spk) * gates * r)
+                counter.dense(f"{fv}{l}", T * B * r * r * gates)
+                states = []
+                if not lstm:
+                    pre = (flat @ w_in).view(T, B, -1)
+                    for t in range(T):
+                        h[i] = torch.sigmoid(pre[t] + h[i] @ w_rec)
+                        states.append(h[i])
+                else:
+                    counter.neuron_macs += 3 * T * B * r
+                    pre = torch.einsum("ni,gih->gnh", flat, w_in).view(4, T, B, -1)
+                    for t in range(T):
+                        gi, gf, gg, go = (pre[k, t] + h[i] @ w_rec[k] for k in range(4))
+                        c[i] = torch.sigmoid(gf) * c[i] + torch.sigmoid(gi) * torch.tanh(gg)
+                        h[i] = torch.sigmoid(go) * torch.tanh(c[i])
+                        states.append(h[i])
+                states = torch.stack(states)
+            else:
+                states = x.new_zeros(T, B, 0)
+            inp, n_spk = torch.cat([spikes, states], dim=2), spikes.shape[2]
+        hidden = tuple(h) if not lstm else tuple(h + c)
+        return spikes, states, hidden
+
+    return run
+
+
+def fc_readout_hook(model, counter):
+    """Counts the readout (an nn.Linear over [layer-2 spikes or firing rates, layer-2 states]): the spike
+    columns are event-driven, the state columns dense. One readout row is one counted sample."""
+    readout = getattr(model, model.readout_name)
+    s1 = model.snn_shape[1]
+
+    def hook(module, args):
+        rows = args[0].reshape(-1, args[0].shape[-1])
+        counter.event_driven(model.readout_name, rows[:, :s1], readout.out_features)
+        counter.dense(model.readout_name, rows.shape[0] * (rows.shape[1] - s1) * readout.out_features)
+        counter.samples += rows.shape[0]
+
+    return readout.register_forward_pre_hook(hook)
+
+
+# -- the conv net (DVS Gesture, N-MNIST) -------------------------------------------------------------------
+def conv_fanout(conv, in_hw):
+    """[H, W]: how many output positions of `conv` each input position feeds (padding excluded)."""
+    x = torch.zeros(1, 1, *in_hw, requires_grad=True)
+    ones = torch.ones(1, 1, *conv.kernel_size)
+    with torch.enable_grad():
+        F.conv2d(x, ones, stride=conv.stride, padding=conv.padding, dilation=conv.dilation).sum().backward()
+    return x.grad[0, 0].round().to(torch.int64)
+
+
+def conv_dense_per_input_channel(conv, out_hw):
+    return out_hw[0] * out_hw[1] * conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
+
+
+def conv_forward(model, counter):
+    """A drop-in for HybridConvNet.forward (its layer-major path) that counts as it goes."""
+
+    def forward(inputs, masks=None):
+        if masks is not None:
+            raise ValueError("cost counting runs the unmasked network")
+        T, B = inputs.shape[-1], inputs.shape[0]
+        x = inputs.permute(4, 0, 1, 2, 3)  # [T, B, C, H, W]
+        n_spk = x.shape[2]  # layer 0 sees event frames: every channel is event-driven
+        for l, layer in enumerate(model.hcnn_layers):
+            frames = x.reshape(T * B, *x.shape[2:])
+            parts = []
+            if layer.scnn_channels:
+                conv = layer.scnn_fc
+                counter.event_driven(f"hcnn_layers.{l}.scnn_fc", frames,
+                                     conv_fanout(conv, frames.shape[-2:]) * conv.out_channels)
+                current = conv(frames)
+                spikes = lif_multistep(current.view(T, B, *current.shape[1:]), model.decay, model.thresh, model.lens)
+                counter.lif(f"layer{l}", spikes)
+                parts.append(layer.pooled(spikes))
+            if layer.rcnn_channels:
+                conv, rec = layer.rcnn_fc, layer.rcnn_fv
+                drive = conv(frames)
+                out_hw = drive.shape[-2:]
+                counter.event_driven(f"hcnn_layers.{l}.rcnn_fc", frames[:, :n_spk],
+                                     conv_fanout(conv, frames.shape[-2:]) * conv.out_channels)
+                counter.dense(f"hcnn_layers.{l}.rcnn_fc",
+                              T * B * (frames.shape[1] - n_spk) * conv_dense_per_input_channel(conv, out_hw))
+                counter.dense(f"hcnn_layers.{l}.rcnn_fv", T * B * rec.in_channels * conv_dense_per_input_channel(rec, out_hw))
+                drive = drive.view(T, B, *drive.shape[1:])
+                y, ys = torch.zeros_like(drive[0]), []
+                for t in range(T):
+                    y = model.rcnn_update(drive[t], rec(y))
+                    ys.append(y)
+                parts.append(layer.pooled(torch.stack(ys)))
+            x = torch.cat(parts, dim=2)
+            n_spk = parts[0].shape[2] if layer.scnn_channels else 0
+        last = model.hcnn_layers[-1]
+        spike_sum = parts[0].sum(0) if last.scnn_channels else None
+        last_y = parts[-1][-1] if last.rcnn_channels else None
+        lin0, lin1 = model.linear_layers
+        if spike_sum is not None:
+            counter.event_driven("linear_layers.0", spike_sum.flatten(1), lin0.out_features)
+        counter.dense("linear_layers.0", 0 if last_y is None else B * last_y[0].numel() * lin0.out_features)
+        counter.dense("linear_layers.1", B * lin1.in_features * lin1.out_features)
+        counter.samples += B
+        return model.readout(spike_sum, last_y)
+
+    return forward
+
+
+@contextlib.contextmanager
+def counting(model, counter):
+    """Within the block, running `model` (eval or not) also counts its operations into `counter`."""
+    if isinstance(model, HybridFC):
+        model.run = fc_run(model, counter)
+        handle = fc_readout_hook(model, counter)
+        try:
+            yield counter
+        finally:
+            del model.run
+            handle.remove()
+    elif isinstance(model, HybridConvNet):
+        model.forward = conv_forward(model, counter)
+        try:
+            yield counter
+        finally:
+            del model.forward
+    else:
+        raise TypeError(f"cost counting knows HybridFC and HybridConvNet models, not {type(model).__name__}")
+
+
+# -- static numbers: parameters and state --------------------------------------------------------------
+def state_memory(model, rate_readout=False):
+    """(float values, spike bits) carried from one time step to the next, per sample: LIF membrane (float)
+    and last spike (1 bit), RNN state h, LSTM h and c, and the readout's spike accumulator when the readout
+    sees summed spikes (S-MNIST's firing rate: rate_readout=True; the conv nets' summed pooled spikes)."""
+    if isinstance(model, HybridFC):
+        s, r = model.snn_shape, model.rnn_shape
+        floats = sum(s) + sum(r) * (2 if model.cell == "lstm" else 1) + (s[1] if rate_readout else 0)
+        return floats, sum(s)
+    floats = bits = 0
+    for layer, buf in zip(model.layer_config, model.buffer_config):
+        area = buf["output_size"] ** 2
+        floats += (layer["scnn_channels"] + layer["rcnn_channels"]) * area
+        bits += layer["scnn_channels"] * area
+    last = model.buffer_config[-1]
+    return floats + last["scnn_channels"] * last["pooled_size"] ** 2, bits
+
+
+def report(counter, model, mac_pj=MAC_PJ, ac_pj=AC_PJ, rate_readout=False, per="sample"):
+    """The JSON-ready cost summary: per-sample means (totals / samples) and the exact totals."""
+    n = max(counter.samples, 1)
+    syn_macs, acs = sum(counter.macs.values()), sum(counter.acs.values())
+    macs = syn_macs + counter.neuron_macs
+    floats, bits = state_memory(model, rate_readout)
+    params = sum(p.numel() for p in model.parameters())
+    return {
+        "per": per, "samples": counter.samples,
+        "macs": macs / n, "acs": acs / n, "synaptic_macs": syn_macs / n, "neuron_macs": counter.neuron_macs / n,
+        "energy_pj": (macs * mac_pj + acs * ac_pj) / n,
+        "energy_mac_pj": macs * mac_pj / n, "energy_ac_pj": acs * ac_pj / n,
+        "mac_pj": mac_pj, "ac_pj": ac_pj,
+        "firing_rate": {k: counter.spikes[k] / counter.neuron_steps[k] if counter.neuron_steps[k] else 0.0
+                        for k in sorted(counter.spikes)},
+        "params": params, "param_bytes": 4 * params,
+        "state_values": floats, "state_spike_bits": bits, "state_bytes": 4 * floats + math.ceil(bits / 8),
+        "per_weight": {k: {"macs": counter.macs[k] / n, "acs": counter.acs.get(k, 0) / n} for k in sorted(counter.macs)},
+        "totals": {"macs": macs, "acs": acs, "neuron_macs": counter.neuron_macs,
+                   "spikes": dict(counter.spikes), "neuron_steps": dict(counter.neuron_steps)},
+    }
