@@ -1,0 +1,315 @@
+"""Cost and robustness of trained checkpoints: the two other axes of HSTNN's accuracy / robustness / cost
+trade-off. It reuses the experiment script's own data loading, model rebuilding and metric.
+
+    python evaluate.py cost   --experiment experiments/rnn-ptb-650-0.5-0.6 --model hybrid --seed 1111 --ratio 0.5
+    python evaluate.py robust --experiment experiments/rnn-smnist-800-0.5-0.6 --all
+    python evaluate.py both   --experiment experiments/rcnn-nmnist-128-0.25-0.3-0.3 --all --channels 8,16,24 --nwin 5
+
+Any other flag goes to the experiment script (its data and size flags: --data, --batch_size, --nwin, --dt,
+--device ...); paths that exist from here are used as they are, others are relative to the experiment folder,
+as for the scripts. --all evaluates every finished checkpoint in <experiment>/checkpoint (skipping those whose
+result is newer than the checkpoint, unless --force). Results, next to the test logs:
+    <experiment>/log/cost_<name>.json     MACs, ACs, energy, firing rates, parameters and state per inference
+    <experiment>/log/robust_<name>.json   the metric under each perturbation and strength, and its AUC
+The counting rules and perturbations are in common/cost.py and common/perturb.py (and the README).
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import re
+import runpy
+import sys
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, ROOT)
+import torch  # noqa: E402
+
+from common import cost, perturb  # noqa: E402
+from common.results import read_result  # noqa: E402
+from common.training import KitError, load_checkpoint, run_main  # noqa: E402
+
+CHECKPOINT = re.compile(r"^([A-Za-z0-9]+)_(rnn|lstm|snn|ffs|hybrid)_(\d+)(?:_(\d*\.?\d+(?:[eE][-+]?\d+)?))?\.t7$")
+
+
+# -- one adapter per experiment script: its data, its model rebuilding, its metric --------------------------
+class Adapter:
+    dataset = per = metric_name = None
+    higher_is_better = True
+    kinds = perturb.FC_KINDS
+    rate_readout = False
+
+    def __init__(self, ns, args, device):
+        self.ns, self.args, self.device = ns, args, device
+
+    def input_hook(self, model, kind, strength, gen):
+        """A pre-hook perturbing the model's input (the conv and S-MNIST networks take the raw input)."""
+        if kind == "input_noise":
+            fn = lambda x: perturb.gaussian(x, strength, 1.0, gen)
+        else:
+            fn = lambda x: perturb.EVENT_FNS[kind](x, strength, gen)
+        return model.register_forward_pre_hook(lambda module, a: (fn(a[0]),) + tuple(a[1:]))
+
+
+class PTB(Adapter):
+    dataset, per, metric_name, higher_is_better = "ptb", "token", "test ppl", False
+
+    def __init__(self, ns, args, device):
+        super().__init__(ns, args, device)
+        self.test = ns["batchify"](ns["Corpus"](args.data).test, args.batch_size, device)
+
+    def load(self, ckpt, path):
+        return self.ns["model_from_checkpoint"](ckpt, path, self.args, self.device)
+
+    def metric(self, model):
+        return math.exp(self.ns["evaluate"](model, self.test, self.args))
+
+    def input_hook(self, model, kind, strength, gen):
+        """Noise on the word embeddings, relative to the embedding table's std."""
+        scale = model.encoder.weight.detach().std().item()
+        return model.encoder.register_forward_hook(lambda m, a, out: perturb.gaussian(out, strength, scale, gen))
+
+
+class SMNIST(Adapter):
+    dataset, per, metric_name, rate_readout = "mnist", "sample", "test acc", True
+
+    def __init__(self, ns, args, device):
+        super().__init__(ns, args, device)
+        self.test = ns["loader"](*ns["load_split"](args.data, "test"), args.batch_size, shuffle=False)
+
+    def load(self, ckpt, path):
+        return self.ns["model_from_checkpoint"](ckpt, path, self.device)
+
+    def metric(self, model):
+        return self.ns["evaluate"](model, self.test, self.device)[0]
+
+
+class DVS(Adapter):
+    dataset, per, metric_name, kinds = "dvsGesture", "sample", "test acc", perturb.EVENT_KINDS
+
+    def __init__(self, ns, args, device):
+        super().__init__(ns, args, device)
+        ns["check_size_arguments"](args)
+        self.data = ns["load_data"](args)
+
+    def load(self, ckpt, path):
+        return self.ns["network_from_checkpoint"](ckpt, path, self.ns["NEURON"], self.data.size, self.device)
+
+    def metric(self, model):
+        return self.ns["evaluate"](model, self.data, self.args)
+
+
+class NMNIST(Adapter):
+    dataset, per, metric_name, kinds = "nmnist", "sample", "test acc", perturb.EVENT_KINDS
+
+    def __init__(self, ns, args, device):
+        super().__init__(ns, args, device)
+        ns["check_size_arguments"](args)
+        self.test = ns["loader"](ns["load_data"](args)[1], args.batch_size, False)
+
+    def load(self, ckpt, path):
+        return self.ns["network_from_checkpoint"](ckpt, path, self.ns["NEURON"], self.ns["NMNIST_SENSOR"], self.device)
+
+    def metric(self, model):
+        return self.ns["evaluate"](model, self.test)[0]
+
+
+ADAPTERS = {"PTBModel": PTB, "SMNISTModel": SMNIST, "DVSGesture": DVS, "NMNISTFrames": NMNIST}
+
+
+def script_namespace(folder):
+    """The experiment script's globals, imported without running its main (the LSTM wrappers: the RNN
+    script they wrap, with their defaults)."""
+    scripts = [p for p in sorted(glob.glob(os.path.join(folder, "*.py"))) if not os.path.basename(p).startswith("mprun")]
+    if len(scripts) != 1:
+        raise KitError(f"{folder}: expected one experiment script (besides mprun-*.py), found "
+                       f"{[os.path.basename(p) for p in scripts] or 'none'}")
+    ns = runpy.run_path(scripts[0], run_name="hstnn_evaluate")
+    ns = next((v for v in ns.values() if isinstance(v, dict) and "parser" in v and "main" in v), ns)
+    kind = next((a for name, a in ADAPTERS.items() if name in ns), None)
+    if kind is None or "parser" not in ns:
+        raise KitError(f"{scripts[0]} is not one of the kit's experiment scripts (PTB, S-MNIST, DVS Gesture, N-MNIST)")
+    return ns, kind
+
+
+# -- the two evaluations ---------------------------------------------------------------------------------
+def evaluate_cost(adapter, model, mac_pj, ac_pj):
+    counter = cost.Counter()
+    with cost.counting(model, counter):
+        metric = adapter.metric(model)
+    out = cost.report(counter, model, mac_pj, ac_pj, adapter.rate_readout, adapter.per)
+    return dict(metric=metric, **out)
+
+
+def evaluate_robust(adapter, model, strengths, seed):
+    clean = adapter.metric(model)
+    results = {}
+    for kind in adapter.kinds:
+        values = []
+        for s in strengths[kind]:
+            gen = perturb.generator(seed, kind, s)
+            if kind == "weight_noise":
+                saved = {k: v.clone() for k, v in model.state_dict().items()}
+                perturb.add_weight_noise(model, s, gen)
+                try:
+                    values.append(adapter.metric(model))
+                finally:
+                    model.load_state_dict(saved)
+            else:
+                handle = adapter.input_hook(model, kind, s, gen)
+                try:
+                    values.append(adapter.metric(model))
+                except ValueError as e:
+                    raise KitError(f"{kind}: {e}")
+                finally:
+                    handle.remove()
+        if values:
+            results[kind] = {"strengths": list(strengths[kind]), "values": values,
+                             "auc": perturb.auc(strengths[kind], values)}
+    return dict(clean=clean, seed=seed, perturbations=results)
+
+
+def logged_metric(name):
+    """The metric of log/test_<name>.log (else train_<name>.log) as logged, or None."""
+    for kind in ("test", "train"):
+        raw, _ = read_result(os.path.join("log", f"{kind}_{name}.log"))
+        if raw is not None:
+            return raw
+    return None
+
+
+def check_against_log(name, metric, raw):
+    """Warn when the recomputed metric is not the logged one (up to the log's rounding): the script flags
+    differ from the run's (PTB: --bptt and --batch_size change the result; conv: --nwin, --dt ...)."""
+    if raw is None:
+        return
+    decimals = len(raw.split(".")[1]) if "." in raw else 0
+    if abs(metric - float(raw)) > 0.5 * 10 ** -decimals + 1e-6 * abs(metric):
+        print(f"warning: {name}: recomputed {metric:.6g}, but its log says {raw}; pass the script flags it was "
+              f"trained with (e.g. --bptt, --batch_size, --nwin, --dt, --channels)", file=sys.stderr)
+
+
+def write_json(path, obj):
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
+# -- command line ----------------------------------------------------------------------------------------
+def strength_list(text):
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"strengths must be non-negative, got {text!r}")
+    return values
+
+
+def make_parser():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)
+    p.add_argument("what", choices=("cost", "robust", "both"))
+    p.add_argument("--experiment", required=True, help="experiment folder (path, or name under experiments/)")
+    p.add_argument("--all", action="store_true", help="every finished checkpoint of the experiment")
+    p.add_argument("--model", choices=("rnn", "lstm", "snn", "ffs", "hybrid"), help="one checkpoint: its model")
+    p.add_argument("--seed", type=int, default=1111, help="one checkpoint: its seed; also seeds the perturbations")
+    p.add_argument("--ratio", type=float, help="one checkpoint: its SNN ratio (ffs; hybrid after Restoration; "
+                                                "hybrid without --ratio is the adapted, redundant network)")
+    p.add_argument("--force", action="store_true", help="with --all: redo results newer than their checkpoint")
+    p.add_argument("--mac_pj", type=float, default=cost.MAC_PJ, help="energy of one 32-bit float MAC, pJ")
+    p.add_argument("--ac_pj", type=float, default=cost.AC_PJ, help="energy of one accumulate (AC), pJ")
+    for kind, values in perturb.DEFAULTS.items():
+        p.add_argument(f"--{kind}", type=strength_list, default=values,
+                       help=f"strengths (comma-separated; empty: skip), default {','.join(map(str, values))}")
+    return p
+
+
+def checkpoints(folder, dataset, args):
+    """[(name, model, seed, ratio)] to evaluate."""
+    if not args.all:
+        if args.model is None:
+            raise KitError("name a checkpoint with --model (and --seed, --ratio), or pass --all")
+        if args.model == "ffs" and args.ratio is None:
+            raise KitError("--model ffs needs --ratio")
+        if args.model != "hybrid" and args.model != "ffs" and args.ratio is not None:
+            raise KitError(f"--model {args.model} has no ratio")
+        ratio = None if args.ratio is None else float(args.ratio)
+        name = f"{dataset}_{args.model}_{args.seed}" + ("" if ratio is None else f"_{ratio}")
+        return [(name, args.model, args.seed, ratio)]
+    found = []
+    for path in sorted(glob.glob(os.path.join(folder, "checkpoint", "*.t7"))):
+        m = CHECKPOINT.match(os.path.basename(path))
+        if m and m.group(1) == dataset:
+            ratio = None if m.group(4) is None else float(m.group(4))
+            found.append((os.path.basename(path)[:-3], m.group(2), int(m.group(3)), ratio))
+    if not found:
+        raise KitError(f"no checkpoint/{dataset}_*.t7 in {folder}: train some models first")
+    return found
+
+
+def main(argv=None):
+    args, rest = make_parser().parse_known_args(argv)
+    folder = next((f for f in (args.experiment, os.path.join(ROOT, "experiments", args.experiment))
+                   if os.path.isdir(f)), None)
+    if folder is None:
+        raise KitError(f"no experiment folder {args.experiment!r}")
+    folder = os.path.abspath(folder)
+    ns, Kind = script_namespace(folder)
+    script_args = ns["parser"].parse_args(rest + ["--mode", "test1"])
+    if script_args.data and os.path.exists(script_args.data):
+        script_args.data = os.path.abspath(script_args.data)
+    script_args.seed = args.seed
+    old_cwd = os.getcwd()
+    os.chdir(folder)  # the scripts' relative paths (data defaults, checkpoint/, log/) start here
+    try:
+        if script_args.threads:
+            torch.set_num_threads(script_args.threads)
+        device = ns["pick_device"](script_args)
+        todo = checkpoints(folder, Kind.dataset, args)
+        adapter = Kind(ns, script_args, device)
+        kinds = ("cost", "robust") if args.what == "both" else (args.what,)
+        strengths = {k: getattr(args, k) for k in perturb.DEFAULTS}
+        for name, model_name, seed, ratio in todo:
+            path = os.path.join("checkpoint", f"{name}.t7")
+            if os.path.exists(os.path.join("checkpoint", f"{name}.resume.t7")):
+                print(f"skip {name}: training unfinished ({name}.resume.t7 present)")
+                continue
+            outputs = {k: os.path.join("log", f"{k}_{name}.json") for k in kinds}
+            if args.all and not args.force:
+                outputs = {k: p for k, p in outputs.items() if not (os.path.exists(p) and os.path.exists(path)
+                                                                    and os.path.getmtime(p) >= os.path.getmtime(path))}
+                if not outputs:
+                    print(f"skip {name}: results up to date")
+                    continue
+            ckpt = load_checkpoint(path, f"evaluate.py {args.what}", f"the experiment script, --model {model_name}")
+            model = adapter.load(ckpt, path)
+            model.eval()
+            model.fast = True
+            torch.manual_seed(seed)
+            head = dict(experiment=os.path.basename(folder), dataset=Kind.dataset, name=name, model=model_name,
+                        seed=seed, ratio=ratio, checkpoint=path, metric_name=Kind.metric_name,
+                        higher_is_better=Kind.higher_is_better, logged_metric=logged_metric(name), flags=rest)
+            os.makedirs("log", exist_ok=True)
+            if "cost" in outputs:
+                result = dict(head, kind="cost", **evaluate_cost(adapter, model, args.mac_pj, args.ac_pj))
+                write_json(outputs["cost"], result)
+                check_against_log(name, result["metric"], head["logged_metric"])
+                print(f"{name}: {Kind.metric_name} {result['metric']:.4g}, per {Kind.per}: {result['macs']:.4g} MACs, "
+                      f"{result['acs']:.4g} ACs, {result['energy_pj'] / 1e6:.4g} uJ, firing rates "
+                      f"{ {k: round(v, 4) for k, v in result['firing_rate'].items()} } -> {outputs['cost']}")
+            if "robust" in outputs:
+                result = dict(head, kind="robust", **evaluate_robust(adapter, model, strengths, seed))
+                write_json(outputs["robust"], result)
+                if "cost" not in outputs:
+                    check_against_log(name, result["clean"], head["logged_metric"])
+                aucs = {k: round(v["auc"], 4) for k, v in result["perturbations"].items()}
+                print(f"{name}: clean {Kind.metric_name} {result['clean']:.4g}, AUC {aucs} -> {outputs['robust']}")
+    finally:
+        os.chdir(old_cwd)
+
+
+if __name__ == "__main__":
+    run_main(main)
