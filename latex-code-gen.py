@@ -5,6 +5,8 @@ summary, plots beside the published numbers, and the profile table.
     python latex-code-gen.py --experiment rnn-ptb-650-0.5-0.6 --seeds 1111,2222 --ratios 0.1,0.5
 
 A missing, unfinished or garbled run becomes an NA cell and a line in the list printed at the end.
+Where evaluate.py has written cost or robustness results (log/cost_*.json, log/robust_*.json), it also writes
+<ds>-<TYPE>-tradeoff.csv and the plots <ds>-<TYPE>-tradeoff-{metric,energy,robustness,pareto}.png.
 """
 import argparse
 import os
