@@ -338,3 +338,31 @@ def test_nmnist_event_perturbations_end_to_end(tmp_path, capsys):
     # the event frames are counts: their synapses are ACs (value 1) or MACs (larger counts), never dense
     c = json.load(open(exp / "log" / "cost_nmnist_snn_1111.json"))
     assert c["per_weight"]["hcnn_layers.0.scnn_fc"]["acs"] > 0 and "hcnn_layers.0.rcnn_fv" not in c["per_weight"]
+
+
+def test_dvs_gesture_cost_and_event_drop(tmp_path):
+    import subprocess
+    from event_writers import write_gesture_recording
+    folder = tmp_path / "DvsGesture"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(["user01_lab", "user02_led", "user23_lab", "user24_lab", "user29_natural"]):
+        start = 1_000_000
+        t = np.sort(rng.integers(start, start + 300_000, 300))
+        xyp = np.stack([rng.integers(0, 128, 300), rng.integers(0, 128, 300), rng.integers(0, 2, 300)], 1)
+        write_gesture_recording(str(folder), name, t, xyp, [(k % 11 + 1, start, start + 300_000)])
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "data", "dvs-hdf5-gen.py"), "--root", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 0, proc.stderr
+    exp = tmp_path / "rcnn-dvs-ges-128-0.5-0.3-0.5"
+    exp.mkdir()
+    open(exp / "rcnn-dvs-ges.py", "w").write(open(os.path.join(ROOT, "experiments", exp.name, "rcnn-dvs-ges.py")).read())
+    flags = ["--data", folder, "--channels", "4,4,4", "--nwin", 3, "--ds", 16, "--batch_size", 2, "--device", "cpu"]
+    assert run_script(str(exp / "rcnn-dvs-ges.py"), flags + ["--model", "snn", "--test_interval", 1,
+                                                             "--stage1_epochs", 1], str(exp)) == 0
+    assert evaluate("both", "--experiment", exp, "--model", "snn", *flags, "--event_drop", "0,1", "--pixel_drop", "",
+                    "--jitter", "", "--weight_noise", "") == 0
+    c = json.load(open(exp / "log" / "cost_dvsGesture_snn_1111.json"))
+    r = json.load(open(exp / "log" / "robust_dvsGesture_snn_1111.json"))
+    assert c["samples"] == 2 and round(c["metric"], 5) == float(c["logged_metric"])
+    assert list(r["perturbations"]) == ["event_drop"] and r["perturbations"]["event_drop"]["values"][0] == r["clean"]
