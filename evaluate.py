@@ -7,7 +7,8 @@ trade-off. It reuses the experiment script's own data loading, model rebuilding 
 
 Any other flag goes to the experiment script (its data and size flags: --data, --batch_size, --nwin, --dt,
 --device ...); paths that exist from here are used as they are, others are relative to the experiment folder,
-as for the scripts. --all evaluates every finished checkpoint in <experiment>/checkpoint (skipping those whose
+as for the scripts. Pass the flags the models were tested with (PTB: --bptt and --batch_size change the result,
+its SNN state restarting every chunk); a recomputed metric that differs from the log is reported. --all evaluates every finished checkpoint in <experiment>/checkpoint (skipping those whose
 result is newer than the checkpoint, unless --force). Results, next to the test logs:
     <experiment>/log/cost_<name>.json     MACs, ACs, energy, firing rates, parameters and state per inference
     <experiment>/log/robust_<name>.json   the metric under each perturbation and strength, and its AUC
