@@ -104,14 +104,25 @@ def hutchinson_traces_reference(loss, groups, n_probes=300):
     for i in range(n_probes):
         v = draw_probes(groups)
         hv = torch.autograd.grad(grads, params, grad_outputs=v, retain_graph=i < n_probes - 1)
-        for g, (hv_u, v_u, neuron_dim) in enumerate(_unions(hv, v, groups)):
-            hv_u, v_u = hv_u.detach().cpu(), v_u.detach().cpu()
-            for c in range(hv_u.shape[neuron_dim]):
-                hv_c = copy.deepcopy(hv_u).movedim(neuron_dim, 0)
-                v_c = copy.deepcopy(v_u).movedim(neuron_dim, 0)
-                trace[g][c].append(hv_c[c].flatten().dot(v_c[c].flatten()).item())
+        for per_tensor, dots in zip(trace, channel_dots_reference(hv, v, groups)):
+            for per_channel, dot in zip(per_tensor, dots):
+                per_channel.append(dot)
     dtype, device = params[0].dtype, params[0].device
     return {key: torch.tensor(trace[g], dtype=dtype).T.contiguous().to(device) for g, key in enumerate(groups)}
+
+
+def channel_dots_reference(hv, v, groups):
+    """The authors' bookkeeping of one probe: [per union tensor][per neuron] v_c . (Hv)_c as floats."""
+    out = []
+    for hv_u, v_u, neuron_dim in _unions(hv, v, groups):
+        hv_u, v_u = hv_u.detach().cpu(), v_u.detach().cpu()
+        dots = []
+        for c in range(hv_u.shape[neuron_dim]):
+            hv_c = copy.deepcopy(hv_u).movedim(neuron_dim, 0)  # the whole tensor, copied for every neuron
+            v_c = copy.deepcopy(v_u).movedim(neuron_dim, 0)
+            dots.append(hv_c[c].flatten().dot(v_c[c].flatten()).item())
+        out.append(dots)
+    return out
 
 
 def _unions(hv, v, groups):
