@@ -25,6 +25,10 @@ def experiment_parser(description, models=("rnn", "snn", "ffs", "hybrid")):
     p.add_argument("--clip", type=float, help="gradient-norm clipping")
     p.add_argument("--log-interval", type=int, help="batches between progress lines")
     p.add_argument("--hessian_probes", type=int, default=300, help="Rademacher probes of the Hutchinson trace estimate")
+    p.add_argument("--selection", type=str, default="hessian", choices=("hessian", "random"),
+                   help="how Selection ranks neurons: hessian = the Hessian-trace importance (the method); random = "
+                        "uniform random scores drawn from a generator seeded by --seed, with the same counts and "
+                        "per-layer rule (an ablation)")
     p.add_argument("--truncate_counts", action="store_true",
                    help="compute neuron counts with the original int() truncation instead of refusing non-integer counts")
     p.add_argument("--overwrite", action="store_true",

@@ -414,4 +414,5 @@ def select_filters(model, trace_loss, trace_batch, args, adapted_path, dataset, 
     and the kept filters per layer and type (common.selection.select_conv)."""
     return hessian_selection(model, trace_loss, trace_batch, args.ratio, args.hessian_probes, adapted_path,
                              f"traces/trace_{dataset}_hybrid_{args.seed}", f"traces/{name}_importance.csv", logger,
-                             args.truncate_counts, select=select_conv, log=log_conv_selection)
+                             args.truncate_counts, select=select_conv, log=log_conv_selection,
+                             selection=args.selection, seed=args.seed)

@@ -25,8 +25,14 @@ def fc_shapes(model, nhid, ratio, truncate=False):
 
 
 def hessian_selection(model, loss_fn, inputs, ratio, n_probes, adaptation_checkpoint, trace_prefix,
-                      importance_csv, logger, truncate=False, select=select_fc, log=log_selection):
+                      importance_csv, logger, truncate=False, select=select_fc, log=log_selection,
+                      selection="hessian", seed=0):
     """Selection: per-neuron Hessian traces (cached), importance, and the kept neurons.
+
+    selection="random" (an ablation) ranks by uniform random scores from a generator seeded by `seed`
+    instead of the importance, with the same counts and rule; the traces are still computed (so the
+    global random stream is the same as with the Hessian) and the importance CSV lists the random
+    scores in its importance column.
 
     select(importance lists, ratio, truncate) -> kept indices and log(logger, keep) are the rule and its
     log lines: the fc rule by default; the conv nets pass common.selection.select_conv / log_conv_selection.
@@ -52,6 +58,15 @@ def hessian_selection(model, loss_fn, inputs, ratio, n_probes, adaptation_checkp
         logger.info(f"using cached Hessian traces {path}")
     mean = {k: v.float().mean(0) for k, v in values.items()}
     scores = importance(mean, model.probed_groups())
+    if selection == "random":
+        generator = torch.Generator().manual_seed(seed)
+        scores = {k: torch.rand(len(s), generator=generator, dtype=torch.float64) for k, s in scores.items()}
+        logger.info(f"selection: random (uniform scores from a generator seeded with {seed}; the Hessian "
+                    "importance is computed but not used)")
+    elif selection == "hessian":
+        logger.info("selection: hessian (Hessian-trace importance)")
+    else:
+        raise KitError(f"unknown selection {selection!r} (hessian or random)")
     try:
         keep = select({k: s.tolist() for k, s in scores.items()}, ratio, truncate)
     except SelectionError as e:
