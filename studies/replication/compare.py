@@ -1,0 +1,122 @@
+"""The numbers behind the write-up's statements, from the study's train logs (run.py calls it last).
+
+    python studies/replication/compare.py [--out results/studies/replication]
+
+For every experiment in runs/: per SNN ratio, HSTNN minus ffs and HSTNN minus the better pure network,
+each as the mean ± population std over seeds of the per-seed difference (seeds paired: the same seed
+trains both), beside the seed std of the runs themselves. For the random-selection ablation: the
+metric right after Selection (before Restoration) and after Restoration, Hessian vs random, same seeds.
+Writes comparisons.md and comparisons.csv.
+"""
+import argparse
+import csv
+import glob
+import os
+import re
+import statistics
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+RUNS = os.path.join(HERE, "runs")
+BLOCK = re.compile(r"\| Performance on Test Set \| test loss\s+\S+ \| test (acc|ppl)\s+(\S+)")
+
+
+def blocks(path):
+    """The test numbers of a log, in order (train2: redundant net, selected net, restored net)."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [float(m.group(2)) for m in map(BLOCK.search, f) if m]
+
+
+def final(folder, ds, model, seed, ratio=None):
+    name = f"{ds}_{model}_{seed}" + ("" if ratio is None else f"_{float(ratio)}")
+    found = blocks(os.path.join(folder, "log", f"train_{name}.log"))
+    n = 3 if model == "hybrid" and ratio is not None else 1  # train2 logs hold three blocks when finished
+    return found if len(found) >= n else None
+
+
+def ms(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "NA"
+    return f"{statistics.fmean(values):.2f} ± {statistics.pstdev(values):.2f}"
+
+
+def layout(folder):
+    """(dataset, pure non-spiking model, seeds, ratios) from the log names."""
+    names = [os.path.basename(p)[len("train_"):-len(".log")] for p in glob.glob(os.path.join(folder, "log", "train_*.log"))]
+    parts = [n.split("_") for n in names]
+    ds = parts[0][0]
+    pure = "lstm" if any(p[1] == "lstm" for p in parts) else "rnn"
+    seeds = sorted({int(p[2]) for p in parts})
+    ratios = sorted({float(p[3]) for p in parts if len(p) == 4})
+    return ds, pure, seeds, ratios
+
+
+def compare(name, rows):
+    folder = os.path.join(RUNS, name)
+    ds, pure, seeds, ratios = layout(folder)
+    better = min if ds == "ptb" else max  # perplexity: lower is better; accuracy: higher
+    sign = -1 if ds == "ptb" else 1       # differences written so that > 0 means HSTNN is better
+    pures = {s: [final(folder, ds, m, s) for m in (pure, "snn")] for s in seeds}
+    lines = [f"### {name} ({'test perplexity, lower is better' if ds == 'ptb' else 'test accuracy %, higher is better'}; "
+             f"seeds {', '.join(map(str, seeds))}; differences > 0 mean HSTNN is better)", "",
+             f"| ratio | HSTNN | ffs | {pure} | snn | HSTNN − ffs (paired) | HSTNN − better pure (paired) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in ratios:
+        h = {s: final(folder, ds, "hybrid", s, r) for s in seeds}
+        f = {s: final(folder, ds, "ffs", s, r) for s in seeds}
+        hv = {s: v[-1] for s, v in h.items() if v}
+        fv = {s: v[-1] for s, v in f.items() if v}
+        pv = {s: better(v[0] for v in pures[s]) for s in seeds if all(pures[s])}
+        d_ffs = [sign * (hv[s] - fv[s]) for s in seeds if s in hv and s in fv]
+        d_pure = [sign * (hv[s] - pv[s]) for s in seeds if s in hv and s in pv]
+        lines.append(f"| {r} | {ms(hv.values())} | {ms(fv.values())} | {ms([p[0][0] for p in pures.values() if p[0]])} | "
+                     f"{ms([p[1][0] for p in pures.values() if p[1]])} | {ms(d_ffs)} ({sum(d > 0 for d in d_ffs)}/{len(d_ffs)} seeds) | "
+                     f"{ms(d_pure)} ({sum(d > 0 for d in d_pure)}/{len(d_pure)} seeds) |")
+        rows.append(dict(experiment=name, ratio=r, hstnn=ms(hv.values()), ffs=ms(fv.values()),
+                         hstnn_minus_ffs=ms(d_ffs), hstnn_minus_best_pure=ms(d_pure)))
+    random = os.path.join(RUNS, f"{name}-random-selection")
+    if os.path.isdir(os.path.join(random, "log")):
+        lines += ["", f"Random-selection ablation ({name}-random-selection: the same Adaptation checkpoints, counts, "
+                  "rule and Restoration; uniform random scores instead of the Hessian importance):", "",
+                  "| ratio | after Selection: Hessian | after Selection: random | Hessian − random (paired) | "
+                  "after Restoration: Hessian | after Restoration: random | Hessian − random (paired) |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in ratios:
+            h = {s: final(folder, ds, "hybrid", s, r) for s in seeds}
+            q = {s: final(random, ds, "hybrid", s, r) for s in seeds}
+            cells = []
+            for k in (1, 2):  # the selected network before Restoration, the restored network
+                hv = {s: v[k] for s, v in h.items() if v}
+                qv = {s: v[k] for s, v in q.items() if v}
+                d = [sign * (hv[s] - qv[s]) for s in seeds if s in hv and s in qv]
+                cells += [ms(hv.values()), ms(qv.values()), f"{ms(d)} ({sum(x > 0 for x in d)}/{len(d)} seeds)"]
+                rows.append(dict(experiment=name, ratio=r, stage=("after Selection", "after Restoration")[k - 1],
+                                 hessian=ms(hv.values()), random=ms(qv.values()), hessian_minus_random=ms(d)))
+            lines.append(f"| {r} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=os.path.join(ROOT, "results", "studies", "replication"))
+    args = p.parse_args()
+    rows, text = [], ["# Paired comparisons (mean ± population std over seeds)\n"]
+    for name in sorted(os.listdir(RUNS)) if os.path.isdir(RUNS) else []:
+        if not name.endswith("-random-selection") and glob.glob(os.path.join(RUNS, name, "log", "train_*.log")):
+            text.append(compare(name, rows))
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "comparisons.md"), "w") as f:
+        f.write("\n".join(text))
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with open(os.path.join(args.out, "comparisons.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    print("\n".join(text))
+
+
+if __name__ == "__main__":
+    main()

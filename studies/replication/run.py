@@ -1,0 +1,95 @@
+"""The replication study, every run and every table: one command.
+
+    HSTNN_STUDY_DATA=/path/to/data python studies/replication/run.py
+
+/path/to/data holds MNIST/raw/ (the four IDX files of the 5,000-digit sample: 4,000 train, 1,000 test)
+and penn-treebank/ptb.valid.txt, ptb.test.txt (the PTB training text is not needed). The first run
+copies them into studies/replication/data/ (git-ignored): MNIST as it is; for PTB the validation text
+becomes the training text and the test text is cut by lines into validation and test halves.
+
+Then it runs the launcher files of this folder through the kit's launcher (CPU: 2 jobs at a time;
+finished runs are skipped, interrupted ones resume), in this order: mprun-rnn-smnist.py (with the
+random-selection ablation), mprun-rnn-ptb.py stages 1-2, mprun-lstm-smnist.py, mprun-rnn-ptb.py stage 3
+(its ablation). Last, the aggregator (latex-code-gen.py) writes every experiment's CSV, LaTeX, summary
+and plot under results/studies/replication/<experiment>/, and compare.py the paired comparisons and the Hessian-vs-random
+table. Runs go to studies/replication/runs/<experiment>/ (git-ignored). --dry-run prints the commands;
+--aggregate-only skips the runs.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from study import DATA, PTB_DATA, RUNS  # noqa: E402
+
+RESULTS = os.path.join(ROOT, "results", "studies", "replication")
+ORDER = [("mprun-rnn-smnist.py", []), ("mprun-rnn-ptb.py", ["--stages", "1,2"]), ("mprun-lstm-smnist.py", []),
+         ("mprun-rnn-ptb.py", ["--stages", "3"])]
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def prepare_data(source):
+    mnist, ptb = os.path.join(DATA, "MNIST", "raw"), PTB_DATA
+    if all(os.path.exists(os.path.join(mnist, f)) for f in MNIST_FILES) and os.path.exists(os.path.join(ptb, "ptb.test.txt")):
+        return
+    if not source or not os.path.isdir(source):
+        sys.exit("error: the study's data is not prepared and no data folder was given. Set HSTNN_STUDY_DATA (or pass "
+                 "--data-root) to a folder holding MNIST/raw/ (4,000 + 1,000 real digits as the four IDX files) "
+                 f"and penn-treebank/ptb.valid.txt, ptb.test.txt; got {source!r}")
+    os.makedirs(mnist, exist_ok=True)
+    for f in MNIST_FILES:
+        for name in (f, f + ".gz"):
+            if os.path.exists(os.path.join(source, "MNIST", "raw", name)):
+                shutil.copy2(os.path.join(source, "MNIST", "raw", name), os.path.join(mnist, name))
+                break
+        else:
+            sys.exit(f"error: {os.path.join(source, 'MNIST', 'raw', f)} is missing")
+    os.makedirs(ptb, exist_ok=True)
+    for f in ("ptb.valid.txt", "ptb.test.txt"):
+        if not os.path.exists(os.path.join(source, "penn-treebank", f)):
+            sys.exit(f"error: {os.path.join(source, 'penn-treebank', f)} is missing")
+    shutil.copy2(os.path.join(source, "penn-treebank", "ptb.valid.txt"), os.path.join(ptb, "ptb.train.txt"))
+    with open(os.path.join(source, "penn-treebank", "ptb.test.txt")) as f:
+        lines = f.readlines()
+    half = len(lines) // 2
+    for name, part in (("ptb.valid.txt", lines[:half]), ("ptb.test.txt", lines[half:])):
+        with open(os.path.join(ptb, name), "w") as f:
+            f.writelines(part)
+    print(f"prepared {DATA}: MNIST sample; PTB train = valid text, valid/test = test lines 1-{half}/{half + 1}-{len(lines)}")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-root", default=os.environ.get("HSTNN_STUDY_DATA"),
+                   help="folder with MNIST/raw and penn-treebank (default: $HSTNN_STUDY_DATA)")
+    p.add_argument("--dry-run", action="store_true", help="print the launcher commands, run nothing")
+    p.add_argument("--aggregate-only", action="store_true", help="only rebuild the tables and plots from the logs")
+    args = p.parse_args()
+    prepare_data(args.data_root)
+    started, bad = time.time(), []
+    if not args.aggregate_only:
+        for mprun, flags in ORDER:
+            cmd = [sys.executable, os.path.join(HERE, mprun)] + flags + (["--dry-run"] if args.dry_run else [])
+            print(f"\n#### {' '.join(cmd[1:])}  ({(time.time() - started) / 60:.1f} min)", flush=True)
+            if subprocess.call(cmd, cwd=HERE) != 0:
+                bad.append(mprun)
+        print(f"\n#### runs finished in {(time.time() - started) / 60:.1f} min" + (f"; problems in {bad}" if bad else ""))
+    if args.dry_run:
+        return 0
+    for name in sorted(os.listdir(RUNS)) if os.path.isdir(RUNS) else []:
+        if os.path.isdir(os.path.join(RUNS, name, "log")):
+            out = os.path.join(RESULTS, name)
+            subprocess.call([sys.executable, os.path.join(ROOT, "latex-code-gen.py"), "--experiment",
+                             os.path.join(RUNS, name), "--out", out, "--logs", "train",
+                             "--profile-csv", os.path.join(RUNS, "profile.csv")], cwd=ROOT)
+    subprocess.call([sys.executable, os.path.join(HERE, "compare.py"), "--out", RESULTS], cwd=ROOT)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
