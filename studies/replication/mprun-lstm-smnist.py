@@ -2,7 +2,8 @@
 
 Real digits: 4,000 training and 1,000 test images (the 5,000-digit sample), 60 neurons per layer and
 type (paper: 60,000/10,000 digits, 800 neurons), 8 + 5 epochs (paper: 150 + 150; fewer than the RNN
-study's 15 + 8 to fit the hour, and LSTMs learn faster than sigmoid RNNs), 50 Hessian probes (paper: 300), 3 seeds and 5 of the published SNN ratios (60 x r and 120 x r are whole numbers for each).
+study's 15 + 8 to fit the hour, and LSTMs learn faster than sigmoid RNNs), 50 Hessian probes (paper: 300),
+3 seeds and 5 of the published SNN ratios (60 x r and 120 x r are whole numbers for each).
 Learning rate 3e-3 (paper: 3e-4) because the runs are 20x shorter. Checkpoints by the original's
 protocol (best test accuracy over training), as the published numbers.
 No LSTM numbers were published; the pure LSTM is the non-spiking reference.
