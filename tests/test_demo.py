@@ -25,8 +25,7 @@ def test_tiny_demo_runs_the_whole_method_and_writes_numbers(tmp_path):
     assert sorted(os.listdir(raw)) == ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
                                        "train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
     logs = os.listdir(os.path.join(out, "rnn-smnist", "log"))
-    for name in ["rnn_1111", "snn_1111", "hybrid_1111", "ffs_1111_0.25", "ffs_1111_0.75",
-                 "hybrid_1111_0.25", "hybrid_1111_0.75"]:
+    for name in ["rnn_1111", "snn_1111", "hybrid_1111", "ffs_1111_0.5", "hybrid_1111_0.5"]:
         assert f"train_mnist_{name}.log" in logs
 
     results = os.path.join(out, "results")
@@ -34,12 +33,12 @@ def test_tiny_demo_runs_the_whole_method_and_writes_numbers(tmp_path):
         rows = [line.split(", ") for line in open(os.path.join(results, f"mnist-RNN-{kind}.csv")).read().splitlines()
                 if line]
         assert rows[0] == ["type", "1111", "avg", "squ"]
-        assert [r[0] for r in rows[1:]] == ["rnn", "0.25", "0.75", "snn"]
+        assert [r[0] for r in rows[1:]] == ["rnn", "0.50", "snn"]
         for row in rows[1:]:
             assert all(0 <= float(v) <= 100 for v in row[1:3]), row  # a number in every cell, no NA
     assert "\\begin{tabular}" in open(os.path.join(results, "mnist-RNN.tex")).read()
     for plot in ("mnist-RNN.png", "mnist-RNN.pdf"):
         assert os.path.getsize(os.path.join(results, plot)) > 1000
     summary = open(os.path.join(results, "mnist-RNN-summary.md")).read()
-    assert "| 0.25 |" in summary and "NA" not in summary.split("All runs")[0]
+    assert "| 0.50 |" in summary and "NA" not in summary.split("All runs")[0]
     assert os.path.exists(os.path.join(out, "profile.csv"))
