@@ -292,12 +292,20 @@ def test_authors_checkpoint_loads_and_tests(tmp_path, mnist):
 
 
 @pytest.mark.skipif(not os.path.isdir(SHARED_MNIST), reason="the shared MNIST sample (../shared/data/MNIST) is absent")
-def test_real_digits_are_learned(tmp_path):
-    """On the 4,000 + 1,000 real digits of ../shared/data/MNIST, two epochs of a small SNN learn."""
+def test_real_digits_whole_pipeline(tmp_path):
+    """On the 4,000 + 1,000 real digits of ../shared/data/MNIST: two epochs of a small SNN learn, and the
+    three HSTNN stages run end to end."""
     images, labels = load_split(SHARED_DATA, "train")
     assert images.shape == (4000, 28, 28) and set(labels.tolist()) == set(range(10))
     d = str(tmp_path)
-    assert run(d, "--data", SHARED_DATA, "--model", "snn", "--mode", "train1", "--nhid", 32, "--batch_size", 100,
-               "--stage1_epochs", 2, "--log-interval", 20) == 0
+    real = ["--data", SHARED_DATA, "--batch_size", 100, "--log-interval", 20]
+    assert run(d, *real, "--model", "snn", "--mode", "train1", "--nhid", 32, "--stage1_epochs", 2) == 0
     acc, _ = final_block(f"{d}/log/train_mnist_snn_1111.log")
     assert acc > 40  # chance is 10 %
+    assert run(d, *real, "--model", "hybrid", "--mode", "train1", "--nhid", 16, "--stage1_epochs", 1) == 0
+    assert run(d, *real, "--model", "hybrid", "--mode", "train2", "--ratio", 0.5, "--stage2_epochs", 1) == 0
+    assert run(d, *real, "--model", "hybrid", "--mode", "test2", "--ratio", 0.5) == 0
+    restored, _ = final_block(f"{d}/log/train_mnist_hybrid_1111_0.5.log")
+    assert restored == final_block(f"{d}/log/test_mnist_hybrid_1111_0.5.log")[0] and restored > 20
+    ckpt = torch.load(f"{d}/checkpoint/mnist_hybrid_1111_0.5.t7", weights_only=True)
+    assert sum(ckpt["rnn_shape"]) == 16 and sum(ckpt["snn_shape"]) == 16
