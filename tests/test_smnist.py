@@ -12,7 +12,7 @@ import torch
 from common.smnist import load_split, loader, read_idx, split_train_val, write_mnist_raw
 from common.training import KitError
 from conftest import ROOT, SHARED_DATA, run_script
-from idx import NAMES, fake_digits, write_fake_mnist, write_idx_file
+from idx import NAMES, fake_digits, write_fake_mnist
 
 SCRIPT = os.path.join(ROOT, "experiments", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py")
 GEN = os.path.join(ROOT, "data", "smnist-dataset-gen.py")
