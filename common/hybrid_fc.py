@@ -255,7 +255,7 @@ class _RNNScan(torch.autograd.Function):
 def _scan_forward(pre, h0, w):
     states, h = torch.empty_like(pre), h0
     for t in range(pre.shape[0]):
-        h = torch.sigmoid(torch.addmm(pre[t], h, w), out=states[t])
+        h = torch.sigmoid(pre[t] + h @ w, out=states[t])  # the definition's order of operations: same bits
     return states,
 
 
