@@ -141,7 +141,8 @@ class HybridFC(nn.Module):
         w_h = w_rec.permute(1, 0, 2).reshape(H, 4 * H)
         states = []
         for p in pre.unbind(0):  # unbind, not pre[t]: one gradient buffer instead of T zero-filled ones
-            gi, gf, gg, go = (p + h @ w_h).chunk(4, dim=1)
+            # four contiguous [B, H] gates, the definition's layout: vectorised sigmoid/tanh round alike
+            gi, gf, gg, go = (p + h @ w_h).view(-1, 4, H).transpose(0, 1).contiguous()
             c = torch.sigmoid(gf) * c + torch.sigmoid(gi) * torch.tanh(gg)
             h = torch.sigmoid(go) * torch.tanh(c)
             states.append(h)
