@@ -249,7 +249,9 @@ def main():
             keep = hessian_selection(model, trace_loss, (images, labels), args.ratio, args.hessian_probes, adapted,
                                      f"traces/trace_mnist_hybrid_{args.seed}", f"traces/{name}_importance.csv", logger,
                                      args.truncate_counts, selection=args.selection, seed=args.seed)
-            model = model.shrunk(keep)
+            # Restoration starts from the adapted weights reloaded, as the original did (which also
+            # keeps its random stream), shrunk to the kept neurons
+            model = model_from_checkpoint(ckpt, adapted, device).shrunk(keep)
             save_resume_point(model, checkpoint_path, meta(model, args))  # a rerun continues from here
             test(model, data, device, logger, check)  # the selected network before restoration
         else:
