@@ -207,6 +207,7 @@ class HybridFC(nn.Module):
             small = type(self)(**config).to(device=like.device, dtype=like.dtype)
         small.load_state_dict(new_state)
         small.fast = self.fast
+        small.train(self.training)
         return small
 
     def masks_for(self, keep):
