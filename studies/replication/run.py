@@ -11,9 +11,10 @@ Then it runs the launcher files of this folder through the kit's launcher (CPU: 
 finished runs are skipped, interrupted ones resume), in this order: mprun-rnn-smnist.py (with the
 random-selection ablation), mprun-lstm-smnist.py, mprun-rnn-ptb.py stages 1-2, then its stage 3 (the
 PTB ablation). Last, the aggregator (latex-code-gen.py) writes every experiment's CSV, LaTeX, summary
-and plot under results/studies/replication/<experiment>/, and compare.py the paired comparisons and the Hessian-vs-random
-table. Runs go to studies/replication/runs/<experiment>/ (git-ignored). --dry-run prints the commands;
---aggregate-only skips the runs.
+and plot under results/studies/replication/<experiment>/ (with a copy of its train logs in logs/),
+selection_probe.py the no-retraining check of the Hessian selection, and compare.py the paired
+comparisons and the Hessian-vs-random table. Runs go to studies/replication/runs/<experiment>/
+(git-ignored). --dry-run prints the commands; --aggregate-only skips the runs.
 """
 import argparse
 import os
@@ -84,10 +85,16 @@ def main():
     for name in sorted(os.listdir(RUNS)) if os.path.isdir(RUNS) else []:
         if os.path.isdir(os.path.join(RUNS, name, "log")):
             out = os.path.join(RESULTS, name)
+            os.makedirs(os.path.join(out, "logs"), exist_ok=True)
+            for log in sorted(os.listdir(os.path.join(RUNS, name, "log"))):  # the raw numbers, beside the tables
+                src = os.path.join(RUNS, name, "log", log)
+                if log.startswith("train_") and log.endswith(".log") and not os.path.islink(src):
+                    shutil.copy2(src, os.path.join(out, "logs", log))
             subprocess.call([sys.executable, os.path.join(ROOT, "latex-code-gen.py"), "--experiment",
                              os.path.join(RUNS, name), "--out", out, "--logs", "train",
                              "--profile-csv", os.path.join(RUNS, "profile.csv")], cwd=ROOT)
     subprocess.call([sys.executable, os.path.join(HERE, "compare.py"), "--out", RESULTS], cwd=ROOT)
+    subprocess.call([sys.executable, os.path.join(HERE, "selection_probe.py"), "--out", RESULTS], cwd=ROOT)
     return 1 if bad else 0
 
 
