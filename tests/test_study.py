@@ -38,7 +38,7 @@ def test_random_selection_same_counts_reproducible_and_not_the_hessian_pick(tmp_
 
 def test_study_files_compile_and_ablation_shares_stage_one(tmp_path):
     folder = os.path.join(ROOT, "studies", "replication")
-    for name in ("run.py", "study.py", "compare.py", "mprun-rnn-smnist.py", "mprun-lstm-smnist.py",
+    for name in ("run.py", "study.py", "compare.py", "selection_probe.py", "mprun-rnn-smnist.py", "mprun-lstm-smnist.py",
                  "mprun-rnn-ptb.py"):
         with open(os.path.join(folder, name)) as f:
             compile(f.read(), name, "exec")

@@ -4,8 +4,8 @@ Real text, no training split: the models train on the PTB validation text (73,76
 test text is cut into validation and test halves (by lines). 30 neurons per layer and type and a
 60-wide embedding (paper: 650 and 650, trained on 929k tokens), 3 + 1 epochs (paper: 200 + 200), SGD
 with momentum as the original at lr 1.0 halved after epoch 2 (paper: 0.5 halved every 25) and 0.25 for
-Restoration (paper: 0.1), batch 40 (paper: 25), dropout 0.2 (paper: 0.5), 30 Hessian probes (paper: 300), 3 seeds and 5 of
-the published ratios. The vocabulary is the words of these two files (the scripts build it from the
+Restoration (paper: 0.1), batch 40 (paper: 25), dropout 0.2 (paper: 0.5), 30 Hessian probes
+(paper: 300), 3 seeds and 5 of the published ratios. The vocabulary is the words of these two files (the scripts build it from the
 three files they read).
 """
 from study import PTB_DATA, SEEDS, folder, launcher, need, share_stage1
