@@ -78,7 +78,7 @@ def compare(name, rows):
         rows.append(dict(experiment=name, ratio=r, hstnn=ms(hv.values()), ffs=ms(fv.values()),
                          hstnn_minus_ffs=ms(d_ffs), hstnn_minus_best_pure=ms(d_pure)))
     random = os.path.join(RUNS, f"{name}-random-selection")
-    if os.path.isdir(os.path.join(random, "log")):
+    if any(not os.path.islink(p) for p in glob.glob(os.path.join(random, "log", f"train_{ds}_hybrid_*_*.log"))):
         lines += ["", f"Random-selection ablation ({name}-random-selection: the same Adaptation checkpoints, counts, "
                   "rule and Restoration; uniform random scores instead of the Hessian importance):", "",
                   "| ratio | after Selection: Hessian | after Selection: random | Hessian − random (paired) | "
