@@ -79,9 +79,10 @@ def test_batched_probes_equal_sequential_ones(cell, fast):
         torch.testing.assert_close(bat[key], seq[key], rtol=1e-10, atol=1e-12)
 
 
-def test_batched_probes_equal_sequential_ones_conv():
+@pytest.mark.parametrize("rcnn", ["tanh", "relu"])
+def test_batched_probes_equal_sequential_ones_conv(rcnn):
     rc, sc = population_channels("hybrid", [3, 4])
-    net = HybridConvNet(*build_configs([3, 4], rc, sc, 2, 8, 5), decay=0.3, thresh=0.5, lens=0.5).double()
+    net = HybridConvNet(*build_configs([3, 4], rc, sc, 2, 8, 5), decay=0.3, thresh=0.5, lens=0.5, rcnn=rcnn).double()
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(2, 2, 8, 8, 4, generator=g) < 0.4).double() * 3
     loss = lambda: F.mse_loss(net(x), torch.eye(5, dtype=torch.float64)[:2])
@@ -137,3 +138,36 @@ def test_layer_major_forward_has_the_definitions_bits_in_float32(cell):
     assert 0 < ref[0].mean() < 1
     for a, b in zip(ref[:2] + ref[2], fast[:2] + fast[2]):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("rcnn", ["tanh", "relu"])
+def test_conv_layer_major_forward_has_the_definitions_bits_in_float32(rcnn):
+    rc, sc = population_channels("hybrid", [6, 8])
+    net = HybridConvNet(*build_configs([6, 8], rc, sc, 2, 12, 5), decay=0.3, thresh=0.5, lens=0.5, rcnn=rcnn)
+    x = (torch.rand(3, 2, 12, 12, 7, generator=torch.Generator().manual_seed(0)) < 0.4).float() * 3
+    with torch.no_grad():
+        outs = [net.forward_steps(x), net.forward_layers(x)]
+    assert torch.equal(*outs)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("graphs", [True, False])
+def test_cuda_paths_equal_the_definition(graphs, monkeypatch):
+    # Triton LIF kernels and the CUDA-graph RNN scan (replayed on the second call) against the definition
+    import common.hybrid_fc as hybrid_fc
+    monkeypatch.setattr(hybrid_fc, "GRAPHS", graphs)
+    net = tiny_net(ninp=16, rnn=(64, 48), snn=(64, 48)).float().cuda()
+    torch.manual_seed(0)
+    x, y = (torch.randn(12, 5, 16) * 2).cuda(), torch.randint(0, 3, (12 * 5,)).cuda()
+    results = []
+    for fast in (False, True, True):
+        net.fast = fast
+        net.zero_grad()
+        spikes, states, hid = net.run(x, tuple(h + 0.1 for h in net.init_hidden(5)))
+        loss = F.cross_entropy(net.readout(torch.cat([spikes, states], 2)).reshape(-1, 3), y) + hid[0].sum()
+        loss.backward()
+        results.append([spikes, states] + [p.grad.clone() for p in net.parameters()])
+    for fast in results[1:]:
+        assert torch.equal(fast[0], results[0][0])
+        for a, b in zip(fast[1:], results[0][1:]):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
