@@ -25,6 +25,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from common.fast_lif import _is_batched, lif_multistep
 from common.neurons import lif_step
@@ -33,6 +34,7 @@ from common.stages import hessian_selection
 from common.training import KitError, load_weights
 
 TYPES = ("rcnn", "scnn")
+RECOMPUTE_BELOW = 16  # forward_layers recomputes SCNN input convs with fewer input channels in the backward
 RCNN_UPDATES = {
     "tanh": lambda fc, fv: torch.tanh(fc + torch.relu(fv)),  # DVS Gesture
     "relu": lambda fc, fv: torch.relu(fc + fv),              # N-MNIST
@@ -327,8 +329,14 @@ class HybridConvNet(nn.Module):
             parts = []
             # no names for the full-size maps: each is freed as soon as it is used
             if layer.scnn_channels:
-                currents = layer.scnn_fc(frames).unflatten(0, (T, B))
-                parts.append(pooled_unsaved(layer, lif_multistep(currents, self.decay, self.thresh, self.lens)))
+                def scnn(f, layer=layer):
+                    return lif_multistep(layer.scnn_fc(f).unflatten(0, (T, B)), self.decay, self.thresh, self.lens)
+                # a conv over few input channels (the first layer's, with the largest maps) costs little:
+                # recompute its output in the backward instead of keeping it
+                cheap = layer.scnn_fc.in_channels < RECOMPUTE_BELOW
+                spikes = checkpoint(scnn, frames, use_reentrant=False) if cheap else scnn(frames)
+                parts.append(pooled_unsaved(layer, spikes))
+                del spikes
             if layer.rcnn_channels:
                 parts.append(rcnn_scan(layer.rcnn_fc(frames).unflatten(0, (T, B)), layer.rcnn_fv, self.config["rcnn"],
                                        layer.pool))
