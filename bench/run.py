@@ -13,12 +13,13 @@ For each: median time of both paths, speed-up, peak memory, the achieved FLOP ra
 device's matrix-multiply peak (sampled between the timed runs, so under the same load), the largest
 relative difference of outputs and gradients (max |fast - def| / max |def| over each tensor) and the
 number of differing spikes. FLOPs are the definition's matrix products and convolutions, counted by
-torch.utils.flop_counter. Peak memory: the allocator's peak on CUDA; on CPU the process's peak resident
-memory above its level before the run (VmHWM, reset through /proc/self/clear_refs).
+torch.utils.flop_counter. Peak memory: of a forward + backward pass (the LIF: of forward + backward; the
+selection: of the whole computation), above the resting state (weights, gradients, optimiser state,
+inputs), as the allocator counts it: CUDA's peak statistic, or on CPU the running total of the
+allocations the profiler records.
 """
 import argparse
 import copy
-import ctypes
 import importlib.util
 import json
 import os
@@ -26,12 +27,14 @@ import platform
 import re
 import statistics
 import sys
+import tempfile
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # quiet profiler (used for CPU peak memory)
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -42,13 +45,13 @@ from common.hybrid_conv import HybridConvNet, build_configs, population_channels
 # sizes: the paper's (full), reduced (quick), tiny (smoke). dvs batch: (cuda, cpu)
 SIZES = {
     "full": dict(reps=5, ptb=dict(ntoken=10000, emsize=650, nhid=650, bptt=35, batch=25), smnist=dict(nhid=800, batch=100),
-                 dvs=dict(channels=[128, 256, 384], T=60, batch=(36, 2)), lif=dict(T=(10, 35, 60, 100), B=32, N=4096),
+                 dvs=dict(channels=[128, 256, 384], size=32, T=60, batch=(36, 2)), lif=dict(T=(10, 35, 60, 100), B=32, N=4096),
                  selection=dict(ntoken=10000, emsize=650, nhid=650, bptt=35, batch=25, probes=300)),
     "quick": dict(reps=2, ptb=dict(ntoken=10000, emsize=256, nhid=256, bptt=35, batch=25), smnist=dict(nhid=400, batch=100),
-                  dvs=dict(channels=[128, 256, 384], T=8, batch=(36, 1)), lif=dict(T=(10, 35, 60, 100), B=16, N=2048),
+                  dvs=dict(channels=[128, 256, 384], size=32, T=8, batch=(36, 1)), lif=dict(T=(10, 35, 60, 100), B=16, N=2048),
                   selection=dict(ntoken=10000, emsize=256, nhid=256, bptt=35, batch=25, probes=2)),
     "smoke": dict(reps=1, ptb=dict(ntoken=50, emsize=12, nhid=10, bptt=6, batch=3), smnist=dict(nhid=12, batch=4),
-                  dvs=dict(channels=[4, 6, 4], T=4, batch=(2, 2)), lif=dict(T=(10, 35), B=2, N=64),
+                  dvs=dict(channels=[4, 6, 4], size=12, T=4, batch=(2, 2)), lif=dict(T=(10, 35), B=2, N=64),
                   selection=dict(ntoken=50, emsize=12, nhid=10, bptt=6, batch=3, probes=3)),
 }
 
@@ -93,18 +96,9 @@ class Peak:
         return statistics.median(self.samples)
 
 
-_libc = ctypes.CDLL("libc.so.6") if platform.system() == "Linux" else None
-if _libc is not None:  # fixed mmap threshold: freed large tensors leave the resident set, so VmHWM sees peaks
-    _libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
-
-
-def _status(key):
-    with open("/proc/self/status") as f:
-        return int(re.search(rf"{key}:\s+(\d+)", f.read()).group(1)) * 1024
-
-
 def peak_memory(fn, device):
-    """Bytes of memory at the peak of fn() above the level before it (None where it cannot be measured)."""
+    """Bytes at the peak of fn() above the level before it, as the allocator counts them: CUDA's peak
+    statistic; on CPU the largest running total of the allocation events the profiler records."""
     if device.type == "cuda":
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated()
@@ -112,16 +106,18 @@ def peak_memory(fn, device):
         fn()
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - base
-    try:
-        _libc.malloc_trim(0)
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # resets VmHWM to the current resident size
-        base = _status("VmRSS")
-    except (OSError, AttributeError):
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
-        return None
-    fn()
-    return _status("VmHWM") - base
+    with tempfile.TemporaryDirectory() as tmp:
+        prof.export_chrome_trace(os.path.join(tmp, "trace.json"))
+        with open(os.path.join(tmp, "trace.json")) as f:
+            events = json.load(f)["traceEvents"]
+    total = peak = 0
+    for e in sorted((e for e in events if e.get("name") == "[memory]" and e["args"].get("Device Type", 0) == 0),
+                    key=lambda e: e["ts"]):
+        total += e["args"]["Bytes"]
+        peak = max(peak, total)
+    return peak
 
 
 def count_flops(fn):
@@ -214,7 +210,7 @@ def train_pair(build, batch, loss_fn, device, clip):
 
     def forward_backward(m):
         torch.manual_seed(1)  # the same dropout masks in both paths
-        m.zero_grad()
+        m.zero_grad(set_to_none=False)  # the gradients' memory is part of the resting state
         out = loss_fn(m, batch)
         out[0].backward()
         return out
@@ -235,13 +231,13 @@ def train_pair(build, batch, loss_fn, device, clip):
     n = len(logs["fast"].scans)
     spikes = spike_mismatch(logs["fast"].spikes(n), logs["definition"].spikes(n))
     flops = count_flops(lambda: forward_backward(ref))
-    return {k: step(k) for k in models}, diff, spikes, flops
+    return {k: step(k) for k in models}, {k: (lambda m=m: forward_backward(m)) for k, m in models.items()}, diff, spikes, flops
 
 
 def bench_train(name, size, build, batch, loss_fn, device, peak, reps, clip):
-    steps, diff, spikes, flops = train_pair(build, batch, loss_fn, device, clip)
-    memory = {k: peak_memory(fn, device) for k, fn in steps.items()}
+    steps, passes, diff, spikes, flops = train_pair(build, batch, loss_fn, device, clip)
     times = run_pair(steps, device, peak, reps)
+    memory = {k: peak_memory(fn, device) for k, fn in passes.items()}
     return row(name, size, times, flops, peak, memory, diff, spikes)
 
 
@@ -277,21 +273,21 @@ def smnist_section(cfg, device, peak, reps):
 # the DVS conv hybrid
 
 def dvs_section(cfg, device, peak, reps):
-    channels, T = cfg["channels"], cfg["T"]
+    channels, T, size = cfg["channels"], cfg["T"], cfg["size"]
     B = cfg["batch"][0 if device.type == "cuda" else 1]
     g = torch.Generator().manual_seed(4)
-    frames = ((torch.rand(B, 2, 32, 32, T, generator=g) < 0.2).float() * 2).to(device)  # event counts
+    frames = ((torch.rand(B, 2, size, size, T, generator=g) < 0.2).float() * 2).to(device)  # event counts
     target = torch.eye(11, device=device)[torch.randint(0, 11, (B,), generator=g).to(device)]
     torch.manual_seed(0)
     rc, sc = population_channels("hybrid", channels)
-    ref = HybridConvNet(*build_configs(channels, rc, sc, 2, 32, 11), decay=0.3, thresh=0.5, lens=0.5).to(device)
+    ref = HybridConvNet(*build_configs(channels, rc, sc, 2, size, 11), decay=0.3, thresh=0.5, lens=0.5).to(device)
     fast = copy.deepcopy(ref)
     ref.fast, fast.fast = False, True
     models = dict(definition=ref, fast=fast)
     optims = {k: torch.optim.Adam(m.parameters(), lr=5e-4) for k, m in models.items()}
 
     def forward_backward(k):
-        models[k].zero_grad()
+        models[k].zero_grad(set_to_none=False)
         out = models[k](frames)
         F.mse_loss(out, target).backward()
         return out
@@ -311,9 +307,9 @@ def dvs_section(cfg, device, peak, reps):
             optims[k].step()
         return fn
     steps = {k: step(k) for k in models}
-    memory = {k: peak_memory(fn, device) for k, fn in steps.items()}
     times = run_pair(steps, device, peak, reps)
-    return row("DVS hybrid", f"channels {channels} x2, 32x32, T {T}, batch {B}", times, flops, peak, memory, diff, mism)
+    memory = {k: peak_memory(lambda k=k: forward_backward(k), device) for k in models}
+    return row("DVS hybrid", f"channels {channels} x2, {size}x{size}, T {T}, batch {B}", times, flops, peak, memory, diff, mism)
 
 # -----------------------------------------------------------------------------
 # the multi-step LIF alone
@@ -364,10 +360,12 @@ def selection_section(cfg, device, peak, batch_sizes):
     runs = dict(definition=(False, hessian.hutchinson_traces_reference, {}))
     for k in batch_sizes:
         runs[f"fast, {k} probe{'s' if k > 1 else ''} per product"] = (True, hessian.hutchinson_traces, dict(probe_batch=k))
-    times, memory, values = {}, {}, {}
+    times, memory, values, spikes = {}, {}, {}, {}
     for name, (fast, fn, kw) in runs.items():
         def once():
-            values[name] = traces(fast, fn, **kw)
+            with SpikeLog(hybrid_fc) as log:
+                values[name] = traces(fast, fn, **kw)
+            spikes[name] = log.spikes(2)
         t0 = time.perf_counter()
         memory[name] = peak_memory(once, device)
         times[name] = time.perf_counter() - t0
@@ -392,7 +390,7 @@ def selection_section(cfg, device, peak, batch_sizes):
         diff = max(rel_diff([values[name][k]], [ref[k]]) for k in ref)
         t = dict(definition=times["definition"], fast=times[name])
         m = dict(definition=memory["definition"], fast=memory[name])
-        rows.append(row(f"selection ({name})", size, t, flops, peak, m, diff, 0,
+        rows.append(row(f"selection ({name})", size, t, flops, peak, m, diff, spike_mismatch(spikes[name], spikes["definition"]),
                         bookkeeping_share_definition=book_ref * cfg["probes"] / times["definition"],
                         bookkeeping_share_fast=book_fast * cfg["probes"] / times[name],
                         per_probe_definition_s=times["definition"] / cfg["probes"],
@@ -403,7 +401,7 @@ def selection_section(cfg, device, peak, batch_sizes):
 # report
 
 def mb(x):
-    return "n/a" if x is None else f"{x / 2 ** 20:.0f}"
+    return "n/a" if x is None else f"{x / 2 ** 20:.0f}" if x >= 10 * 2 ** 20 else f"{x / 2 ** 20:.2g}"
 
 
 def pct(x):
@@ -426,7 +424,8 @@ def format_row(r):
 
 
 def machine(device):
-    info = dict(torch=torch.__version__, threads=torch.get_num_threads(), device=device.type)
+    info = dict(torch=torch.__version__, threads=torch.get_num_threads(), device=device.type,
+                load_average=os.getloadavg()[0] if hasattr(os, "getloadavg") else None)
     if device.type == "cuda":
         info["card"] = torch.cuda.get_device_name()
     try:
