@@ -249,9 +249,9 @@ class _RNNScan(torch.autograd.Function):
             dpre, dh0 = _scan_backward(grad, states, w)
         else:
             dpre, dh0 = _run(_scan_backward, grad.contiguous(), states, w)
-        prev = torch.cat([h0[None], states[:-1]])
-        H = states.shape[-1]
-        return dpre, dh0, prev.reshape(-1, H).T @ dpre.reshape(-1, H)  # one product over all steps
+        H = states.shape[-1]  # dL/dw = sum_t states[t-1]^T dpre[t]: one product over all steps
+        dw = torch.addmm(h0.T @ dpre[0], states[:-1].reshape(-1, H).T, dpre[1:].reshape(-1, H))
+        return dpre, dh0, dw
 
 
 def _scan_forward(pre, h0, w):
