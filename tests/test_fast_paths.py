@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 import common.hessian as hessian
 from common.hessian import hutchinson_traces, hutchinson_traces_reference
-from common.hybrid_conv import HybridConvNet, build_configs, population_channels
+from common.hybrid_conv import HybridConvNet, build_configs, population_channels, rcnn_scan
 from common.hybrid_fc import rnn_scan
 from tiny import tiny_net
 
@@ -38,6 +38,25 @@ def test_rnn_scan_equals_steps_first_and_second_order():
     for a, b in zip(*results):
         torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
     assert results[0][-2].abs().max() > 0
+
+
+@pytest.mark.parametrize("T", [1, 4])
+def test_scan_nodes_pass_gradcheck_and_gradgradcheck(T):
+    g = torch.Generator().manual_seed(T)
+    rnn = [torch.randn(T, 2, 3, dtype=torch.float64, generator=g), torch.rand(2, 3, dtype=torch.float64, generator=g),
+           torch.randn(3, 3, dtype=torch.float64, generator=g)]
+    conv = torch.nn.Conv2d(2, 2, 3, padding=1).double()
+    drive = torch.randn(T, 2, 2, 4, 4, dtype=torch.float64, generator=g)
+    for f, inputs in [(rnn_scan, rnn),
+                      (lambda d, w, b: rcnn_scan(d, DummyConv(w, b), "tanh", (2, 2)), [drive, conv.weight, conv.bias]),
+                      (lambda d, w, b: rcnn_scan(d, DummyConv(w, b), "relu", (2, 2)), [drive, conv.weight, conv.bias])]:
+        inputs = [t.detach().clone().requires_grad_() for t in inputs]
+        assert torch.autograd.gradcheck(f, inputs) and torch.autograd.gradgradcheck(f, inputs)
+
+
+class DummyConv:
+    def __init__(self, weight, bias):
+        self.weight, self.bias, self.padding = weight, bias, (1, 1)
 
 
 def fc_problem(cell, fast):
