@@ -327,16 +327,13 @@ class HybridConvNet(nn.Module):
         for layer in self.hcnn_layers:
             frames = x.reshape(T * B, *x.shape[2:])
             parts = []
-            # no names for the full-size maps: each is freed as soon as it is used
-            if layer.scnn_channels:
+            if layer.scnn_channels:  # full-size maps are not kept past their use: only pooled ones are
                 def scnn(f, layer=layer):
                     return lif_multistep(layer.scnn_fc(f).unflatten(0, (T, B)), self.decay, self.thresh, self.lens)
-                # a conv over few input channels (the first layer's, with the largest maps) costs little:
+                # a conv over few input channels (the first layer's, whose maps are the largest) is cheap:
                 # recompute its output in the backward instead of keeping it
                 cheap = layer.scnn_fc.in_channels < RECOMPUTE_BELOW
-                spikes = checkpoint(scnn, frames, use_reentrant=False) if cheap else scnn(frames)
-                parts.append(pooled_unsaved(layer, spikes))
-                del spikes
+                parts.append(pooled_unsaved(layer, checkpoint(scnn, frames, use_reentrant=False) if cheap else scnn(frames)))
             if layer.rcnn_channels:
                 parts.append(rcnn_scan(layer.rcnn_fc(frames).unflatten(0, (T, B)), layer.rcnn_fv, self.config["rcnn"],
                                        layer.pool))
