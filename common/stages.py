@@ -45,13 +45,8 @@ def hessian_selection(model, loss_fn, inputs, ratio, n_probes, adaptation_checkp
     path = f"{trace_prefix}_{key}.npz"
 
     def compute():
-        was_fast = model.fast
         model.eval()
-        model.fast = False  # second derivatives run through the step-by-step definition
-        try:
-            return hutchinson_traces(loss_fn(), model.probed_groups(), n_probes)
-        finally:
-            model.fast = was_fast
+        return hutchinson_traces(loss_fn(), model.probed_groups(), n_probes)
 
     values, cached = cached_traces(path, compute)
     if cached:
