@@ -171,6 +171,20 @@ class SpikeLog:
         return torch.cat([torch.stack(self.steps[l::n_layers]).flatten() for l in range(n_layers)])
 
 
+PROFILE = False  # --profile: print where the fast path's time goes (torch.profiler), after its timing
+
+
+def profile(name, fn, device):
+    if not PROFILE:
+        return
+    acts = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with torch.profiler.profile(activities=acts) as prof:
+        fn()
+        sync(device)
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(f"\n{name}, fast path, one step:\n{prof.key_averages().table(sort_by=key, row_limit=15)}\n", flush=True)
+
+
 def run_pair(steps, device, peak, reps):
     """Median seconds of each step fn, interleaved (the order alternates every repetition), with a
     matrix-multiply peak sample after each repetition; the first call of each is a warm-up."""
@@ -238,6 +252,7 @@ def bench_train(name, size, build, batch, loss_fn, device, peak, reps, clip):
     steps, passes, diff, spikes, flops = train_pair(build, batch, loss_fn, device, clip)
     times = run_pair(steps, device, peak, reps)
     memory = {k: peak_memory(fn, device) for k, fn in passes.items()}
+    profile(name, steps["fast"], device)
     return row(name, size, times, flops, peak, memory, diff, spikes)
 
 
@@ -309,6 +324,7 @@ def dvs_section(cfg, device, peak, reps):
     steps = {k: step(k) for k in models}
     times = run_pair(steps, device, peak, reps)
     memory = {k: peak_memory(lambda k=k: forward_backward(k), device) for k in models}
+    profile("DVS hybrid", steps["fast"], device)
     return row("DVS hybrid", f"channels {channels} x2, {size}x{size}, T {T}, batch {B}", times, flops, peak, memory, diff, mism)
 
 # -----------------------------------------------------------------------------
@@ -446,12 +462,17 @@ def main(argv=None):
     parser.add_argument("--only", default=None, help="comma-separated sections: ptb,restored,smnist,dvs,lif,selection")
     parser.add_argument("--probes", type=int, default=None, help="override the number of Hessian probes")
     parser.add_argument("--reps", type=int, default=None, help="override the timed repetitions")
+    parser.add_argument("--profile", action="store_true", help="print a profile of the fast path of each training step")
     args = parser.parse_args(argv)
+    global PROFILE
+    PROFILE = args.profile
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     cfg = copy.deepcopy(SIZES[mode])
     cfg["reps"] = args.reps or cfg["reps"]
     cfg["selection"]["probes"] = args.probes or cfg["selection"]["probes"]
     device = torch.device(args.device)
+    if device.type == "cuda":  # exact float32 in both paths (no TF32), so that differences are the paths'
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     if args.threads:
         torch.set_num_threads(args.threads)
     sections = (args.only or "ptb,restored,smnist,dvs,lif,selection").split(",")
@@ -460,28 +481,36 @@ def main(argv=None):
     peak = Peak(device, 256 if mode == "smoke" else 4096 if device.type == "cuda" else 1024)
     print(HEADER, flush=True)
     rows, start = [], time.time()
+
+    def save():  # after every section, so that an interrupted run keeps what it measured
+        info.update(mode=mode, peak_flops=peak.rate(), seconds=time.time() - start)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(dict(machine=info, rows=rows), f, indent=1)
     p = cfg["ptb"]
     if "ptb" in sections:
         rows.append(ptb_section(f"PTB-{p['nhid']} redundant hybrid", p, ([p["nhid"]] * 2, [p["nhid"]] * 2), device, peak, cfg["reps"]))
+        save()
     if "restored" in sections:
         half = p["nhid"] // 2
         rows.append(ptb_section("PTB restored hybrid, ratio 0.5", p, ([half] * 2, [half] * 2), device, peak, cfg["reps"]))
+        save()
     if "smnist" in sections:
         rows.append(smnist_section(cfg["smnist"], device, peak, cfg["reps"]))
+        save()
     if "dvs" in sections:
         rows.append(dvs_section(cfg["dvs"], device, peak, max(1, cfg["reps"] - 1)))
+        save()
     if "lif" in sections:
         for T in cfg["lif"]["T"]:
             rows.append(lif_section(T, cfg["lif"], device, peak, cfg["reps"]))
+        save()
     if "selection" in sections:
         batches = (1, 10) if device.type == "cuda" else (1,) if mode != "smoke" else (1, 2)
         rows.extend(selection_section(cfg["selection"], device, peak, batches))
-    info.update(mode=mode, peak_flops=peak.rate(), seconds=time.time() - start)
+    save()
     print(f"\nmatrix-multiply peak (median of {len(peak.samples)} samples, {peak.n}x{peak.n} float32): "
           f"{peak.rate() / 1e9:.1f} GFLOP/s; total {info['seconds']:.0f} s", flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(dict(machine=info, rows=rows), f, indent=1)
     return rows
 
 

@@ -202,3 +202,15 @@ def test_nmnist_clear_errors(nmnist_root, tmp_path, capsys):
     assert "fewer than nwin=9" in err
     err = run_error(capsys, NMNIST_SCRIPT, cwd, "--model", "rnn", "--batch_size", 200, *flags)
     assert "batch size 200 is larger than the 100 samples" in err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_dvs_adaptation_and_selection_on_cuda(dvs_root, tmp_path):
+    flags = ["--channels", "4,4,4", "--device", "cuda", "--hessian_probes", "4", "--data",
+             os.path.join(dvs_root, "DvsGesture"), "--nwin", 4, "--ds", 16, "--batch_size", 2, "--test_interval", 1,
+             "--stage1_epochs", 1, "--stage2_epochs", 1]
+    cwd = str(tmp_path)
+    run_ok(DVS_SCRIPT, cwd, "--model", "hybrid", *flags)
+    run_ok(DVS_SCRIPT, cwd, "--model", "hybrid", "--mode", "train2", "--ratio", 0.5, *flags)
+    ckpt = torch.load(os.path.join(cwd, "checkpoint", "dvsGesture_hybrid_1111_0.5.t7"), weights_only=True, map_location="cpu")
+    assert sum(l["rcnn_channels"] + l["scnn_channels"] for l in ckpt["layer_config"]) == 12

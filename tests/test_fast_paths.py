@@ -167,26 +167,3 @@ def test_conv_layer_major_forward_has_the_definitions_bits_in_float32(rcnn):
     with torch.no_grad():
         outs = [net.forward_steps(x), net.forward_layers(x)]
     assert torch.equal(*outs)
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("graphs", [True, False])
-def test_cuda_paths_equal_the_definition(graphs, monkeypatch):
-    # Triton LIF kernels and the CUDA-graph RNN scan (replayed on the second call) against the definition
-    import common.hybrid_fc as hybrid_fc
-    monkeypatch.setattr(hybrid_fc, "GRAPHS", graphs)
-    net = tiny_net(ninp=16, rnn=(64, 48), snn=(64, 48)).float().cuda()
-    torch.manual_seed(0)
-    x, y = (torch.randn(12, 5, 16) * 2).cuda(), torch.randint(0, 3, (12 * 5,)).cuda()
-    results = []
-    for fast in (False, True, True):
-        net.fast = fast
-        net.zero_grad()
-        spikes, states, hid = net.run(x, tuple(h + 0.1 for h in net.init_hidden(5)))
-        loss = F.cross_entropy(net.readout(torch.cat([spikes, states], 2)).reshape(-1, 3), y) + hid[0].sum()
-        loss.backward()
-        results.append([spikes, states] + [p.grad.clone() for p in net.parameters()])
-    for fast in results[1:]:
-        assert torch.equal(fast[0], results[0][0])
-        for a, b in zip(fast[1:], results[0][1:]):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
