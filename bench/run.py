@@ -12,7 +12,11 @@ restored ratio-0.5 hybrid, the S-MNIST-800 hybrid and the full-size DVS hybrid; 
 For each: median time of both paths, speed-up, peak memory, the achieved FLOP rate as a fraction of this
 device's matrix-multiply peak (sampled between the timed runs, so under the same load), the largest
 relative difference of outputs and gradients (max |fast - def| / max |def| over each tensor) and the
-number of differing spikes. FLOPs are the definition's matrix products and convolutions, counted by
+number of differing spikes. In brackets after the difference, its rounding floor: the same difference
+between the definition and the definition with every weight (the LIF alone: every input) moved up by one
+float ulp, i.e. how far a mere change of rounding moves this network's outputs and gradients (a spike
+or surrogate-window edge crossed by one ulp changes a gradient by far more than the ulp). On CUDA, TF32
+is switched off so that both paths compute in float32. FLOPs are the definition's matrix products and convolutions, counted by
 torch.utils.flop_counter. Peak memory: of a forward + backward pass (the LIF: of forward + backward; the
 selection: of the whole computation), above the resting state (weights, gradients, optimiser state,
 inputs), as the allocator counts it: CUDA's peak statistic, or on CPU the running total of the
@@ -135,6 +139,16 @@ def rel_diff(fast, ref):
     return worst
 
 
+def one_ulp_up(model):
+    """A copy of `model` with every weight moved to the next float up: what a different rounding of
+    the same arithmetic (another BLAS kernel, another summation order) does to its inputs."""
+    nudged = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in nudged.parameters():
+            p.copy_(torch.nextafter(p, torch.full_like(p, float("inf"))))
+    return nudged
+
+
 def spike_mismatch(fast, ref):
     return int((fast != ref).sum().item()) if fast.shape == ref.shape else -1
 
@@ -242,18 +256,22 @@ def train_pair(build, batch, loss_fn, device, clip):
             res[k] = forward_backward(m)
     tensors = {k: [res[k][1]] + [p.grad for p in m.parameters()] for k, m in models.items()}
     diff = rel_diff(tensors["fast"], tensors["definition"])
+    nudged = one_ulp_up(ref)
+    out = forward_backward(nudged)
+    floor = rel_diff([out[1]] + [p.grad for p in nudged.parameters()], tensors["definition"])
+    del nudged
     n = len(logs["fast"].scans)
     spikes = spike_mismatch(logs["fast"].spikes(n), logs["definition"].spikes(n))
     flops = count_flops(lambda: forward_backward(ref))
-    return {k: step(k) for k in models}, {k: (lambda m=m: forward_backward(m)) for k, m in models.items()}, diff, spikes, flops
+    return {k: step(k) for k in models}, {k: (lambda m=m: forward_backward(m)) for k, m in models.items()}, diff, floor, spikes, flops
 
 
 def bench_train(name, size, build, batch, loss_fn, device, peak, reps, clip):
-    steps, passes, diff, spikes, flops = train_pair(build, batch, loss_fn, device, clip)
+    steps, passes, diff, floor, spikes, flops = train_pair(build, batch, loss_fn, device, clip)
     times = run_pair(steps, device, peak, reps)
     memory = {k: peak_memory(fn, device) for k, fn in passes.items()}
     profile(name, steps["fast"], device)
-    return row(name, size, times, flops, peak, memory, diff, spikes)
+    return row(name, size, times, flops, peak, memory, diff, spikes, rounding_floor=floor)
 
 
 def ptb_section(name, cfg, shapes, device, peak, reps):
@@ -312,6 +330,9 @@ def dvs_section(cfg, device, peak, reps):
         with SpikeLog(hybrid_conv) as logs[k]:
             outs[k] = forward_backward(k)
     diff = rel_diff([outs["fast"]] + [p.grad for p in fast.parameters()], [outs["definition"]] + [p.grad for p in ref.parameters()])
+    models["nudged"] = one_ulp_up(ref)
+    floor = rel_diff([forward_backward("nudged")] + [p.grad for p in models.pop("nudged").parameters()],
+                     [outs["definition"]] + [p.grad for p in ref.parameters()])
     n = len(logs["fast"].scans)
     mism = spike_mismatch(logs["fast"].spikes(n), logs["definition"].spikes(n))
     flops = count_flops(lambda: forward_backward("definition"))
@@ -325,7 +346,8 @@ def dvs_section(cfg, device, peak, reps):
     times = run_pair(steps, device, peak, reps)
     memory = {k: peak_memory(lambda k=k: forward_backward(k), device) for k in models}
     profile("DVS hybrid", steps["fast"], device)
-    return row("DVS hybrid", f"channels {channels} x2, {size}x{size}, T {T}, batch {B}", times, flops, peak, memory, diff, mism)
+    return row("DVS hybrid", f"channels {channels} x2, {size}x{size}, T {T}, batch {B}", times, flops, peak, memory, diff, mism,
+               rounding_floor=floor)
 
 # -----------------------------------------------------------------------------
 # the multi-step LIF alone
@@ -338,7 +360,7 @@ def lif_section(T, cfg, device, peak, reps):
     fns = dict(definition=lif_multistep_reference, fast=lif_multistep)
     res = {}
 
-    def run(k):
+    def run(k, x=x):
         xi = x.clone().requires_grad_()
         s = fns[k](xi, 0.6, 0.6, 0.5)
         (s * w).sum().backward()
@@ -349,8 +371,10 @@ def lif_section(T, cfg, device, peak, reps):
     steps = {k: (lambda k=k: run(k)) for k in fns}
     memory = {k: peak_memory(fn, device) for k, fn in steps.items()}
     times = run_pair(steps, device, peak, reps)
+    nudged = run("definition", torch.nextafter(x, torch.full_like(x, float("inf"))))
     return row(f"multi-step LIF T={T}", f"[{T}, {B}, {N}], forward + backward", times, 0, peak, memory,
-               rel_diff([res["fast"][1]], [res["definition"][1]]), spike_mismatch(res["fast"][0], res["definition"][0]))
+               rel_diff([res["fast"][1]], [res["definition"][1]]), spike_mismatch(res["fast"][0], res["definition"][0]),
+               rounding_floor=rel_diff([nudged[1]], [res["definition"][1]]))
 
 # -----------------------------------------------------------------------------
 # selection: Hessian traces of the PTB redundant hybrid
@@ -425,7 +449,7 @@ def pct(x):
 
 
 HEADER = ("| section | size | definition (s) | fast (s) | speed-up | peak mem def / fast (MB) | "
-          "FLOP rate / peak def / fast | max rel diff | spike mismatches |\n|---|---|---|---|---|---|---|---|---|")
+          "FLOP rate / peak def / fast | max rel diff (floor) | spike mismatches |\n|---|---|---|---|---|---|---|---|---|")
 
 
 def format_row(r):
@@ -433,9 +457,10 @@ def format_row(r):
     if "bookkeeping_share_fast" in r:
         extra = (f" (bookkeeping {pct(r['bookkeeping_share_definition'])} / {pct(r['bookkeeping_share_fast'])} of the time;"
                  f" per probe {r['per_probe_definition_s']:.3g} / {r['per_probe_fast_s']:.3g} s)")
+    floor = f" ({r['rounding_floor']:.1e})" if r.get("rounding_floor") is not None else ""
     return (f"| {r['section']}{extra} | {r['size']} | {r['definition_s']:.4g} | {r['fast_s']:.4g} | {r['speedup']:.2f}x | "
             f"{mb(r['definition_memory'])} / {mb(r['fast_memory'])} | "
-            f"{pct(r['definition_peak_fraction'])} / {pct(r['fast_peak_fraction'])} | {r['max_rel_diff']:.1e} | "
+            f"{pct(r['definition_peak_fraction'])} / {pct(r['fast_peak_fraction'])} | {r['max_rel_diff']:.1e}{floor} | "
             f"{r['spike_mismatches']} |")
 
 
@@ -463,6 +488,11 @@ def main(argv=None):
     parser.add_argument("--probes", type=int, default=None, help="override the number of Hessian probes")
     parser.add_argument("--reps", type=int, default=None, help="override the timed repetitions")
     parser.add_argument("--profile", action="store_true", help="print a profile of the fast path of each training step")
+    parser.add_argument("--probe-batches", default=None,
+                        help="comma-separated probes per product for the fast selection (default: 1,10 on CUDA, 1 on CPU)")
+    parser.add_argument("--cudnn", default="deterministic", choices=("deterministic", "default", "benchmark"),
+                        help="cuDNN algorithm choice: deterministic (as the experiment scripts), torch's default, "
+                             "or benchmark (autotuned)")
     args = parser.parse_args(argv)
     global PROFILE
     PROFILE = args.profile
@@ -473,10 +503,13 @@ def main(argv=None):
     device = torch.device(args.device)
     if device.type == "cuda":  # exact float32 in both paths (no TF32), so that differences are the paths'
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.deterministic = args.cudnn == "deterministic"
+    torch.backends.cudnn.benchmark = args.cudnn == "benchmark"
     if args.threads:
         torch.set_num_threads(args.threads)
     sections = (args.only or "ptb,restored,smnist,dvs,lif,selection").split(",")
     info = machine(device)
+    info["cudnn"] = args.cudnn
     print(f"# bench/run.py --{mode}: {info}", flush=True)
     peak = Peak(device, 256 if mode == "smoke" else 4096 if device.type == "cuda" else 1024)
     print(HEADER, flush=True)
@@ -507,6 +540,8 @@ def main(argv=None):
         save()
     if "selection" in sections:
         batches = (1, 10) if device.type == "cuda" else (1,) if mode != "smoke" else (1, 2)
+        if args.probe_batches:
+            batches = tuple(int(k) for k in args.probe_batches.split(","))
         rows.extend(selection_section(cfg["selection"], device, peak, batches))
     save()
     print(f"\nmatrix-multiply peak (median of {len(peak.samples)} samples, {peak.n}x{peak.n} float32): "

@@ -20,6 +20,10 @@ def downstream(s, w):
     return ((s.cumsum(0) * w).sin() ** 2).sum() + (s.sum(0) * w[0]).tanh().sum()
 
 
+def version(text):
+    return tuple(int(part) for part in text.split('.')[:2])
+
+
 def compare(x, consts, backend=None):
     """Spikes and dL/dcurrents of both implementations on currents x."""
     w = torch.randn(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(1))
@@ -133,7 +137,11 @@ TRITON_SCRIPT = textwrap.dedent("""
 
 
 def test_triton_kernels_in_interpreter():
-    pytest.importorskip('triton', reason='triton is not installed')
+    triton = pytest.importorskip('triton', reason='triton is not installed')
+    import numpy
+    if version(triton.__version__) < (3, 7) and version(numpy.__version__) >= (2, 4):
+        pytest.skip(f'the interpreter of Triton {triton.__version__} cannot loop over a runtime bound under '
+                    f'NumPy {numpy.__version__} (it converts a 1-element array to int); test_cuda.py runs the compiled kernels')
     env = dict(os.environ, TRITON_INTERPRET='1', PYTHONPATH=ROOT)
     r = subprocess.run([sys.executable, '-c', TRITON_SCRIPT], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=300)
