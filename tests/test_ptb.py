@@ -62,6 +62,16 @@ def test_every_model_and_mode(tmp_path, corpus):
     assert "using cached Hessian traces" in open(f"{d}/log/train_ptb_hybrid_1111_0.5.log").read()
 
 
+def test_epoch_time_covers_training_and_validation(tmp_path, corpus):
+    # as the original: the end-of-epoch time starts before the epoch's first batch
+    d = str(tmp_path)
+    assert run(d, "--data", corpus, "--model", "rnn", "--stage1_epochs", 1, "--log-interval", 1) == 0
+    lines = open(f"{d}/log/train_ptb_rnn_1111.log").read().splitlines()
+    batches = [float(l.split("|")[3].split()[0]) for l in lines if l.startswith("| epoch   1 |")]
+    epoch = next(float(l.split("time:")[1].split("s")[0]) for l in lines if l.startswith("| end of epoch   1 |"))
+    assert len(batches) > 10 and epoch >= sum(batches) / 1000 - 0.011  # printed with 2 decimals
+
+
 def test_lstm_cell_and_definition_path(tmp_path, corpus):
     d = str(tmp_path)
     assert run(d, "--data", corpus, "--model", "lstm", "--mode", "train1", "--stage1_epochs", 1) == 0

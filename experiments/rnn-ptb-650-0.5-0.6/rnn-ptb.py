@@ -137,12 +137,17 @@ def train(model, splits, stage, checkpoint_path, args, logger, resume=None):
                         (args.stage2_epochs, args.stage2_lr, args.stage2_decay)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
 
-    def validate(epoch):
-        start = time.time()
+    started = {}
+
+    def one_epoch(epoch):
+        started["time"] = time.time()
+        train_one_epoch(model, optimizer, train_data, epoch, args, logger)
+
+    def validate(epoch):  # the time covers the epoch's training and its validation, as the original's
         loss = evaluate(model, val_data, args)
         logger.info("-" * WIDTH)
         logger.info("| end of epoch {:3d} | time: {:5.2f}s | valid loss {:5.2f} | valid ppl {:8.2f}".format(
-            epoch, time.time() - start, loss, math.exp(loss)))
+            epoch, time.time() - started["time"], loss, math.exp(loss)))
         logger.info("-" * WIDTH)
         return math.exp(loss)
 
@@ -152,9 +157,8 @@ def train(model, splits, stage, checkpoint_path, args, logger, resume=None):
                 group["lr"] *= 0.5
         print("reset optimizer with the learning rate", optimizer.param_groups[0]["lr"])
 
-    model = train_epochs(model, optimizer, epochs, lambda e: train_one_epoch(model, optimizer, train_data, e, args, logger),
-                         validate, lambda new, best: new < best, checkpoint_path, lambda: meta(model, args), "val_loss_record",
-                         after_epoch=halve_lr, resume=resume)
+    model = train_epochs(model, optimizer, epochs, one_epoch, validate, lambda new, best: new < best, checkpoint_path,
+                         lambda: meta(model, args), "val_loss_record", after_epoch=halve_lr, resume=resume)
     test(model, test_data, args, logger)
 
 
