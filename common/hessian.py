@@ -49,7 +49,8 @@ def per_neuron(products, groups, batched=False):
 
 def default_probe_batch(device):
     """Probes per batched Hessian-vector product: 1 (sequential) on CPU, where batching measured
-    no faster; 10 on CUDA, where a sequential product is bound by kernel launches (not yet measured)."""
+    no faster; 10 on CUDA, where a sequential product is bound by kernel launches (PTB-650 on an
+    H200: 13 ms per probe against 61 ms one at a time, 10 ms with 20 but twice the memory)."""
     return 10 if torch.device(device).type == "cuda" else 1
 
 
