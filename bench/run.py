@@ -16,7 +16,8 @@ number of differing spikes. In brackets after the difference, its rounding floor
 between the definition and the definition with every weight (the LIF alone: every input) moved up by one
 float ulp, i.e. how far a mere change of rounding moves this network's outputs and gradients (a spike
 or surrogate-window edge crossed by one ulp changes a gradient by far more than the ulp). On CUDA, TF32
-is switched off so that both paths compute in float32. FLOPs are the definition's matrix products and convolutions, counted by
+is switched off so that both paths compute in float32, and cuDNN is deterministic as in the experiment
+scripts (--cudnn). FLOPs are the definition's matrix products and convolutions, counted by
 torch.utils.flop_counter. Peak memory: of a forward + backward pass (the LIF: of forward + backward; the
 selection: of the whole computation), above the resting state (weights, gradients, optimiser state,
 inputs), as the allocator counts it: CUDA's peak statistic, or on CPU the running total of the
