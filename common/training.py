@@ -167,6 +167,15 @@ def train_epochs(model, optimizer, epochs, train_one_epoch, evaluate, is_better,
     return model
 
 
+def resume_or_guard(checkpoint_path, overwrite):
+    """The resumable state of an interrupted run of this checkpoint, or None for a fresh run, which
+    may replace a finished checkpoint only with `overwrite` (guard_overwrite)."""
+    resume = load_resume(checkpoint_path)
+    if resume is None:
+        guard_overwrite(checkpoint_path, overwrite)
+    return resume
+
+
 def load_resume(checkpoint_path):
     path = resume_path(checkpoint_path)
     if not os.path.exists(path):

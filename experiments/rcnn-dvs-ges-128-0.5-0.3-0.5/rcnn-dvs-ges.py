@@ -33,8 +33,8 @@ from common.hybrid_conv import (accuracy, add_size_arguments, check_size_argumen
                                 flags_beyond_defaults, log_channels, network_from_checkpoint, new_network,
                                 select_filters)
 from common.stages import ensure_dirs
-from common.training import (KitError, get_logger, guard_overwrite, load_checkpoint, load_resume, log_test_block,
-                             pick_device, run_main, save_resume_point, seed_everything, train_epochs)
+from common.training import (KitError, get_logger, load_checkpoint, log_test_block, pick_device, resume_or_guard,
+                             run_main, save_resume_point, seed_everything, train_epochs)
 
 NEURON = dict(decay=0.3, thresh=0.5, lens=0.5, rcnn="tanh")  # LIF constants and RCNN update of this experiment
 NCLASS = 11
@@ -160,9 +160,8 @@ def main():
     rebuild = lambda ckpt, path: network_from_checkpoint(ckpt, path, NEURON, data.size, device)
 
     if args.mode == "train1":  # baselines, ffs, or HSTNN Adaptation (the redundant hybrid)
-        resume = load_resume(checkpoint_path)
+        resume = resume_or_guard(checkpoint_path, args.overwrite)
         if resume is None:
-            guard_overwrite(checkpoint_path, args.overwrite)
             model = new_network(args, 2, data.size, NCLASS, NEURON, device)
         else:
             model = rebuild(resume, checkpoint_path)
@@ -172,9 +171,8 @@ def main():
         train(model, data, 1, checkpoint_path, args, logger, resume)
 
     elif args.mode == "train2":  # HSTNN Selection + Restoration
-        resume = load_resume(checkpoint_path)
+        resume = resume_or_guard(checkpoint_path, args.overwrite)
         if resume is None:
-            guard_overwrite(checkpoint_path, args.overwrite)
             adapted = f"checkpoint/dvsGesture_hybrid_{args.seed}.t7"
             ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
                                    f"python rcnn-dvs-ges.py --model hybrid --mode train1 --seed {args.seed}{size_flags(args)}")

@@ -25,8 +25,8 @@ from common.cli import check_args, experiment_parser, run_name
 from common.hybrid_fc import HybridFC
 from common.ptb import Corpus, batchify, get_batch
 from common.stages import ensure_dirs, fc_shapes, hessian_selection
-from common.training import (KitError, get_logger, guard_overwrite, load_checkpoint, load_resume, load_weights,
-                             log_test_block, pick_device, run_main, save_resume_point, seed_everything, train_epochs)
+from common.training import (KitError, get_logger, load_checkpoint, load_weights, log_test_block, pick_device,
+                             resume_or_guard, run_main, save_resume_point, seed_everything, train_epochs)
 
 DECAY, THRESH, LENS = 0.6, 0.6, 0.5  # LIF constants of the PTB experiment
 WIDTH = 89  # width of the log rules
@@ -186,9 +186,8 @@ def main():
     logger = get_logger(("train_" if args.mode.startswith("train") else "test_") + name)
 
     if args.mode == "train1":  # baselines, ffs, or HSTNN Adaptation (the redundant hybrid)
-        resume = load_resume(checkpoint_path)
+        resume = resume_or_guard(checkpoint_path, args.overwrite)
         if resume is None:
-            guard_overwrite(checkpoint_path, args.overwrite)
             rnn_shape, snn_shape = fc_shapes(args.model, args.nhid, args.ratio, args.truncate_counts)
         else:
             rnn_shape, snn_shape = resume["rnn_shape"], resume["snn_shape"]
@@ -200,9 +199,8 @@ def main():
         train(model, splits, 1, checkpoint_path, args, logger, resume)
 
     elif args.mode == "train2":  # HSTNN Selection + Restoration
-        resume = load_resume(checkpoint_path)
+        resume = resume_or_guard(checkpoint_path, args.overwrite)
         if resume is None:
-            guard_overwrite(checkpoint_path, args.overwrite)
             adapted = f"checkpoint/ptb_hybrid_{args.seed}.t7"
             ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
                                    f"python {parser.prog} --model hybrid --mode train1 --seed {args.seed}")

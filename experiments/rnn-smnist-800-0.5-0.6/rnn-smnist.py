@@ -34,8 +34,8 @@ from common.cli import check_args, experiment_parser, run_name
 from common.hybrid_fc import HybridFC
 from common.smnist import load_split, loader, split_train_val
 from common.stages import ensure_dirs, fc_shapes, hessian_selection
-from common.training import (KitError, get_logger, guard_overwrite, load_checkpoint, load_resume, load_weights,
-                             log_test_block, pick_device, run_main, save_resume_point, seed_everything, train_epochs)
+from common.training import (KitError, get_logger, load_checkpoint, load_weights, log_test_block, pick_device,
+                             resume_or_guard, run_main, save_resume_point, seed_everything, train_epochs)
 
 DECAY, THRESH, LENS = 0.6, 0.6, 0.5  # LIF constants of the S-MNIST experiment
 STEPS, NINP, NCLASS = 28, 28, 10     # 28 columns of 28 pixels, 10 digits
@@ -211,9 +211,8 @@ def main():
     logger = get_logger(("train_" if args.mode.startswith("train") else "test_") + name)
 
     if args.mode == "train1":  # baselines, ffs, or HSTNN Adaptation (the redundant hybrid)
-        resume = load_resume(checkpoint_path)
+        resume = resume_or_guard(checkpoint_path, args.overwrite)
         if resume is None:
-            guard_overwrite(checkpoint_path, args.overwrite)
             rnn_shape, snn_shape = fc_shapes(args.model, args.nhid, args.ratio, args.truncate_counts)
         else:
             rnn_shape, snn_shape = resume["rnn_shape"], resume["snn_shape"]
@@ -225,10 +224,9 @@ def main():
         train(model, data, 1, checkpoint_path, args, logger, device, resume)
 
     elif args.mode == "train2":  # HSTNN Selection + Restoration
-        resume = load_resume(checkpoint_path)
+        resume = resume_or_guard(checkpoint_path, args.overwrite)
         check = "test" if args.protocol == "test" else "val"  # under --protocol val the test set waits for the end
         if resume is None:
-            guard_overwrite(checkpoint_path, args.overwrite)
             adapted = f"checkpoint/mnist_hybrid_{args.seed}.t7"
             ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
                                    f"python {parser.prog} --model hybrid --mode train1 --seed {args.seed}")
