@@ -6,16 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from common.fast_lif import lif_multistep, lif_multistep_reference
 from common.hessian import hutchinson_traces, hutchinson_traces_reference
 from common.hybrid_conv import HybridConvNet, build_configs, population_channels
 from conftest import ROOT, run_script, write_corpus
 from idx import write_fake_mnist
+from test_fast_lif import CONSTS, compare, randn
 from tiny import tiny_net
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-CONSTS = [(0.6, 0.6, 0.5), (0.3, 0.5, 0.5), (0.3, 0.3, 0.25)]  # (decay, thresh, lens)
 
 
 @pytest.fixture(autouse=True)
@@ -33,16 +31,7 @@ def exact_float32():
 def test_lif_kernels_equal_the_definition(backend, shape, consts):
     if backend == "triton":
         pytest.importorskip("triton")
-    g = torch.Generator(device="cuda").manual_seed(0)
-    x = torch.randn(shape, device="cuda", generator=g) * 0.6 + consts[1] * 0.5
-    w = torch.randn(shape, device="cuda", generator=g)
-    out = []
-    for f in (lif_multistep_reference, lambda *a: lif_multistep(*a, backend=backend)):
-        xi = x.clone().requires_grad_()
-        s = f(xi, *consts)
-        grad, = torch.autograd.grad(((s.cumsum(0) * w).sin() ** 2).sum(), xi)
-        out.append((s, grad))
-    (s_ref, g_ref), (s, g) = out
+    s_ref, g_ref, s, g = compare(randn(shape, consts[1] * 0.5, 0.6).cuda(), consts, backend)
     assert 0.05 < s_ref.mean() < 0.95
     assert torch.equal(s, s_ref)
     torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-6)

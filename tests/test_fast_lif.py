@@ -26,7 +26,7 @@ def version(text):
 
 def compare(x, consts, backend=None):
     """Spikes and dL/dcurrents of both implementations on currents x."""
-    w = torch.randn(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(1))
+    w = torch.randn(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(1)).to(x.device)
     out = []
     for f in (lif_multistep_reference, lambda *a: lif_multistep(*a, backend=backend)):
         xi = x.clone().requires_grad_()
