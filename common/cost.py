@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from common.fast_lif import lif_multistep
 from common.hybrid_conv import HybridConvNet
-from common.hybrid_fc import HybridFC
+from common.hybrid_fc import HybridFC, project
 
 MAC_PJ, AC_PJ = 4.6, 0.9  # energy per 32-bit float MAC / AC at 45 nm (Horowitz, ISSCC 2014)
 
@@ -82,10 +82,11 @@ def fc_run(model, counter):
         inp, n_spk = x, 0  # the first n_spk input columns are spikes (layer 1: none, real-valued data)
         for i, l in enumerate((1, 2)):
             w_snn, w_in, w_rec = model.weights(l)
+            b_snn, b_rnn = model.input_biases(l)
             flat = inp.reshape(T * B, -1)
             if w_snn is not None:
                 counter.event_driven(f"snn_fc{l}", flat, w_snn.shape[-1])  # target spiking: every column
-                spikes = lif_multistep((flat @ w_snn).view(T, B, -1), model.decay, model.thresh, model.lens)
+                spikes = lif_multistep(project(flat, w_snn, b_snn).view(T, B, -1), model.decay, model.thresh, model.lens)
                 counter.lif(f"snn{l}", spikes)
             else:
                 spikes = x.new_zeros(T, B, 0)
@@ -96,7 +97,7 @@ def fc_run(model, counter):
                 counter.dense(f"{fv}{l}", T * B * r * r * gates)
                 states = []
                 if not lstm:
-                    pre = (flat @ w_in).view(T, B, -1)
+                    pre = project(flat, w_in, b_rnn).view(T, B, -1)
                     for t in range(T):
                         h[i] = torch.sigmoid(pre[t] + h[i] @ w_rec)
                         states.append(h[i])

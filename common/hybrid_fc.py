@@ -9,6 +9,8 @@ checkpoints load:
     snn_fc1 (ninp, s0)      snn_fc2 (s0 + r0, s1)
     rnn_fc1 (ninp, r0)      rnn_fc2 (s0 + r0, r1)      rnn_fv1 (r0, r0)   rnn_fv2 (r1, r1)
     lstm_wi1 (4, ninp, r0)  lstm_wi2 (4, s0 + r0, r1)  lstm_wh1 (4, r0, r0)  lstm_wh2 (4, r1, r1)
+With bias=True (sigmoid RNN cell only; not the authors' published models) each input projection
+also has a bias, zero at initialisation: snn_fc1_bias (s0), rnn_fc1_bias (r0), ... for layer 2.
 A model class (PTB, S-MNIST) subclasses HybridFC, builds its own input and readout modules around
 `build_stack`, and names its readout (an nn.Linear over the layer-2 outputs) in `readout_name`.
 """
@@ -31,8 +33,10 @@ def new_weight(*shape):
 class HybridFC(nn.Module):
     readout_name = None  # attribute holding the nn.Linear readout over [layer-2 SNN, layer-2 RNN]
 
-    def build_stack(self, ninp, rnn_shape, snn_shape, cell="rnn", decay=0.6, thresh=0.6, lens=0.5):
+    def build_stack(self, ninp, rnn_shape, snn_shape, cell="rnn", decay=0.6, thresh=0.6, lens=0.5, bias=False):
         assert cell in ("rnn", "lstm")
+        if bias and cell != "rnn":
+            raise ValueError("input biases exist for the sigmoid RNN cell only")
         for r, s in zip(rnn_shape, snn_shape):
             if r + s <= 0:
                 raise ValueError(f"every layer needs at least one neuron (rnn_shape={rnn_shape}, snn_shape={snn_shape})")
@@ -53,6 +57,11 @@ class HybridFC(nn.Module):
         for l in (1, 2):
             if rnn_shape[l - 1] > 0:
                 setattr(self, f"{fv}{l}", new_weight(*gates, rnn_shape[l - 1], rnn_shape[l - 1]))
+        self.bias = bias  # zeros: no random numbers drawn, so the weights equal the bias-free model's
+        for l in (1, 2):
+            for kind, n in (("snn", snn_shape[l - 1]), ("rnn", rnn_shape[l - 1])):
+                if bias and n > 0:
+                    setattr(self, f"{kind}_fc{l}_bias", nn.Parameter(torch.zeros(n)))
 
     # -- state ---------------------------------------------------------------------------------
     def init_hidden(self, bsz):
@@ -65,6 +74,10 @@ class HybridFC(nn.Module):
         if self.cell == "rnn":
             return getattr(self, f"snn_fc{l}", None), getattr(self, f"rnn_fc{l}", None), getattr(self, f"rnn_fv{l}", None)
         return getattr(self, f"snn_fc{l}", None), getattr(self, f"lstm_wi{l}", None), getattr(self, f"lstm_wh{l}", None)
+
+    def input_biases(self, l):
+        """(snn, rnn) input-projection biases of layer l; None without --bias or when empty."""
+        return getattr(self, f"snn_fc{l}_bias", None), getattr(self, f"rnn_fc{l}_bias", None)
 
     # -- forward ---------------------------------------------------------------------------------
     def run(self, x, hidden, masks=None):
@@ -90,13 +103,15 @@ class HybridFC(nn.Module):
             inp = x[t]
             for i, l in enumerate((1, 2)):
                 w_snn, w_in, w_rec = self.weights(l)
+                b_snn, b_rnn = self.input_biases(l)
                 if w_snn is not None:
-                    mem[i], spk[i] = lif_step(mem[i], spk[i], inp @ w_snn, self.decay, self.thresh, self.lens)
+                    current = inp @ w_snn if b_snn is None else inp @ w_snn + b_snn
+                    mem[i], spk[i] = lif_step(mem[i], spk[i], current, self.decay, self.thresh, self.lens)
                     if masks is not None:
                         spk[i] = spk[i] * masks[f"snn{l}"]
                 if w_in is not None:
                     if self.cell == "rnn":
-                        h[i] = rnn_step(inp, h[i], w_in, w_rec)
+                        h[i] = rnn_step(inp, h[i], w_in, w_rec, b_rnn)
                     else:
                         h[i], c[i] = lstm_step(inp, h[i], c[i], w_in, w_rec)
                     if masks is not None:
@@ -117,15 +132,16 @@ class HybridFC(nn.Module):
         inp = x
         for i, l in enumerate((1, 2)):
             w_snn, w_in, w_rec = self.weights(l)
+            b_snn, b_rnn = self.input_biases(l)
             flat = inp.reshape(T * B, -1)
             if w_snn is not None:
-                spikes = lif_multistep((flat @ w_snn).view(T, B, -1), self.decay, self.thresh, self.lens)
+                spikes = lif_multistep(project(flat, w_snn, b_snn).view(T, B, -1), self.decay, self.thresh, self.lens)
             else:
                 spikes = x.new_zeros(T, B, 0)
             if w_in is None:
                 states = x.new_zeros(T, B, 0)
             elif self.cell == "rnn":
-                states = rnn_scan((flat @ w_in).view(T, B, -1), h[i], w_rec)
+                states = rnn_scan(project(flat, w_in, b_rnn).view(T, B, -1), h[i], w_rec)
                 h[i] = states[-1]
             else:
                 states, h[i], c[i] = self.lstm_layer(flat, T, h[i], c[i], w_in, w_rec)
@@ -186,7 +202,9 @@ class HybridFC(nn.Module):
         state = self.state_dict()
         new_state = {}
         for name, w in state.items():
-            if name.startswith("snn_fc"):
+            if name.endswith("_bias"):  # snn_fc<l>_bias, rnn_fc<l>_bias: the kept neurons' biases
+                w = w[keep[f"{name[:3]}{name[6]}"]]
+            elif name.startswith("snn_fc"):
                 l = int(name[-1])
                 w = w[:, cols[l]] if l == 1 else w[rows2][:, cols[l]]
             elif name[:-1] in ("rnn_fc", "rnn_fv", "lstm_wi", "lstm_wh"):
@@ -219,6 +237,11 @@ class HybridFC(nn.Module):
             m[sorted(keep.get(key, []))] = 1
             masks[key] = m
         return masks
+
+
+def project(flat, w, bias=None):
+    """flat @ w, plus the input bias when there is one (the definition's order: (x W) + b)."""
+    return flat @ w if bias is None else flat @ w + bias
 
 
 # -- the sigmoid RNN recurrence as one autograd node ----------------------------------------------------------

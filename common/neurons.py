@@ -59,9 +59,11 @@ def lif_step(mem, spike_prev, current, decay, thresh, lens):
     return mem, spike(mem, thresh, lens)
 
 
-def rnn_step(x, h, w_fc, w_fv):
-    """Sigmoid recurrent neuron without bias: h_t = sigmoid(x_t W_fc + h_{t-1} W_fv)."""
-    return torch.sigmoid(x @ w_fc + h @ w_fv)
+def rnn_step(x, h, w_fc, w_fv, bias=None):
+    """Sigmoid recurrent neuron, by default without bias: h_t = sigmoid(x_t W_fc [+ b] + h_{t-1} W_fv)."""
+    if bias is None:
+        return torch.sigmoid(x @ w_fc + h @ w_fv)
+    return torch.sigmoid(x @ w_fc + bias + h @ w_fv)
 
 
 def rnn_step_union(x, h, w_union):

@@ -12,6 +12,7 @@ a sigmoid RNN population side by side; perplexity on the test set is the metric.
 Files (relative to this folder): log/{train,test}_<name>.log, checkpoint/<name>.t7,
 traces/, with <name> = ptb_<model>_<seed>[_<ratio>].
 """
+import argparse
 import math
 import os
 import sys
@@ -41,6 +42,9 @@ parser.add_argument("--bptt", type=int, help="sequence length of a training chun
 parser.add_argument("--nlayers", type=int, default=2, help="number of layers (the method uses 2; only 2 is supported)")
 parser.add_argument("--stage1_decay", type=int, help="halve the learning rate every this many epochs (stage 1)")
 parser.add_argument("--stage2_decay", type=int, help="halve the learning rate every this many epochs (Restoration)")
+parser.add_argument("--bias", action=argparse.BooleanOptionalAction, default=False,
+                    help="input biases in the hybrid layers (sigmoid RNN cell only; rnn-ptb-120-0.5-0.6-bias sets it); "
+                         "train1 only: later stages and test modes take it from the checkpoint")
 parser.set_defaults(data="../../data/penn-treebank", batch_size=25, stage1_epochs=150, stage2_epochs=150,
                     stage1_lr=0.5, stage2_lr=0.075, stage1_decay=25, stage2_decay=25, dropout=0.2, clip=1.0,
                     log_interval=200, emsize=650, nhid=120, bptt=25)
@@ -53,11 +57,12 @@ class PTBModel(HybridFC):
     """Embedding -> dropout -> two hybrid layers -> dropout -> linear decoder over the vocabulary."""
     readout_name = "decoder"
 
-    def __init__(self, ntoken, ninp, rnn_shape, snn_shape, dropout=0.5, cell="rnn"):
+    def __init__(self, ntoken, ninp, rnn_shape, snn_shape, dropout=0.5, cell="rnn", bias=False):
         super().__init__()
-        self.config = dict(ntoken=ntoken, ninp=ninp, rnn_shape=rnn_shape, snn_shape=snn_shape, dropout=dropout, cell=cell)
+        self.config = dict(ntoken=ntoken, ninp=ninp, rnn_shape=rnn_shape, snn_shape=snn_shape, dropout=dropout, cell=cell,
+                           bias=bias)
         self.encoder = nn.Embedding(ntoken, ninp)
-        self.build_stack(ninp, rnn_shape, snn_shape, cell, DECAY, THRESH, LENS)
+        self.build_stack(ninp, rnn_shape, snn_shape, cell, DECAY, THRESH, LENS, bias)
         self.decoder = nn.Linear(snn_shape[1] + rnn_shape[1], ntoken)
         self.drop = nn.Dropout(dropout)
         nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
@@ -71,15 +76,17 @@ class PTBModel(HybridFC):
 
 
 def meta(model, args):
-    """Checkpoint keys besides the weights: the authors' keys plus the cell type."""
+    """Checkpoint keys besides the weights: the authors' keys plus the cell type (and bias=True for a biased model)."""
     return dict(seed=args.seed, rnn_shape=model.rnn_shape, snn_shape=model.snn_shape, ntoken=model.config["ntoken"],
-                ninp=model.ninp, snn_func="window", cell=model.cell)
+                ninp=model.ninp, snn_func="window", cell=model.cell, **({"bias": True} if model.bias else {}))
 
 
 def model_from_checkpoint(ckpt, path, args, device):
     """Rebuild a model from a checkpoint of this kit or of the authors' script."""
     cell = ckpt.get("cell") or ("lstm" if any("lstm" in k for k in ckpt["net"]) else "rnn")
-    model = PTBModel(ckpt["ntoken"], ckpt["ninp"], list(ckpt["rnn_shape"]), list(ckpt["snn_shape"]), args.dropout, cell)
+    bias = bool(ckpt.get("bias", False))  # the checkpoint decides, whatever --bias says
+    model = PTBModel(ckpt["ntoken"], ckpt["ninp"], list(ckpt["rnn_shape"]), list(ckpt["snn_shape"]), args.dropout, cell,
+                     bias)
     load_weights(model, ckpt["net"], path)
     return model.to(device)
 
@@ -171,6 +178,8 @@ def main():
     if args.model in ("rnn", "lstm") and args.cell not in (None, args.model):
         raise KitError(f"--model {args.model} contradicts --cell {args.cell}")
     args.cell = args.model if args.model in ("rnn", "lstm") else (args.cell or "rnn")
+    if args.bias and args.cell != "rnn":
+        raise KitError("--bias: input biases exist for the sigmoid RNN cell only (use --no-bias with LSTM cells)")
     if args.nlayers != 2:
         raise KitError("--nlayers: the hybrid stack has exactly 2 layers")
     if args.threads:
@@ -192,7 +201,8 @@ def main():
         else:
             rnn_shape, snn_shape = resume["rnn_shape"], resume["snn_shape"]
             logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after epoch {resume['epoch']}")
-        model = PTBModel(ntokens, args.emsize, rnn_shape, snn_shape, args.dropout, args.cell).to(device)
+        bias = args.bias if resume is None else bool(resume.get("bias", False))
+        model = PTBModel(ntokens, args.emsize, rnn_shape, snn_shape, args.dropout, args.cell, bias).to(device)
         model.fast = not args.definition
         logger.info("model with rnn_shape: [{:3d}, {:3d}]".format(*rnn_shape))
         logger.info("model with snn_shape: [{:3d}, {:3d}]".format(*snn_shape))
