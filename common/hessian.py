@@ -16,6 +16,8 @@ import os
 import numpy as np
 import torch
 
+from common.progress import progress
+
 
 def draw_probes(groups):
     """One Rademacher (+1/-1) probe per tensor, drawn in the authors' order and shapes.
@@ -67,7 +69,8 @@ def hutchinson_traces(loss, groups, n_probes=300, probe_batch=None):
     grads = torch.autograd.grad(loss, params, create_graph=True)
     k = probe_batch or default_probe_batch(params[0].device)
     values = {key: [] for key in groups}
-    for start in range(0, n_probes, k):
+    for start in progress(range(0, n_probes, k), "Hessian probes", total=n_probes, unit="probe",
+                          size=lambda start: min(k, n_probes - start)):
         probes = [draw_probes(groups) for _ in range(min(k, n_probes - start))]
         for key, val in _probe_values(grads, params, probes, groups).items():
             values[key].append(val)

@@ -267,7 +267,8 @@ class Result:
 
 
 def job_env(job, gpu, cpu_only, cpu_jobs=1):
-    env = dict(os.environ, HSTNN_PROFILE_FILE=job.profile_path, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, HSTNN_PROFILE_FILE=job.profile_path, PYTHONUNBUFFERED="1",
+               HSTNN_PROGRESS="0")
     paths = env.get("PYTHONPATH", "").split(os.pathsep)
     if ROOT not in paths:
         env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in paths if p])

@@ -8,6 +8,8 @@ import time
 import numpy as np
 import torch
 
+from common.progress import progress
+
 
 class KitError(Exception):
     """A problem with the user's input or files, reported as one clear message (no traceback)."""
@@ -149,7 +151,7 @@ def train_epochs(model, optimizer, epochs, train_one_epoch, evaluate, is_better,
         set_rng_state(resume["rng"])
     else:
         save_resume_point(model, checkpoint_path, checkpoint_meta())  # marks the run as unfinished
-    for epoch in range(start, epochs + 1):
+    for epoch in progress(range(start, epochs + 1), "epochs", total=epochs, initial=start - 1, unit="epoch"):
         train_one_epoch(epoch)
         score = evaluate(epoch)
         record.append(score)
