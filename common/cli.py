@@ -1,6 +1,7 @@
 """Command-line flags shared by every experiment script, and the run names derived from them."""
 import argparse
 
+from common.criteria import CRITERIA
 from common.training import KitError
 
 MODES = ("train1", "test1", "train2", "test2")
@@ -25,10 +26,15 @@ def experiment_parser(description, models=("rnn", "snn", "ffs", "hybrid")):
     p.add_argument("--clip", type=float, help="gradient-norm clipping")
     p.add_argument("--log-interval", type=int, help="batches between progress lines")
     p.add_argument("--hessian_probes", type=int, default=300, help="Rademacher probes of the Hutchinson trace estimate")
-    p.add_argument("--selection", type=str, default="hessian", choices=("hessian", "random"),
-                   help="how Selection ranks neurons: hessian = the Hessian-trace importance (the method); random = "
-                        "uniform random scores drawn from a generator seeded by --seed, with the same counts and "
-                        "per-layer rule (an ablation)")
+    p.add_argument("--selection", type=str, default="hessian", choices=tuple(CRITERIA),
+                   help="how Selection ranks neurons, with the same counts and per-layer rule: hessian = the "
+                        "Hessian-trace importance (the method); the ablations: random = uniform scores (draw "
+                        "--selection_draw of a generator seeded by --seed), reversed = the least important by the "
+                        "Hessian, magnitude = ||w||^2/numel alone, trace = the trace alone, taylor = |sum g*w| on "
+                        "the trace batch, oracle = each neuron's loss increase when it alone is removed, on "
+                        "held-out data (slow: one evaluation per neuron)")
+    p.add_argument("--selection_draw", type=int, default=0,
+                   help="which draw of --selection random (0, 1, ...; 0 is the draw of earlier versions)")
     p.add_argument("--truncate_counts", action="store_true",
                    help="compute neuron counts with the original int() truncation instead of refusing non-integer counts")
     p.add_argument("--overwrite", action="store_true",

@@ -507,4 +507,4 @@ def select_filters(model, trace_loss, trace_batch, args, adapted_path, dataset, 
     return hessian_selection(model, trace_loss, trace_batch, args.ratio, args.hessian_probes, adapted_path,
                              f"traces/trace_{dataset}_hybrid_{args.seed}", f"traces/{name}_importance.csv", logger,
                              args.truncate_counts, select=select_conv, log=log_conv_selection,
-                             selection=args.selection, seed=args.seed)
+                             selection=args.selection, seed=args.seed, draw=args.selection_draw)

@@ -67,17 +67,20 @@ def log_selection(logger, keep):
             logger.info(f"{kind}_layer[{l - 1}]: {len(keep[f'{kind}{l}'])}")
 
 
-def write_importance_csv(path, traces, scores, keep):
-    """Per-neuron table: param,neuron,trace,importance,kept."""
+def write_importance_csv(path, traces, scores, keep, columns=None):
+    """Per-neuron table: param,neuron,trace,importance,kept, then one column per entry of `columns`
+    (name -> population key -> per-neuron scores: the other selection criteria's scores)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    columns = columns or {}
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", newline="") as f:
         out = csv.writer(f)
-        out.writerow(["param", "neuron", "trace", "importance", "kept"])
+        out.writerow(["param", "neuron", "trace", "importance", "kept"] + list(columns))
         for key in traces:
             kept = set(keep.get(key, []))
+            extra = [columns[c][key].tolist() for c in columns]
             for i, (t, s) in enumerate(zip(traces[key].tolist(), scores[key].tolist())):
-                out.writerow([key, i, repr(t), repr(s), int(i in kept)])
+                out.writerow([key, i, repr(t), repr(s), int(i in kept)] + [repr(e[i]) for e in extra])
     os.replace(tmp, path)
 
 

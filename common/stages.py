@@ -3,7 +3,8 @@ import os
 
 import torch
 
-from common.hessian import cache_key, cached_traces, file_digest, hutchinson_traces, importance
+from common.criteria import CRITERIA, ranking, score_table
+from common.hessian import cache_key, cached_traces, file_digest, hutchinson_traces
 from common.selection import SelectionError, log_selection, neuron_count, select_fc, write_importance_csv
 from common.training import KitError
 
@@ -26,13 +27,15 @@ def fc_shapes(model, nhid, ratio, truncate=False):
 
 def hessian_selection(model, loss_fn, inputs, ratio, n_probes, adaptation_checkpoint, trace_prefix,
                       importance_csv, logger, truncate=False, select=select_fc, log=log_selection,
-                      selection="hessian", seed=0):
+                      selection="hessian", seed=0, draw=0, heldout_loss=None, heldout="the trace batch"):
     """Selection: per-neuron Hessian traces (cached), importance, and the kept neurons.
 
-    selection="random" (an ablation) ranks by uniform random scores from a generator seeded by `seed`
-    instead of the importance, with the same counts and rule; the traces are still computed (so the
-    global random stream is the same as with the Hessian) and the importance CSV lists the random
-    scores in its importance column.
+    selection: the criterion whose scores are ranked (common.criteria.CRITERIA; "hessian" is the method,
+    the others are ablations with the same counts and rule). The traces are computed for every criterion
+    (so the global random stream is the same whichever is chosen). random uses draw `draw` of a
+    generator seeded by `seed` (draw 0: what --selection random always drew). oracle needs
+    heldout_loss(model) -> the loss of any model on held-out data (described by `heldout` in the log).
+    The importance CSV lists every criterion's score (oracle only when it was the criterion).
 
     select(importance lists, ratio, truncate) -> kept indices and log(logger, keep) are the rule and its
     log lines: the fc rule by default; the conv nets pass common.selection.select_conv / log_conv_selection.
@@ -41,6 +44,8 @@ def hessian_selection(model, loss_fn, inputs, ratio, n_probes, adaptation_checkp
     is keyed by everything that determines it: the adaptation checkpoint's bytes, the trace batch
     (`inputs`), the number of probes and the RNG state that draws them.
     """
+    if selection == "oracle" and heldout_loss is None:
+        raise KitError("--selection oracle needs a held-out loss, which this experiment does not provide")
     key = cache_key(file_digest(adaptation_checkpoint), *inputs, n_probes, torch.get_rng_state())
     path = f"{trace_prefix}_{key}.npz"
 
@@ -52,22 +57,17 @@ def hessian_selection(model, loss_fn, inputs, ratio, n_probes, adaptation_checkp
     if cached:
         logger.info(f"using cached Hessian traces {path}")
     mean = {k: v.float().mean(0) for k, v in values.items()}
-    scores = importance(mean, model.probed_groups())
-    if selection == "random":
-        generator = torch.Generator().manual_seed(seed)
-        scores = {k: torch.rand(len(s), generator=generator, dtype=torch.float64) for k, s in scores.items()}
-        logger.info(f"selection: random (uniform scores from a generator seeded with {seed}; the Hessian "
-                    "importance is computed but not used)")
-    elif selection == "hessian":
-        logger.info("selection: hessian (Hessian-trace importance)")
-    else:
-        raise KitError(f"unknown selection {selection!r} (hessian or random)")
+    table = score_table(model, loss_fn, mean, seed, draw, heldout_loss if selection == "oracle" else None)
+    scores = ranking(selection, table)
+    how = {"random": f"draw {draw} of a generator seeded with {seed}", "oracle": f"on {heldout}"}.get(selection)
+    logger.info(f"selection: {selection} ({CRITERIA[selection]}" + (f"; {how})" if how else ")"))
     try:
         keep = select({k: s.tolist() for k, s in scores.items()}, ratio, truncate)
     except SelectionError as e:
         raise KitError(str(e))
     log(logger, keep)
-    write_importance_csv(importance_csv, mean, scores, keep)
+    write_importance_csv(importance_csv, mean, table["importance"], keep,
+                         {k: v for k, v in table.items() if k not in ("trace", "importance")})
     return keep
 
 

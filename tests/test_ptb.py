@@ -53,8 +53,8 @@ def test_every_model_and_mode(tmp_path, corpus):
     small = torch.load(f"{d}/checkpoint/ptb_hybrid_1111_0.25.t7", weights_only=True)
     assert [small["rnn_shape"][0], small["snn_shape"][0]] == [counts["rnn_layer[0]"], counts["snn_layer[0]"]]
     table = open(f"{d}/traces/ptb_hybrid_1111_0.25_importance.csv").read().splitlines()
-    assert table[0] == "param,neuron,trace,importance,kept" and len(table) == 1 + 32
-    assert sum(int(r.split(",")[-1]) for r in table[1:]) == 16
+    assert table[0].startswith("param,neuron,trace,importance,kept,") and len(table) == 1 + 32
+    assert sum(int(r.split(",")[4]) for r in table[1:]) == 16  # the kept column
     traces = [f for f in os.listdir(f"{d}/traces") if f.startswith("trace_ptb_hybrid_1111_")]
     assert len(traces) == 1
     # a second ratio of the same seed reuses the cached traces (same checkpoint, batch, probes, RNG)

@@ -225,7 +225,10 @@ def main():
 
             keep = hessian_selection(model, trace_loss, (inputs, targets), args.ratio, args.hessian_probes, adapted,
                                      f"traces/trace_ptb_hybrid_{args.seed}", f"traces/{name}_importance.csv", logger,
-                                     args.truncate_counts, selection=args.selection, seed=args.seed)
+                                     args.truncate_counts, selection=args.selection, seed=args.seed,
+                                     draw=args.selection_draw, heldout="the trace batch", heldout_loss=lambda m:
+                                     nn.functional.cross_entropy(m(inputs, m.init_hidden(args.batch_size))[0]
+                                                                 .view(-1, ntokens), targets).item())
             # Restoration starts from the adapted weights reloaded, as the original did (which also
             # keeps its random stream), shrunk to the kept neurons
             model = model_from_checkpoint(ckpt, adapted, args, device).shrunk(keep)

@@ -244,9 +244,16 @@ def main():
             def trace_loss():
                 return nn.functional.cross_entropy(model(images)[0], labels)
 
+            if args.protocol == "val":  # --selection oracle: held-out images where there are some
+                heldout, heldout_loss = f"the {args.val_size} held-out training images", \
+                    lambda m: evaluate(m, data["val"], device)[1]
+            else:
+                heldout, heldout_loss = "the trace batch (no held-out images under --protocol test)", \
+                    lambda m: nn.functional.cross_entropy(m(images)[0], labels).item()
             keep = hessian_selection(model, trace_loss, (images, labels), args.ratio, args.hessian_probes, adapted,
                                      f"traces/trace_mnist_hybrid_{args.seed}", f"traces/{name}_importance.csv", logger,
-                                     args.truncate_counts, selection=args.selection, seed=args.seed)
+                                     args.truncate_counts, selection=args.selection, seed=args.seed,
+                                     draw=args.selection_draw, heldout_loss=heldout_loss, heldout=heldout)
             # Restoration starts from the adapted weights reloaded, as the original did (which also
             # keeps its random stream), shrunk to the kept neurons
             model = model_from_checkpoint(ckpt, adapted, device).shrunk(keep)
