@@ -46,6 +46,21 @@ def write_corpus(folder, n_words=40, lines=(240, 40, 40), seed=0):
     return folder
 
 
+def ptb_text(folder, lines=(240, 40, 40)):
+    """The first `lines` lines of the real PTB train, valid and test text when it is beside the checkout
+    (None: a whole split), else write_corpus's synthetic text with that many lines. Returns the folder."""
+    real = os.path.join(SHARED_DATA, "penn-treebank")
+    if not all(os.path.exists(os.path.join(real, f"ptb.{s}.txt")) for s in ("train", "valid", "test")):
+        return write_corpus(folder, lines=tuple(n or 40 for n in lines))
+    os.makedirs(folder, exist_ok=True)
+    for split, n in zip(("train", "valid", "test"), lines):
+        with open(os.path.join(real, f"ptb.{split}.txt")) as f:
+            text = f.readlines()
+        with open(os.path.join(folder, f"ptb.{split}.txt"), "w") as f:
+            f.writelines(text if n is None else text[:n])
+    return folder
+
+
 @pytest.fixture
 def corpus(tmp_path):
     return write_corpus(str(tmp_path / "ptb"))
