@@ -12,7 +12,8 @@ its SNN state restarting every chunk); a recomputed metric that differs from the
 result is newer than the checkpoint, unless --force). Results, next to the test logs:
     <experiment>/log/cost_<name>.json     MACs, ACs, energy, firing rates, parameters and state per inference
     <experiment>/log/robust_<name>.json   the metric under each perturbation and strength, and its AUC
-The counting rules and perturbations are in common/cost.py and common/perturb.py (and the README).
+The counting rules and perturbations are in common/cost.py and common/perturb.py (and the README): --convention
+standard (default, the SNN literature's) or kit-v1 (the kit's first rule); --memory sram|dram adds memory accesses.
 """
 import argparse
 import glob
@@ -135,11 +136,12 @@ def script_namespace(folder):
 
 
 # -- the two evaluations ---------------------------------------------------------------------------------
-def evaluate_cost(adapter, model, mac_pj, ac_pj):
-    counter = cost.Counter()
+def evaluate_cost(adapter, model, args):
+    counter = cost.Counter(args.convention)
     with cost.counting(model, counter):
         metric = adapter.metric(model)
-    out = cost.report(counter, model, mac_pj, ac_pj, adapter.rate_readout, adapter.per)
+    out = cost.report(counter, model, args.mac_pj, args.ac_pj, adapter.rate_readout, adapter.per, args.memory,
+                      args.memory_pj)
     return dict(metric=metric, **out)
 
 
@@ -191,6 +193,18 @@ def check_against_log(name, metric, raw):
               f"trained with (e.g. --bptt, --batch_size, --nwin, --dt, --channels)", file=sys.stderr)
 
 
+def same_cost_setting(path, args):
+    """Whether the cost JSON at path was counted as args asks (convention, energies, memory term)."""
+    try:
+        with open(path) as f:
+            old = json.load(f)
+    except (OSError, ValueError):
+        return False
+    memory_pj = None if args.memory is None else (cost.MEMORY_PJ[args.memory] if args.memory_pj is None else args.memory_pj)
+    return (old.get("convention", "kit-v1"), old.get("mac_pj"), old.get("ac_pj"), old.get("memory"), old.get("memory_pj")) \
+        == (args.convention, args.mac_pj, args.ac_pj, args.memory, memory_pj)
+
+
 def write_json(path, obj):
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
@@ -222,6 +236,13 @@ def make_parser():
     p.add_argument("--force", action="store_true", help="with --all: redo results newer than their checkpoint")
     p.add_argument("--mac_pj", type=float, default=cost.MAC_PJ, help="energy of one 32-bit float MAC, pJ")
     p.add_argument("--ac_pj", type=float, default=cost.AC_PJ, help="energy of one accumulate (AC), pJ")
+    p.add_argument("--convention", choices=cost.CONVENTIONS, default="standard",
+                   help="what costs a MAC or an AC: the SNN literature's rule (standard) or the kit's first one "
+                        "(kit-v1, to reproduce earlier results); see the README")
+    p.add_argument("--memory", choices=sorted(cost.MEMORY_PJ), help="also estimate weight and state memory "
+                   "accesses at this level (" + ", ".join(f"{k} {v:g} pJ" for k, v in cost.MEMORY_PJ.items()) +
+                   " per 32-bit access), in keys of their own beside the arithmetic energy")
+    p.add_argument("--memory_pj", type=float, help="with --memory: energy of one 32-bit access, pJ")
     for kind, values in perturb.DEFAULTS.items():
         p.add_argument(f"--{kind}", type=strength_list, default=values,
                        help=f"strengths (comma-separated; empty: skip), default {','.join(map(str, values))}")
@@ -263,6 +284,8 @@ def main(argv=None):
     if script_args.data and os.path.exists(script_args.data):
         script_args.data = os.path.abspath(script_args.data)
     script_args.seed = args.seed
+    if args.memory_pj is not None and (args.memory is None or not args.memory_pj > 0):
+        raise KitError(f"--memory_pj needs --memory and a positive energy (got {args.memory_pj})")
     old_cwd = os.getcwd()
     os.chdir(folder)  # the scripts' relative paths (data defaults, checkpoint/, log/) start here
     try:
@@ -281,7 +304,8 @@ def main(argv=None):
             outputs = {k: os.path.join("log", f"{k}_{name}.json") for k in kinds}
             if args.all and not args.force:
                 outputs = {k: p for k, p in outputs.items() if not (os.path.exists(p) and os.path.exists(path)
-                                                                    and os.path.getmtime(p) >= os.path.getmtime(path))}
+                                                                    and os.path.getmtime(p) >= os.path.getmtime(path)
+                                                                    and (k != "cost" or same_cost_setting(p, args)))}
                 if not outputs:
                     print(f"skip {name}: results up to date")
                     continue
@@ -295,10 +319,11 @@ def main(argv=None):
                         higher_is_better=Kind.higher_is_better, logged_metric=logged_metric(name), flags=rest)
             os.makedirs("log", exist_ok=True)
             if "cost" in outputs:
-                result = dict(head, kind="cost", **evaluate_cost(adapter, model, args.mac_pj, args.ac_pj))
+                result = dict(head, kind="cost", **evaluate_cost(adapter, model, args))
                 write_json(outputs["cost"], result)
                 check_against_log(name, result["metric"], head["logged_metric"])
-                print(f"{name}: {Kind.metric_name} {result['metric']:.4g}, per {Kind.per}: {result['macs']:.4g} MACs, "
+                print(f"{name}: {Kind.metric_name} {result['metric']:.4g}, per {Kind.per} ({args.convention} "
+                      f"convention): {result['macs']:.4g} MACs, "
                       f"{result['acs']:.4g} ACs, {result['energy_pj'] / 1e6:.4g} uJ, firing rates "
                       f"{ {k: round(v, 4) for k, v in result['firing_rate'].items()} } -> {outputs['cost']}")
             if "robust" in outputs:

@@ -1,18 +1,22 @@
 """Computational cost of one inference, counted from what actually happens on the given inputs.
 
-Counting rules (per weight tensor, per time step; README "Cost and robustness"):
-  event-driven  a weight whose source is spikes (or anything made from spikes: pooled spikes, spike
-                counts, firing rates), event-camera frames, or whose target is a spiking population.
-                Each input element costs, per outgoing synapse: nothing when it is 0, one AC
-                (accumulate only) when it is +-1, one MAC when it is any other value.
-                A conv synapse fan-out is out_channels x the output positions that see the input
-                position (within bounds: padding costs nothing).
-  dense         every other weight (real-valued source into non-spiking neurons or the readout):
-                in x out MACs for a matrix, out_h*out_w*out_c*in_c*k*k for a conv, whatever the values.
-  neurons       one MAC per LIF neuron per step (the leak mem*decay plus the input current; reset and
-                threshold are comparisons), three per LSTM unit per step (f*c, i*g, o*tanh(c)).
-                Activation functions, bias additions and pooling are not counted; an embedding is a
-                lookup (no MAC).
+Two counting conventions (README "Cost and robustness" states them in full, with their sources):
+  standard  the SNN literature's rule. The source of a weight decides: an input element that comes from
+            a spiking population (its spikes, or pooled or summed spikes, or a firing rate) costs one AC
+            (accumulate only) per spike it carries per outgoing synapse; an event-camera frame element
+            costs one AC per event (its count) per synapse; every real-valued input (pixels, word
+            embeddings, RNN/LSTM/RCNN states) costs one MAC per synapse whatever its value, into
+            spiking and non-spiking neurons alike.
+  kit-v1    the kit's first rule, kept to reproduce earlier results: a weight fed by spikes, pooled
+            spikes, event frames, or feeding a spiking population is event-driven by value (0: free,
+            +-1: one AC, anything else: one MAC per synapse); every other weight dense.
+Both: a dense matrix is in x out MACs per step, a dense conv out_h*out_w*out_c*in_c*k*k; an event-driven
+conv synapse fan-out is out_channels x the output positions that see the input position (padding is
+free). Neurons: one MAC per LIF neuron per step (mem*decay + input current), three per LSTM unit per
+step (f*c, i*g, o*tanh(c)); no nonlinearity (threshold, reset select, sigmoid, tanh, relu), bias
+addition or pooling is counted, for any neuron kind; an embedding is a lookup.
+Memory (optional, beside the arithmetic): one weight read per synaptic MAC or AC, and one read plus one
+write per float state value (LIF membrane, RNN h, LSTM h and c, RCNN y) per step.
 The counter replaces the model's forward path with an instrumented copy of its layer-major path, so the
 model's own evaluation code (the experiment script's `evaluate`) drives it and computes its metric too.
 """
@@ -27,41 +31,79 @@ from common.hybrid_conv import HybridConvNet
 from common.hybrid_fc import HybridFC, project
 
 MAC_PJ, AC_PJ = 4.6, 0.9  # energy per 32-bit float MAC / AC at 45 nm (Horowitz, ISSCC 2014)
+CONVENTIONS = ("standard", "kit-v1")
+MEMORY_PJ = {"sram": 5.0, "dram": 640.0}  # per 32-bit read or write at 45 nm: 32 KB SRAM, DRAM (Horowitz, ISSCC
+                                          # 2014, as tabulated by Han et al., NeurIPS 2015, Table 1)
 
 
 class Counter:
-    """Exact integer counts, per weight tensor, summed over every sample seen."""
+    """Exact integer counts, per weight tensor, summed over every sample seen, under one convention."""
 
-    def __init__(self):
+    def __init__(self, convention="standard"):
+        if convention not in CONVENTIONS:
+            raise ValueError(f"unknown cost convention {convention!r} (known: {', '.join(CONVENTIONS)})")
+        self.convention = convention
         self.macs, self.acs = {}, {}            # weight name -> count
         self.neuron_macs = 0
         self.spikes, self.neuron_steps = {}, {}  # spiking population -> spikes, neurons x steps
+        self.state_steps = 0                     # float state values x steps (each read and written once)
         self.samples = 0                         # readout rows: tokens (PTB) or samples
+        self.readout_spikes = 0                  # fc stack: layer-2 spikes of the last run, for its readout
 
     def _add(self, table, name, n):
         table[name] = table.get(name, 0) + int(n)
+
+    @staticmethod
+    def _synapses(per_element, fanout):
+        """sum over elements of per_element x fanout; per_element [N, ...] int64, fanout a number or a tensor
+        broadcast over the trailing dims (e.g. [H, W] for a conv)."""
+        if torch.is_tensor(fanout):
+            fanout = fanout.to(per_element.device, torch.int64)
+            lead = per_element.dim() - fanout.dim()
+            return int((per_element.sum(dim=tuple(range(lead)), dtype=torch.int64) * fanout).sum())
+        return int(per_element.sum(dtype=torch.int64)) * int(fanout)
 
     def dense(self, name, n):
         self._add(self.macs, name, n)
         self._add(self.acs, name, 0)
 
     def event_driven(self, name, x, fanout):
-        """x: inputs [N, ...]; fanout: outgoing synapses per input element (a number, or a tensor
-        broadcast over x's trailing dims, e.g. [H, W] for a conv)."""
+        """kit-v1's rule for x: inputs [N, ...]: per synapse nothing for 0, an AC for +-1, a MAC otherwise."""
         x = x.detach()
         ones = x.abs() == 1
         other = (x != 0) & ~ones
-        if torch.is_tensor(fanout):
-            fanout = fanout.to(x.device, torch.int64)
-            lead = x.dim() - fanout.dim()
-            count = lambda m: int((m.sum(dim=tuple(range(lead)), dtype=torch.int64) * fanout).sum())
-        else:
-            count = lambda m: int(m.sum(dtype=torch.int64)) * int(fanout)
-        self._add(self.acs, name, count(ones))
-        self._add(self.macs, name, count(other))
+        self._add(self.acs, name, self._synapses(ones.to(torch.int64), fanout))
+        self._add(self.macs, name, self._synapses(other.to(torch.int64), fanout))
+
+    def from_spikes(self, name, x, fanout, per=1):
+        """x made of spikes: a spike map (per=1), an average-pooled one (per = pool area) or a spike count.
+        standard: one AC per spike (x * per of them) per synapse, the pooling's constant folded into the weights."""
+        if self.convention == "kit-v1":
+            return self.event_driven(name, x, fanout)
+        spikes = (x.detach().abs().double() * per).round().to(torch.int64)
+        self._add(self.acs, name, self._synapses(spikes, fanout))
+        self._add(self.macs, name, 0)
+
+    def from_events(self, name, x, fanout):
+        """Event-camera frames. standard: one AC per event (an element's count) per synapse; a value that
+        is not a whole count (not an event frame) costs a MAC per synapse when non-zero."""
+        if self.convention == "kit-v1":
+            return self.event_driven(name, x, fanout)
+        x = x.detach()
+        whole = x == x.round()
+        self._add(self.acs, name, self._synapses(torch.where(whole, x.abs(), 0).to(torch.int64), fanout))
+        self._add(self.macs, name, self._synapses(((x != 0) & ~whole).to(torch.int64), fanout))
+
+    def from_real(self, name, x, fanout, dense_macs, into_spiking):
+        """Real-valued inputs x (data, RNN/RCNN states). standard: dense_macs MACs whatever the values and the
+        target; kit-v1: event-driven by value into a spiking population, dense otherwise."""
+        if self.convention == "kit-v1" and into_spiking:
+            return self.event_driven(name, x, fanout)
+        self.dense(name, dense_macs)
 
     def lif(self, population, spikes):
         self.neuron_macs += spikes.numel()
+        self.state_steps += spikes.numel()
         self._add(self.spikes, population, int(spikes.detach().sum(dtype=torch.float64)))
         self._add(self.neuron_steps, population, spikes.numel())
 
@@ -85,16 +127,19 @@ def fc_run(model, counter):
             b_snn, b_rnn = model.input_biases(l)
             flat = inp.reshape(T * B, -1)
             if w_snn is not None:
-                counter.event_driven(f"snn_fc{l}", flat, w_snn.shape[-1])  # target spiking: every column
+                n_real = flat.shape[1] - n_spk
+                counter.from_spikes(f"snn_fc{l}", flat[:, :n_spk], w_snn.shape[-1])
+                counter.from_real(f"snn_fc{l}", flat[:, n_spk:], w_snn.shape[-1], T * B * n_real * w_snn.shape[-1], True)
                 spikes = lif_multistep(project(flat, w_snn, b_snn).view(T, B, -1), model.decay, model.thresh, model.lens)
                 counter.lif(f"snn{l}", spikes)
             else:
                 spikes = x.new_zeros(T, B, 0)
             if w_in is not None:
                 r = w_in.shape[-1]
-                counter.event_driven(f"{fc}{l}", flat[:, :n_spk], gates * r)
-                counter.dense(f"{fc}{l}", T * B * (flat.shape[1] - n_spk) * gates * r)
+                counter.from_spikes(f"{fc}{l}", flat[:, :n_spk], gates * r)
+                counter.from_real(f"{fc}{l}", flat[:, n_spk:], gates * r, T * B * (flat.shape[1] - n_spk) * gates * r, False)
                 counter.dense(f"{fv}{l}", T * B * r * r * gates)
+                counter.state_steps += T * B * r * (2 if lstm else 1)  # h (and c)
                 states = []
                 if not lstm:
                     pre = project(flat, w_in, b_rnn).view(T, B, -1)
@@ -113,6 +158,7 @@ def fc_run(model, counter):
             else:
                 states = x.new_zeros(T, B, 0)
             inp, n_spk = torch.cat([spikes, states], dim=2), spikes.shape[2]
+        counter.readout_spikes = int(spikes.sum(dtype=torch.float64))
         hidden = tuple(h) if not lstm else tuple(h + c)
         return spikes, states, hidden
 
@@ -120,14 +166,20 @@ def fc_run(model, counter):
 
 
 def fc_readout_hook(model, counter):
-    """Counts the readout (an nn.Linear over [layer-2 spikes or firing rates, layer-2 states]): the spike
-    columns are event-driven, the state columns dense. One readout row is one counted sample."""
+    """Counts the readout (an nn.Linear over [layer-2 spikes or firing rates, layer-2 states]): the state
+    columns dense; the spike columns (standard) one AC per layer-2 spike of the run it reads, each spike
+    reaching it once whether per step (PTB) or summed into a rate (S-MNIST), or (kit-v1) event-driven by
+    value. One readout row is one counted sample."""
     readout = getattr(model, model.readout_name)
     s1 = model.snn_shape[1]
 
     def hook(module, args):
         rows = args[0].reshape(-1, args[0].shape[-1])
-        counter.event_driven(model.readout_name, rows[:, :s1], readout.out_features)
+        if counter.convention == "kit-v1":
+            counter.event_driven(model.readout_name, rows[:, :s1], readout.out_features)
+        else:
+            counter._add(counter.acs, model.readout_name, counter.readout_spikes * readout.out_features)
+            counter.readout_spikes = 0
         counter.dense(model.readout_name, rows.shape[0] * (rows.shape[1] - s1) * readout.out_features)
         counter.samples += rows.shape[0]
 
@@ -148,6 +200,18 @@ def conv_dense_per_input_channel(conv, out_hw):
     return out_hw[0] * out_hw[1] * conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
 
 
+def conv_inputs(counter, name, conv, frames, out_hw, n_spk, per, into_spiking):
+    """Counts conv's synapses fed by frames [N, C, H, W]: its first n_spk channels spikes (pooled over `per`
+    positions), the rest real-valued; per=None: layer 0, whose input is event frames."""
+    fanout = conv_fanout(conv, frames.shape[-2:]) * conv.out_channels
+    if per is None:
+        return counter.from_events(name, frames, fanout)
+    counter.from_spikes(name, frames[:, :n_spk], fanout, per)
+    n_real = frames.shape[1] - n_spk
+    counter.from_real(name, frames[:, n_spk:], fanout, frames.shape[0] * n_real * conv_dense_per_input_channel(conv, out_hw),
+                      into_spiking)
+
+
 def conv_forward(model, counter):
     """A drop-in for HybridConvNet.forward (its layer-major path) that counts as it goes."""
 
@@ -156,15 +220,14 @@ def conv_forward(model, counter):
             raise ValueError("cost counting runs the unmasked network")
         T, B = inputs.shape[-1], inputs.shape[0]
         x = inputs.permute(4, 0, 1, 2, 3)  # [T, B, C, H, W]
-        n_spk = x.shape[2]  # layer 0 sees event frames: every channel is event-driven
+        n_spk, per = x.shape[2], None  # layer 0 sees event frames; later layers the pooled spikes of the one before
         for l, layer in enumerate(model.hcnn_layers):
             frames = x.reshape(T * B, *x.shape[2:])
             parts = []
             if layer.scnn_channels:
                 conv = layer.scnn_fc
-                counter.event_driven(f"hcnn_layers.{l}.scnn_fc", frames,
-                                     conv_fanout(conv, frames.shape[-2:]) * conv.out_channels)
                 current = conv(frames)
+                conv_inputs(counter, f"hcnn_layers.{l}.scnn_fc", conv, frames, current.shape[-2:], n_spk, per, True)
                 spikes = lif_multistep(current.view(T, B, *current.shape[1:]), model.decay, model.thresh, model.lens)
                 counter.lif(f"layer{l}", spikes)
                 parts.append(layer.pooled(spikes))
@@ -172,11 +235,9 @@ def conv_forward(model, counter):
                 conv, rec = layer.rcnn_fc, layer.rcnn_fv
                 drive = conv(frames)
                 out_hw = drive.shape[-2:]
-                counter.event_driven(f"hcnn_layers.{l}.rcnn_fc", frames[:, :n_spk],
-                                     conv_fanout(conv, frames.shape[-2:]) * conv.out_channels)
-                counter.dense(f"hcnn_layers.{l}.rcnn_fc",
-                              T * B * (frames.shape[1] - n_spk) * conv_dense_per_input_channel(conv, out_hw))
+                conv_inputs(counter, f"hcnn_layers.{l}.rcnn_fc", conv, frames, out_hw, n_spk, per, False)
                 counter.dense(f"hcnn_layers.{l}.rcnn_fv", T * B * rec.in_channels * conv_dense_per_input_channel(rec, out_hw))
+                counter.state_steps += drive.numel()
                 drive = drive.view(T, B, *drive.shape[1:])
                 y, ys = torch.zeros_like(drive[0]), []
                 for t in range(T):
@@ -184,13 +245,13 @@ def conv_forward(model, counter):
                     ys.append(y)
                 parts.append(layer.pooled(torch.stack(ys)))
             x = torch.cat(parts, dim=2)
-            n_spk = parts[0].shape[2] if layer.scnn_channels else 0
+            n_spk, per = (parts[0].shape[2] if layer.scnn_channels else 0), layer.pool[0] ** 2
         last = model.hcnn_layers[-1]
         spike_sum = parts[0].sum(0) if last.scnn_channels else None
         last_y = parts[-1][-1] if last.rcnn_channels else None
         lin0, lin1 = model.linear_layers
         if spike_sum is not None:
-            counter.event_driven("linear_layers.0", spike_sum.flatten(1), lin0.out_features)
+            counter.from_spikes("linear_layers.0", spike_sum.flatten(1), lin0.out_features, per)
         counter.dense("linear_layers.0", 0 if last_y is None else B * last_y[0].numel() * lin0.out_features)
         counter.dense("linear_layers.1", B * lin1.in_features * lin1.out_features)
         counter.samples += B
@@ -238,15 +299,18 @@ def state_memory(model, rate_readout=False):
     return floats + last["scnn_channels"] * last["pooled_size"] ** 2, bits
 
 
-def report(counter, model, mac_pj=MAC_PJ, ac_pj=AC_PJ, rate_readout=False, per="sample"):
-    """The JSON-ready cost summary: per-sample means (totals / samples) and the exact totals."""
+def report(counter, model, mac_pj=MAC_PJ, ac_pj=AC_PJ, rate_readout=False, per="sample", memory=None, memory_pj=None):
+    """The JSON-ready cost summary: per-sample means (totals / samples) and the exact totals, under the
+    counter's convention. memory ('sram', 'dram' or None): also the memory-access estimate, in keys of its
+    own (energy_pj stays arithmetic only); memory_pj overrides the level's energy per access."""
     n = max(counter.samples, 1)
     syn_macs, acs = sum(counter.macs.values()), sum(counter.acs.values())
     macs = syn_macs + counter.neuron_macs
     floats, bits = state_memory(model, rate_readout)
     params = sum(p.numel() for p in model.parameters())
-    return {
-        "per": per, "samples": counter.samples,
+    weight_reads, state_accesses = syn_macs + acs, 2 * counter.state_steps
+    out = {
+        "convention": counter.convention, "per": per, "samples": counter.samples,
         "macs": macs / n, "acs": acs / n, "synaptic_macs": syn_macs / n, "neuron_macs": counter.neuron_macs / n,
         "energy_pj": (macs * mac_pj + acs * ac_pj) / n,
         "energy_mac_pj": macs * mac_pj / n, "energy_ac_pj": acs * ac_pj / n,
@@ -257,5 +321,12 @@ def report(counter, model, mac_pj=MAC_PJ, ac_pj=AC_PJ, rate_readout=False, per="
         "state_values": floats, "state_spike_bits": bits, "state_bytes": 4 * floats + math.ceil(bits / 8),
         "per_weight": {k: {"macs": counter.macs[k] / n, "acs": counter.acs.get(k, 0) / n} for k in sorted(counter.macs)},
         "totals": {"macs": macs, "acs": acs, "neuron_macs": counter.neuron_macs,
-                   "spikes": dict(counter.spikes), "neuron_steps": dict(counter.neuron_steps)},
+                   "spikes": dict(counter.spikes), "neuron_steps": dict(counter.neuron_steps),
+                   "weight_reads": weight_reads, "state_accesses": state_accesses},
     }
+    if memory is not None:
+        pj = MEMORY_PJ[memory] if memory_pj is None else memory_pj
+        energy = (weight_reads + state_accesses) * pj / n
+        out.update(memory=memory, memory_pj=pj, weight_reads=weight_reads / n, state_accesses=state_accesses / n,
+                   energy_memory_pj=energy, energy_with_memory_pj=out["energy_pj"] + energy)
+    return out

@@ -531,6 +531,8 @@ class Tradeoff:
     cost: dict = field(default_factory=dict)      # (model, ratio, seed) -> evaluate.py's cost JSON
     robust: dict = field(default_factory=dict)    # (model, ratio, seed) -> its robust JSON
     problems: list = field(default_factory=list)  # "path: why"
+    convention: str = None                        # the cost convention of every cost JSON (None: none, or mixed)
+    memory: str = None                            # their memory term, e.g. "sram 5 pJ" (None: none, or mixed)
 
     @property
     def keys(self):
@@ -561,7 +563,29 @@ def collect_tradeoff(res):
                     t.problems.append(f"{os.path.join(exp.name, os.path.relpath(path, exp.folder))}: {problem}")
                 elif obj is not None:
                     table[(model, ratio, seed)] = obj
+    check_cost_settings(t)
     return t if (t.cost or t.robust or t.problems) else None
+
+
+def check_cost_settings(t):
+    """Sets t.convention and t.memory when every cost JSON shares them. Costs counted under different conventions
+    (a JSON without one is kit-v1's) are never averaged or compared: t.convention stays None, every cost column
+    is NA, and a problem line says which runs to count again; likewise for different memory terms."""
+    exp = t.results.experiment
+    number = lambda v: f"{v:g}" if isinstance(v, (int, float)) else str(v)
+    for attr, setting in (("convention", lambda c: str(c.get("convention", "kit-v1"))),
+                          ("memory", lambda c: c.get("memory") and f"{c['memory']} {number(c.get('memory_pj'))} pJ")):
+        groups = {}
+        for (model, ratio, seed), c in sorted(t.cost.items(), key=lambda kv: str(kv[0])):
+            groups.setdefault(setting(c), []).append(result_name(exp, model, seed, ratio))
+        if len(groups) == 1:
+            setattr(t, attr, next(iter(groups)))
+        elif len(groups) > 1:
+            listed = "; ".join(f"{k or 'none'}: {', '.join(v)}" for k, v in sorted(groups.items(), key=lambda kv: str(kv[0])))
+            what = "conventions" if attr == "convention" else "memory terms"
+            t.problems.append(f"{exp.name}: cost results made under different {what} ({listed}), never averaged: "
+                              f"their {'cost' if attr == 'convention' else 'memory'} columns are NA; count them again "
+                              f"with one setting (evaluate.py cost --all --force --{attr} ...)")
 
 
 def _mean(values):
@@ -576,6 +600,8 @@ def _std(values):
 
 
 COST_COLUMNS = ("macs", "acs", "energy_pj", "params", "state_bytes")
+MEMORY_COLUMNS = ("weight_reads", "state_accesses", "energy_memory_pj", "energy_with_memory_pj")
+BY_CONVENTION = ("macs", "acs", "energy_pj", "energy_pj_std") + MEMORY_COLUMNS  # CSV headers name the convention
 
 
 def tradeoff_rows(t):
@@ -590,13 +616,16 @@ def tradeoff_rows(t):
             cells = t.results.row(model, ratio)
         avg, squ, n = row_stats(cells)
         costs = [t.cost[k] for k in ((model, ratio, s) for s in exp.seeds) if k in t.cost]
+        counted = costs if t.convention is not None else []  # mixed conventions: no cost number at all
         robust = [t.robust[k] for k in ((model, ratio, s) for s in exp.seeds) if k in t.robust]
         row = {"type": label, "ratio": "" if ratio is None else ratio_str(ratio), "metric_mean": avg,
                "metric_std": None if squ is None else math.sqrt(squ), "n_seeds": n,
                "n_cost": len(costs), "n_robust": len(robust)}
         for key in COST_COLUMNS:
-            row[key] = _mean([c.get(key) for c in costs])
-        row["energy_pj_std"] = _std([c.get("energy_pj") for c in costs]) if costs else None
+            row[key] = _mean([c.get(key) for c in counted])
+        row["energy_pj_std"] = _std([c.get("energy_pj") for c in counted]) if counted else None
+        if t.memory and t.convention:
+            row.update({key: _mean([c.get(key) for c in counted]) for key in MEMORY_COLUMNS})
         for layer in sorted({k for c in costs for k in c.get("firing_rate", {})}):
             row[f"fr_{layer}"] = _mean([c["firing_rate"].get(layer) for c in costs])
         by_column = {}
@@ -610,8 +639,9 @@ def tradeoff_rows(t):
     return rows
 
 
-def tradeoff_csv(rows):
-    """Comma-separated, one header line; empty cells where a number is missing."""
+def tradeoff_csv(rows, convention=None, memory=None):
+    """Comma-separated, one header line; empty cells where a number is missing. The headers of the counted
+    columns name the cost convention (and memory term): energy_pj[standard], energy_memory_pj[standard, sram 5 pJ]."""
     columns = []
     for row in rows:
         columns += [k for k in row if k not in columns]
@@ -619,7 +649,10 @@ def tradeoff_csv(rows):
     columns = [k for k in columns if "@" not in k and not k.endswith("_auc") and k not in rates] + rates + \
               [k for k in columns if "@" in k or k.endswith("_auc")]
     fmt = lambda v: "" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v))
-    return "\n".join([",".join(columns)] + [",".join(fmt(row.get(c)) for c in columns) for row in rows]) + "\n"
+    tag = lambda c: c if c not in BY_CONVENTION else \
+        f"{c}[{convention or 'mixed'}" + (f"; {memory}]" if c in MEMORY_COLUMNS else "]")
+    return "\n".join([",".join(tag(c) for c in columns)] +
+                     [",".join(fmt(row.get(c)) for c in columns) for row in rows]) + "\n"
 
 
 def pareto_front(points, lower_is_better):
@@ -645,7 +678,7 @@ def plot_tradeoff(t, rows, stem):
     base = exp.rnn_type.upper()
     styles = {"ffs": ("ffs (hybrid from scratch)", "C0", "o"), "hybrid": ("HSTNN", "C1", "s")}
     refs = {exp.rnn_type: (f"pure {base}", "C2", "-."), "snn": ("pure SNN", "C3", ":")}
-    title = f"{exp.stem} ({exp.name}), mean over seeds"
+    title = f"{exp.stem} ({exp.name}), mean over seeds; cost: {t.convention or 'NA (mixed conventions)'} convention"
 
     def against_ratio(ax, column, err=None):
         for kind, (label, color, marker) in styles.items():
@@ -726,7 +759,7 @@ def write_tradeoff(res, stem, plots=True):
         return [], []
     rows = tradeoff_rows(t)
     with open(f"{stem}-tradeoff.csv", "w") as fp:
-        fp.write(tradeoff_csv(rows))
+        fp.write(tradeoff_csv(rows, t.convention, t.memory))
     written = [f"{stem}-tradeoff.csv"]
     if plots and (t.cost or t.robust):
         written += plot_tradeoff(t, rows, stem)

@@ -20,9 +20,10 @@ LSTM_SMNIST = os.path.join(ROOT, "experiments", "lstm-smnist-800-0.5-0.6", "lstm
 EVALUATE = os.path.join(ROOT, "evaluate.py")
 
 
-def counted(model, *inputs):
-    """(counter, output of the counted run, output of the model's step-by-step definition)."""
-    counter = cost.Counter()
+def counted(model, *inputs, convention="kit-v1"):
+    """(counter, output of the counted run, output of the model's step-by-step definition). The hand counts in
+    this file are kit-v1's; tests/test_cost_conventions.py has the standard convention's."""
+    counter = cost.Counter(convention)
     model.eval()
     with torch.no_grad():
         with cost.counting(model, counter):
@@ -259,11 +260,12 @@ def test_ptb_end_to_end_cost_robustness_and_report(tmp_path, capsys):
     rows = (tmp_path / "out" / "ptb-RNN-tradeoff.csv").read_text().splitlines()
     head = rows[0].split(",")
     assert head[:4] == ["type", "ratio", "metric_mean", "metric_std"]
-    assert {"macs", "acs", "energy_pj", "fr_snn1", "fr_snn2", "input_noise@0.5", "weight_noise_auc"} <= set(head)
+    assert {"macs[standard]", "acs[standard]", "energy_pj[standard]", "fr_snn1", "fr_snn2", "input_noise@0.5",
+            "weight_noise_auc"} <= set(head)
     table = {(r.split(",")[0], r.split(",")[1]): dict(zip(head, r.split(","))) for r in rows[1:]}
     assert set(table) >= {("rnn", ""), ("snn", ""), ("ffs", "0.5"), ("hybrid", "0.5")}
     assert float(table[("hybrid", "0.5")]["metric_mean"]) == logged(log / "train_ptb_hybrid_1111_0.5.log")
-    assert float(table[("rnn", "")]["acs"]) == 0
+    assert float(table[("rnn", "")]["acs[standard]"]) == 0
     for plot in ("metric", "energy", "robustness", "pareto"):
         assert (tmp_path / "out" / f"ptb-RNN-tradeoff-{plot}.png").read_bytes()[:4] == b"\x89PNG"
     # existing tables unchanged, and a garbled result never crashes the report
@@ -295,8 +297,16 @@ def test_lstm_smnist_cost_per_image(tmp_path):
     # LSTM input weights: 28 pixels x 4 gates x 2 units, dense, at each of the 28 columns; readout once per image
     assert c["per_weight"]["lstm_wi1"] == {"macs": 28 * 28 * 4 * 2, "acs": 0.0}
     assert c["per_weight"]["lstm_wh2"] == {"macs": 28 * 4 * 2 * 2, "acs": 0.0}
-    readout = c["per_weight"]["all_fc"]  # 2 LSTM columns dense, 2 firing-rate columns at most one op each
-    assert 2 * 10 <= readout["macs"] + readout["acs"] <= 4 * 10 and c["state_values"] == 2 + 2 + 2 * 4 + 2
+    readout = c["per_weight"]["all_fc"]  # 2 LSTM columns dense; the 2 firing-rate columns: one AC per spike
+    assert c["convention"] == "standard" and readout["macs"] == 2 * 10 and c["state_values"] == 2 + 2 + 2 * 4 + 2
+    assert readout["acs"] == pytest.approx(c["firing_rate"]["snn2"] * 28 * 2 * 10)
+    # --all recounts a result made under another setting (it is not up to date), and says which convention
+    assert evaluate("cost", "--experiment", exp, "--all", "--convention", "kit-v1", "--memory", "sram", *flags) == 0
+    old = json.load(open(exp / "log" / "cost_mnist_ffs_1111_0.5.json"))
+    assert (old["convention"], old["memory"], old["memory_pj"]) == ("kit-v1", "sram", 5.0)
+    assert old["per_weight"]["lstm_wi1"] == c["per_weight"]["lstm_wi1"] and old["energy_pj"] != c["energy_pj"]
+    assert old["energy_memory_pj"] == pytest.approx(5.0 * (old["weight_reads"] + old["state_accesses"]))
+    assert evaluate("cost", "--experiment", exp, "--all", "--memory_pj", 3, *flags) == 2
 
 
 def test_nmnist_event_perturbations_end_to_end(tmp_path, capsys):

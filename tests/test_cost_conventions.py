@@ -1,0 +1,258 @@
+"""The cost conventions against hand counts and closed forms on tiny networks (fc and conv; RNN, LSTM and LIF;
+static and event input), the memory-access term, and the aggregator's refusal to mix conventions."""
+import json
+import types
+
+import pytest
+import torch
+
+from common import cost, results
+from common.hybrid_conv import HybridConvNet, build_configs
+from tiny import TinyNet
+
+
+def count(model, *inputs, convention="standard"):
+    """(counter, output of the counted run); the output equals the model's step-by-step definition's."""
+    counter = cost.Counter(convention)
+    model.eval()
+    fast = model.fast
+    with torch.no_grad():
+        with cost.counting(model, counter):
+            out = model(*inputs)
+        model.fast = False
+        reference = model(*inputs)
+    model.fast = fast
+    first = lambda o: o[0] if isinstance(o, tuple) else o
+    assert torch.allclose(first(out), first(reference), atol=1e-5)
+    return counter, out
+
+
+def set_all(params, value):
+    with torch.no_grad():
+        for p in params:
+            p.fill_(value)
+
+
+def synaptic(counter):
+    return sum(counter.macs.values()), sum(counter.acs.values())
+
+
+class RateNet(TinyNet):
+    """TinyNet with S-MNIST's readout: the layer-2 firing rate over the whole sequence and the last RNN state."""
+
+    def forward(self, x, hidden, masks=None):
+        spikes, states, hidden = self.run(x, hidden, masks)
+        return self.readout(torch.cat([spikes.sum(0) / x.shape[0], states[-1]], dim=1)), hidden
+
+
+# -- fully connected stack ------------------------------------------------------------------------------------
+def test_pixel_of_one_into_snn_is_a_mac_and_spikes_are_acs():
+    """Pure SNN 2 -> 2 -> 3 -> readout 4, every weight 1, every pixel exactly 1.0: every neuron spikes at every step.
+    standard: the pixels are real-valued data, dense MACs; spikes one AC per synapse; readout one AC per spike."""
+    T, B = 3, 2
+    net = TinyNet(2, [0, 0], [2, 3], nout=4).double()
+    set_all([net.snn_fc1, net.snn_fc2], 1.0)
+    x = torch.ones(T, B, 2, dtype=torch.float64)
+    c, _ = count(net, x, net.init_hidden(B))
+    steps = T * B
+    assert c.macs == {"snn_fc1": steps * 2 * 2, "snn_fc2": 0, "readout": 0}
+    assert c.acs == {"snn_fc1": 0, "snn_fc2": steps * 2 * 3, "readout": steps * 3 * 4}
+    # closed form of a pure SNN: MACs = TB (ninp s0 + s0 + s1), ACs = spikes1 s1 + spikes2 nout
+    spikes1, spikes2 = c.spikes["snn1"], c.spikes["snn2"]
+    assert (spikes1, spikes2) == (steps * 2, steps * 3)
+    rep = cost.report(c, net)
+    assert rep["convention"] == "standard" and rep["samples"] == steps
+    assert rep["macs"] * steps == steps * (2 * 2 + 2 + 3) and rep["acs"] * steps == spikes1 * 3 + spikes2 * 4
+    assert rep["energy_pj"] == pytest.approx((steps * 9 * 4.6 + (spikes1 * 3 + spikes2 * 4) * 0.9) / steps)
+    # kit-v1 counted each 1.0 pixel as an AC instead
+    old, _ = count(net, x, net.init_hidden(B), convention="kit-v1")
+    assert old.acs["snn_fc1"] == steps * 2 * 2 and old.macs["snn_fc1"] == 0
+
+
+def test_pure_snn_silent_closed_form():
+    """No spike: only the dense first layer and the membrane updates cost anything (zero pixels included)."""
+    T, B, ninp, s0, s1, nout = 4, 3, 5, 3, 2, 4
+    net = TinyNet(ninp, [0, 0], [s0, s1], nout=nout).double()
+    set_all([net.snn_fc1], -1.0)
+    x = torch.rand(T, B, ninp, dtype=torch.float64)
+    x[0] = 0.0
+    c, _ = count(net, x, net.init_hidden(B))
+    assert sum(c.spikes.values()) == 0
+    assert synaptic(c) == (T * B * ninp * s0, 0) and c.neuron_macs == T * B * (s0 + s1)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_pure_rnn_and_lstm_closed_forms(cell):
+    """Pure non-spiking stacks: no AC, the same count under both conventions.
+    RNN:  MACs = TB (ninp r0 + r0^2 + r0 r1 + r1^2 + r1 nout)
+    LSTM: MACs = TB (4 (ninp r0 + r0^2 + r0 r1 + r1^2) + r1 nout + 3 (r0 + r1))   (f*c, i*g, o*tanh(c))"""
+    T, B, ninp, r0, r1, nout = 3, 2, 4, 3, 2, 5
+    torch.manual_seed(1)
+    net = TinyNet(ninp, [r0, r1], [0, 0], cell=cell, nout=nout).double()
+    x = torch.rand(T, B, ninp, dtype=torch.float64)
+    g = 4 if cell == "lstm" else 1
+    expected = T * B * (g * (ninp * r0 + r0 * r0 + r0 * r1 + r1 * r1) + r1 * nout + (3 * (r0 + r1) if cell == "lstm" else 0))
+    for convention in cost.CONVENTIONS:
+        c, _ = count(net, x, net.init_hidden(B), convention=convention)
+        rep = cost.report(c, net)
+        assert rep["macs"] * rep["samples"] == expected and rep["acs"] == 0, convention
+        assert rep["energy_pj"] == pytest.approx(expected * 4.6 / (T * B))
+
+
+def test_same_input_into_both_populations_is_counted_by_one_rule():
+    """Layer 1 holds 2 RNN and 2 LIF neurons fed by the same data (0, 1.0 and 0.5): standard counts both weights
+    dense, one MAC per synapse each; kit-v1 skipped the zero and made 1.0 an AC on the spiking side only."""
+    T, B = 2, 3
+    torch.manual_seed(0)
+    net = TinyNet(3, [2, 1], [2, 2], nout=4).double()
+    x = torch.tensor([0.0, 1.0, 0.5], dtype=torch.float64).expand(T, B, 3)
+    c, _ = count(net, x, net.init_hidden(B))
+    assert c.macs["snn_fc1"] == c.macs["rnn_fc1"] == T * B * 3 * 2 and c.acs["snn_fc1"] == c.acs["rnn_fc1"] == 0
+    old, _ = count(net, x, net.init_hidden(B), convention="kit-v1")
+    assert (old.macs["snn_fc1"], old.acs["snn_fc1"]) == (T * B * 2, T * B * 2) and old.macs["rnn_fc1"] == T * B * 6
+
+
+def test_saturated_sigmoid_into_lif_is_a_mac():
+    """A float32 sigmoid RNN driven to exactly 1.0 feeding LIF neurons: real-valued, so dense MACs (standard),
+    not the ACs kit-v1 counted because the value happens to be 1."""
+    T, B, r0, s1 = 3, 2, 2, 3
+    net = TinyNet(2, [r0, 1], [0, s1], nout=4)  # float32
+    set_all([net.rnn_fc1], 100.0)
+    set_all([net.rnn_fv1], 0.0)
+    x = torch.ones(T, B, 2)
+    with torch.no_grad():
+        assert torch.equal(torch.sigmoid(x.reshape(-1, 2) @ net.rnn_fc1), torch.ones(T * B, r0))
+    c, _ = count(net, x, net.init_hidden(B))
+    assert (c.macs["snn_fc2"], c.acs["snn_fc2"]) == (T * B * r0 * s1, 0)
+    old, _ = count(net, x, net.init_hidden(B), convention="kit-v1")
+    assert (old.macs["snn_fc2"], old.acs["snn_fc2"]) == (0, T * B * r0 * s1)
+
+
+def test_rate_readout_costs_one_ac_per_spike():
+    """S-MNIST's readout sees firing rates (spike count / T): standard charges one AC per layer-2 spike per
+    readout unit, however the spikes are summed; kit-v1 charged one MAC per non-silent, non-1 rate."""
+    T, B, s1, nout = 5, 2, 3, 4
+    torch.manual_seed(3)
+    net = RateNet(2, [0, 2], [2, s1], nout=nout).double()
+    set_all([net.snn_fc1], 0.5)
+    set_all([net.snn_fc2], 0.4)  # one layer-1 spike alone charges a layer-2 membrane below the threshold 0.6
+    x = torch.rand(T, B, 2, dtype=torch.float64)
+    c, _ = count(net, x, net.init_hidden(B))
+    spikes2 = c.spikes["snn2"]
+    assert 0 < spikes2 < T * B * s1  # some but not all: rates strictly between 0 and 1 occur
+    assert c.acs["readout"] == spikes2 * nout and c.macs["readout"] == B * 2 * nout and c.samples == B
+    old, _ = count(net, x, net.init_hidden(B), convention="kit-v1")
+    with torch.no_grad():
+        rates = net.run_steps(x, net.init_hidden(B))[0].sum(0) / T
+    assert old.macs["readout"] == B * 2 * nout + int(((rates != 0) & (rates != 1)).sum()) * nout
+
+
+# -- conv net -------------------------------------------------------------------------------------------------
+def conv_net(channels, rcnn, scnn, size=4):
+    configs = build_configs(channels, rcnn, scnn, 1, size, 2, first_padding=1, hidden=3)
+    torch.manual_seed(0)
+    return HybridConvNet(*configs, decay=0.3, thresh=0.5, lens=0.5, rcnn="tanh").double()
+
+
+@pytest.mark.parametrize("value", [1.0, 3.0])
+def test_event_frames_cost_one_ac_per_event_into_both_populations(value):
+    """Layer 0 (1 RCNN + 1 SCNN filter, 3x3, padding 1, 4x4 frames, T = 2) on frames holding `value` events per
+    pixel: standard charges value ACs per synapse (fan-outs sum to 100), into both populations alike; kit-v1
+    made a count of 3 a MAC."""
+    T = 2
+    net = conv_net([2], [1], [1])
+    x = torch.full((1, 1, 4, 4, T), value, dtype=torch.float64)
+    c, _ = count(net, x)
+    for name in ("hcnn_layers.0.scnn_fc", "hcnn_layers.0.rcnn_fc"):
+        assert (c.acs[name], c.macs[name]) == (T * 100 * value, 0), name
+    old, _ = count(net, x, convention="kit-v1")
+    assert old.macs["hcnn_layers.0.scnn_fc"] == (T * 100 if value == 3.0 else 0)
+
+
+def test_conv_hybrid_standard_by_hand():
+    """Two layers of 1 RCNN + 1 SCNN filter on binary events (T = 2); layer-0 SCNN always spikes, layer-1 never.
+    Layer 1 sees the pooled spikes (each 2x2 pool of 4 spikes: 4 ACs per synapse, fan-outs sum to 16) and the
+    pooled RCNN map (real: 2*2 outputs x 9 MACs) alike in both populations."""
+    T = 2
+    net = conv_net([2, 2], [1, 1], [1, 1])
+    l0, l1 = net.hcnn_layers
+    set_all([l0.scnn_fc.bias], 100.0)
+    set_all([l1.scnn_fc.bias], -100.0)
+    c, _ = count(net, torch.ones(1, 1, 4, 4, T, dtype=torch.float64))
+    assert {k: v // T for k, v in c.acs.items() if k.startswith("hcnn")} == {
+        "hcnn_layers.0.scnn_fc": 100, "hcnn_layers.0.rcnn_fc": 100, "hcnn_layers.0.rcnn_fv": 0,
+        "hcnn_layers.1.scnn_fc": 4 * 16, "hcnn_layers.1.rcnn_fc": 4 * 16, "hcnn_layers.1.rcnn_fv": 0}
+    assert {k: v // T for k, v in c.macs.items() if k.startswith("hcnn")} == {
+        "hcnn_layers.0.scnn_fc": 0, "hcnn_layers.0.rcnn_fc": 0, "hcnn_layers.0.rcnn_fv": 4 * 4 * 9,
+        "hcnn_layers.1.scnn_fc": 2 * 2 * 9, "hcnn_layers.1.rcnn_fc": 2 * 2 * 9, "hcnn_layers.1.rcnn_fv": 2 * 2 * 9}
+    assert (c.acs["linear_layers.0"], c.macs["linear_layers.0"], c.macs["linear_layers.1"]) == (0, 1 * 3, 3 * 2)
+    rep = cost.report(c, net, memory="sram")
+    assert rep["acs"] == T * 328 and rep["macs"] == T * 252 + T * (16 + 4) + 3 + 6
+    # memory: a weight read per synaptic op; membranes (16 + 4) and RCNN maps (16 + 4) read and written per step
+    assert rep["weight_reads"] == T * 328 + T * 252 + 9 and rep["state_accesses"] == 2 * T * (20 + 20)
+    assert rep["energy_memory_pj"] == pytest.approx((T * 580 + 9 + 4 * T * 20) * 5.0)
+
+
+def test_conv_readout_spike_sums_cost_one_ac_per_spike():
+    """A pure SCNN layer always spiking: its 2x2-pooled spikes summed over T = 3 reach the 3 hidden units of the
+    readout as 3 x 4 spikes per pooled position."""
+    T = 3
+    net = conv_net([2], [0], [2])
+    set_all([net.hcnn_layers[0].scnn_fc.bias], 100.0)
+    c, _ = count(net, torch.zeros(1, 1, 4, 4, T, dtype=torch.float64))
+    assert c.acs["hcnn_layers.0.scnn_fc"] == 0  # no event, nothing to do
+    assert (c.acs["linear_layers.0"], c.macs["linear_layers.0"]) == (2 * 2 * 2 * T * 4 * 3, 0)
+
+
+# -- memory term ----------------------------------------------------------------------------------------------
+def test_memory_term_by_hand_and_beside_the_arithmetic():
+    """Pure RNN 2 -> 3 -> 2 -> 4 and LSTM: weight reads = synaptic MACs; state read + write per value per step."""
+    T, B = 2, 3
+    for cell, values in (("rnn", 1), ("lstm", 2)):
+        net = TinyNet(2, [3, 2], [0, 0], cell=cell, nout=4).double()
+        c, _ = count(net, torch.rand(T, B, 2, dtype=torch.float64), net.init_hidden(B))
+        g = 4 if cell == "lstm" else 1
+        reads = T * B * (g * (2 * 3 + 9 + 3 * 2 + 4) + 2 * 4)
+        plain, sram, dram = (cost.report(c, net, memory=m) for m in (None, "sram", "dram"))
+        assert "energy_memory_pj" not in plain and plain["totals"]["weight_reads"] == reads
+        assert sram["weight_reads"] * T * B == reads and sram["state_accesses"] * T * B == 2 * values * T * B * 5
+        assert sram["energy_pj"] == plain["energy_pj"]  # the arithmetic figure never includes memory
+        assert sram["energy_memory_pj"] == pytest.approx((reads + 2 * values * T * B * 5) * 5.0 / (T * B))
+        assert dram["energy_memory_pj"] == pytest.approx(sram["energy_memory_pj"] * 640 / 5)
+        assert sram["energy_with_memory_pj"] == pytest.approx(sram["energy_pj"] + sram["energy_memory_pj"])
+        assert cost.report(c, net, memory="sram", memory_pj=1.0)["memory_pj"] == 1.0
+    with pytest.raises(ValueError, match="unknown cost convention"):
+        cost.Counter("literature")
+
+
+# -- aggregator -----------------------------------------------------------------------------------------------
+def write_cost(folder, name, energy, **extra):
+    obj = dict(kind="cost", firing_rate={"snn1": 0.1}, macs=energy / 4.6, acs=0.0, energy_pj=energy, params=10,
+               state_bytes=8, **extra)
+    (folder / "log" / f"cost_{name}.json").write_text(json.dumps(obj))
+
+
+def test_aggregator_refuses_to_average_different_conventions(tmp_path):
+    folder = tmp_path / "rnn-ptb-650-0.5-0.6"
+    (folder / "log").mkdir(parents=True)
+    exp = results.Experiment(str(folder), "ptb", "rnn", [1111, 2222], [0.5])
+    write_cost(folder, "ptb_rnn_1111", 10.0, convention="standard", memory="sram", memory_pj=5.0, energy_memory_pj=50.0)
+    write_cost(folder, "ptb_rnn_2222", 20.0, convention="standard", memory="sram", memory_pj=5.0, energy_memory_pj=70.0)
+    t = results.collect_tradeoff(results.collect(exp))
+    assert (t.convention, t.memory, t.problems) == ("standard", "sram 5 pJ", [])
+    row = results.tradeoff_rows(t)[0]
+    assert (row["type"], row["energy_pj"], row["energy_memory_pj"]) == ("rnn", 15.0, 60.0)
+    head = results.tradeoff_csv(results.tradeoff_rows(t), t.convention, t.memory).splitlines()[0].split(",")
+    assert {"energy_pj[standard]", "macs[standard]", "energy_memory_pj[standard; sram 5 pJ]", "params"} <= set(head)
+
+    write_cost(folder, "ptb_rnn_2222", 20.0)  # an earlier result: no convention recorded, i.e. kit-v1
+    write_cost(folder, "ptb_snn_1111", 5.0, convention="standard")
+    t = results.collect_tradeoff(results.collect(exp))
+    assert t.convention is None and t.memory is None and len(t.problems) == 2
+    assert "different conventions (kit-v1: ptb_rnn_2222; standard: ptb_rnn_1111, ptb_snn_1111)" in t.problems[0]
+    assert "different memory terms" in t.problems[1]
+    rows = {r["type"]: r for r in results.tradeoff_rows(t)}
+    assert rows["rnn"]["energy_pj"] is None and rows["snn"]["energy_pj"] is None and rows["rnn"]["n_cost"] == 2
+    assert "energy_pj[mixed]" in results.tradeoff_csv(list(rows.values())).splitlines()[0]
+    written, problems = results.write_tradeoff(results.collect(exp), str(tmp_path / "ptb-RNN"), plots=False)
+    assert problems == t.problems and "energy_pj[mixed]" in open(written[0]).read()
