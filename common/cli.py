@@ -44,7 +44,10 @@ def experiment_parser(description, models=("rnn", "snn", "ffs", "hybrid")):
     p.add_argument("--cuda", action="store_true", help="accepted for compatibility with the original scripts; see --device")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--definition", action="store_true",
-                   help="run the step-by-step definition of the neurons instead of the faster equal paths")
+                   help="run the step-by-step definition of the neurons in every stage (same as --execution definition)")
+    p.add_argument("--execution", type=str, default=None, choices=("definition", "torch", "triton"),
+                   help="how the time loops run: definition (step by step), torch (layer-major), triton (layer-major "
+                        "with fused LIF kernels; CUDA only). Default: triton on CUDA with Triton installed, else torch")
     return p
 
 

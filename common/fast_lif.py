@@ -6,8 +6,9 @@ and reset path included), but without one autograd graph per step: the forward l
 under no_grad and saves only its input; the backward recomputes the membrane (one cheap
 forward scan) and runs a reverse loop.
 
-On CUDA (float32, triton importable) both loops are fused Triton kernels, one program
-per block of neurons looping over T in registers. Everything else runs the torch loop.
+Under the 'triton' execution (common.execution; the default on CUDA with Triton installed), float32
+loops on CUDA are fused Triton kernels, one program per block of neurons looping over T in
+registers. Everything else runs the torch loop.
 
 Second order: a backward with create_graph=True (and a batched one, inside
 autograd.grad(..., is_grads_batched=True)) differentiates the step-by-step definition
@@ -17,6 +18,7 @@ supported; lif_step supports them.
 """
 import torch
 
+from common import execution
 from common.neurons import lif_step
 
 try:
@@ -39,12 +41,13 @@ def lif_multistep_reference(currents, decay, thresh, lens):
 def lif_multistep(currents, decay, thresh, lens, backend=None):
     """Spikes [T, ...] of the LIF driven by currents [T, ...] (fc: [T, B, N], conv: [T, B, C, H, W]).
 
-    decay, thresh, lens are Python floats. backend: None (auto), 'torch' or 'triton'.
+    decay, thresh, lens are Python floats. backend: None (common.execution's setting: Triton kernels
+    under 'triton' where they apply, the torch loop otherwise), 'torch' or 'triton'.
     Memory saved for the backward: the currents themselves (no copy); membrane and spikes
     are recomputed from them.
     """
-    if backend is None:
-        backend = 'triton' if _triton_ok(currents) else 'torch'
+    if backend is None:  # the process's execution setting (common.execution) picks the kernels
+        backend = 'triton' if execution.current() == 'triton' and _triton_ok(currents) else 'torch'
     return _LIFMultiStep.apply(currents, float(decay), float(thresh), float(lens), backend)
 
 

@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from common import execution
 from common.fast_lif import _is_batched, lif_multistep
 from common.neurons import lif_step
 from common.selection import SelectionError, log_conv_selection, neuron_count, select_conv
@@ -255,7 +256,7 @@ class HybridConvNet(nn.Module):
                                                                      ("layer_config", "buffer_config", "linear_config"))
         self.decay, self.thresh, self.lens = decay, thresh, lens
         self.rcnn_update = RCNN_UPDATES[rcnn]
-        self.fast = True  # layer-major execution; False runs the step-by-step definition
+        self.fast = None  # None follows common.execution; True/False force layer-major/definition (tests, benchmarks)
         self.hcnn_layers = nn.ModuleList([HybridLayer(**layer, device=device) for layer in layer_config])
         self.linear_layers = nn.ModuleList([nn.Linear(lin["input_channels"], lin["output_channels"], device=device)
                                             for lin in linear_config])
@@ -280,7 +281,7 @@ class HybridConvNet(nn.Module):
         if inputs.shape[-2] != self.input_size or inputs.shape[-3] != self.input_size:
             raise ValueError(f"the network was built for {self.input_size}x{self.input_size} frames, "
                              f"got {tuple(inputs.shape[-3:-1])}")
-        if self.fast and masks is None:
+        if masks is None and (not execution.is_definition() if self.fast is None else self.fast):
             return self.forward_layers(inputs)
         return self.forward_steps(inputs, masks)
 

@@ -19,6 +19,7 @@ import warnings
 import torch
 import torch.nn as nn
 
+from common import execution
 from common.fast_lif import _is_batched, lif_multistep
 from common.neurons import lif_step, lstm_step, rnn_step
 
@@ -43,7 +44,7 @@ class HybridFC(nn.Module):
         self.ninp, self.cell = ninp, cell
         self.rnn_shape, self.snn_shape = list(rnn_shape), list(snn_shape)
         self.decay, self.thresh, self.lens = decay, thresh, lens
-        self.fast = True  # layer-major execution; False runs the step-by-step definition
+        self.fast = None  # None follows common.execution; True/False force layer-major/definition (tests, benchmarks)
         inputs = [ninp, snn_shape[0] + rnn_shape[0]]
         # creation order fixes the RNG order of the initialisation: snn fc, rnn fc, rnn fv
         for l in (1, 2):
@@ -87,7 +88,7 @@ class HybridFC(nn.Module):
         `masks` (population key -> 0/1 vector) forces chosen neurons' outputs to zero; it exists
         to prove that shrinking a network equals masking it, and runs the definition.
         """
-        if self.fast and masks is None:
+        if masks is None and (not execution.is_definition() if self.fast is None else self.fast):
             return self.run_layers(x, hidden)
         return self.run_steps(x, hidden, masks)
 

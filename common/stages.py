@@ -3,6 +3,7 @@ import os
 
 import torch
 
+from common import execution
 from common.criteria import CRITERIA, ranking, score_table
 from common.hessian import cache_key, cached_traces, file_digest, hutchinson_traces
 from common.selection import SelectionError, log_selection, neuron_count, select_fc, write_importance_csv
@@ -46,12 +47,14 @@ def hessian_selection(model, loss_fn, inputs, ratio, n_probes, adaptation_checkp
     """
     if selection == "oracle" and heldout_loss is None:
         raise KitError("--selection oracle needs a held-out loss, which this experiment does not provide")
-    key = cache_key(file_digest(adaptation_checkpoint), *inputs, n_probes, torch.get_rng_state())
+    key = cache_key(file_digest(adaptation_checkpoint), *inputs, n_probes, torch.get_rng_state(),
+                    *(["definition"] if execution.is_definition() else []))  # the definition's traces are its own
     path = f"{trace_prefix}_{key}.npz"
 
     def compute():
         model.eval()
-        return hutchinson_traces(loss_fn(), model.probed_groups(), n_probes)
+        probe_batch = 1 if execution.is_definition() else None  # the definition: one probe per product
+        return hutchinson_traces(loss_fn(), model.probed_groups(), n_probes, probe_batch)
 
     values, cached = cached_traces(path, compute)
     if cached:

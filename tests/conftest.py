@@ -11,6 +11,8 @@ SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")  # real data beside the
 sys.path.insert(0, ROOT)
 torch.set_num_threads(1)
 
+from common import execution  # noqa: E402
+
 
 def run_script(script, args, cwd):
     """Run an experiment script in this process (as `python script args` from cwd).
@@ -19,7 +21,8 @@ def run_script(script, args, cwd):
     sys.argv = [script] + [str(a) for a in args]
     os.chdir(cwd)
     try:
-        runpy.run_path(script, run_name="__main__")
+        with execution.using(None):  # the script sets its own; the tests' setting is restored afterwards
+            runpy.run_path(script, run_name="__main__")
         return 0
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 1

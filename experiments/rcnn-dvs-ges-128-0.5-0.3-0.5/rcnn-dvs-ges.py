@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from common import execution
 from common.cli import check_args, experiment_parser, run_name
 from common.event_data import DEFAULT_DVS_HDF5, DVSGesture
 from common.events import DVS_SENSOR, DataError
@@ -151,6 +152,7 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args)
+    print(execution.from_args(args, device))  # before any model is built; every forward reads it
     seed_everything(args.seed)
     data = load_data(args)
     ensure_dirs()
@@ -166,7 +168,6 @@ def main():
         else:
             model = rebuild(resume, checkpoint_path)
             logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after iteration {resume['epoch'] * args.test_interval}")
-        model.fast = not args.definition
         log_channels(logger, model)
         train(model, data, 1, checkpoint_path, args, logger, resume)
 
@@ -177,7 +178,6 @@ def main():
             ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
                                    f"python rcnn-dvs-ges.py --model hybrid --mode train1 --seed {args.seed}{size_flags(args)}")
             model = rebuild(ckpt, adapted)
-            model.fast = not args.definition
             test(model, data, args, logger)  # the redundant network before selection
             inputs, targets = data.train_batch(args.hessian_batch, np.random)  # one random training batch
             inputs, targets = inputs.to(device), targets.to(device)
@@ -188,7 +188,6 @@ def main():
             test(model, data, args, logger)  # the selected network before restoration
         else:
             model = rebuild(resume, checkpoint_path)
-            model.fast = not args.definition
             logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after iteration {resume['epoch'] * args.test_interval}")
         train(model, data, 2, checkpoint_path, args, logger, resume)
 
@@ -197,7 +196,6 @@ def main():
               f"--seed {args.seed}" + (f" --ratio {args.ratio}" if name.count("_") == 3 else "") + size_flags(args)
         ckpt = load_checkpoint(checkpoint_path, args.mode, how)
         model = rebuild(ckpt, checkpoint_path)
-        model.fast = not args.definition
         test(model, data, args, logger)
 
 

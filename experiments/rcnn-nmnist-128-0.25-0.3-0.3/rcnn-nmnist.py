@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from common import execution
 from common.cli import check_args, experiment_parser, run_name
 from common.event_data import DEFAULT_NMNIST_ROOT, NMNISTFrames
 from common.events import NMNIST_SENSOR, DataError
@@ -151,6 +152,7 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args)
+    print(execution.from_args(args, device))  # before any model is built; every forward reads it
     seed_everything(args.seed)
     train_set, test_set = load_data(args)
     loaders = loader(train_set, args.batch_size, True), loader(test_set, args.batch_size, False)
@@ -167,7 +169,6 @@ def main():
         else:
             model = rebuild(resume, checkpoint_path)
             logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after epoch {resume['epoch']}")
-        model.fast = not args.definition
         log_channels(logger, model)
         train(model, loaders, 1, checkpoint_path, args, logger, resume)
 
@@ -178,7 +179,6 @@ def main():
             ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
                                    f"python rcnn-nmnist.py --model hybrid --mode train1 --seed {args.seed}{size_flags(args)}")
             model = rebuild(ckpt, adapted)
-            model.fast = not args.definition
             # the first batch of a shuffled training loader (the original logs no test of the adapted net here)
             inputs, targets = next(iter(loader(train_set, args.hessian_batch, True)))
             inputs, targets = inputs.to(device), targets.to(device)
@@ -189,7 +189,6 @@ def main():
             test(model, loaders[1], logger)  # the selected network before restoration
         else:
             model = rebuild(resume, checkpoint_path)
-            model.fast = not args.definition
             logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after epoch {resume['epoch']}")
         train(model, loaders, 2, checkpoint_path, args, logger, resume)
 
@@ -198,7 +197,6 @@ def main():
               f"--seed {args.seed}" + (f" --ratio {args.ratio}" if name.count("_") == 3 else "") + size_flags(args)
         ckpt = load_checkpoint(checkpoint_path, args.mode, how)
         model = rebuild(ckpt, checkpoint_path)
-        model.fast = not args.definition
         test(model, loaders[1], logger)
 
 

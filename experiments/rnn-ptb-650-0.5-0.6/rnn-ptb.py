@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from common import execution
 from common.cli import check_args, experiment_parser, run_name
 from common.hybrid_fc import HybridFC
 from common.ptb import Corpus, batchify, get_batch
@@ -185,6 +186,7 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args)
+    print(execution.from_args(args, device))  # before any model is built; every forward reads it
     seed_everything(args.seed)
     corpus = Corpus(args.data)
     splits = [batchify(ids, args.batch_size, device) for ids in (corpus.train, corpus.valid, corpus.test)]
@@ -203,7 +205,6 @@ def main():
             logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after epoch {resume['epoch']}")
         bias = args.bias if resume is None else bool(resume.get("bias", False))
         model = PTBModel(ntokens, args.emsize, rnn_shape, snn_shape, args.dropout, args.cell, bias).to(device)
-        model.fast = not args.definition
         logger.info("model with rnn_shape: [{:3d}, {:3d}]".format(*rnn_shape))
         logger.info("model with snn_shape: [{:3d}, {:3d}]".format(*snn_shape))
         train(model, splits, 1, checkpoint_path, args, logger, resume)
@@ -215,7 +216,6 @@ def main():
             ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
                                    f"python {parser.prog} --model hybrid --mode train1 --seed {args.seed}")
             model = model_from_checkpoint(ckpt, adapted, args, device)
-            model.fast = not args.definition
             test(model, splits[2], args, logger)  # the redundant network before selection
             inputs, targets = get_batch(splits[0], 0, args.bptt)  # the first training chunk
 
@@ -236,7 +236,6 @@ def main():
             test(model, splits[2], args, logger)  # the selected network before restoration
         else:
             model = model_from_checkpoint(resume, checkpoint_path, args, device)
-            model.fast = not args.definition
             logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after epoch {resume['epoch']}")
         train(model, splits, 2, checkpoint_path, args, logger, resume)
 
@@ -245,7 +244,6 @@ def main():
               (f" --ratio {args.ratio}" if name.count("_") == 3 else "")
         ckpt = load_checkpoint(checkpoint_path, args.mode, how)
         model = model_from_checkpoint(ckpt, checkpoint_path, args, device)
-        model.fast = not args.definition
         test(model, splits[2], args, logger)
 
 

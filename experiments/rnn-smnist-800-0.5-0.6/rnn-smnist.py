@@ -30,6 +30,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from common import execution
 from common.cli import check_args, experiment_parser, run_name
 from common.hybrid_fc import HybridFC
 from common.smnist import load_split, loader, split_train_val
@@ -198,6 +199,7 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args)
+    print(execution.from_args(args, device))  # before any model is built; every forward reads it
     seed_everything(args.seed)
     train_images, train_labels = load_split(args.data, "train")
     data = {"test": loader(*load_split(args.data, "test"), args.batch_size, shuffle=False)}
@@ -218,7 +220,6 @@ def main():
             rnn_shape, snn_shape = resume["rnn_shape"], resume["snn_shape"]
             logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after epoch {resume['epoch']}")
         model = SMNISTModel(rnn_shape, snn_shape, args.cell).to(device)
-        model.fast = not args.definition
         logger.info("model with rnn_shape: [{:3d}, {:3d}]".format(*rnn_shape))
         logger.info("model with snn_shape: [{:3d}, {:3d}]".format(*snn_shape))
         train(model, data, 1, checkpoint_path, args, logger, device, resume)
@@ -236,7 +237,6 @@ def main():
                                f"--protocol {ckpt.get('protocol', 'test')}, or run both stages of the other protocol "
                                "in a folder of its own")
             model = model_from_checkpoint(ckpt, adapted, device)
-            model.fast = not args.definition
             test(model, data, device, logger, check)  # the redundant network before selection
             images, labels = next(iter(data["train"]))  # the first batch of a freshly shuffled loader
             images, labels = images.to(device), labels.to(device)
@@ -261,7 +261,6 @@ def main():
             test(model, data, device, logger, check)  # the selected network before restoration
         else:
             model = model_from_checkpoint(resume, checkpoint_path, device)
-            model.fast = not args.definition
             logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after epoch {resume['epoch']}")
         train(model, data, 2, checkpoint_path, args, logger, device, resume)
 
@@ -270,7 +269,6 @@ def main():
               (f" --ratio {args.ratio}" if name.count("_") == 3 else "")
         ckpt = load_checkpoint(checkpoint_path, args.mode, how)
         model = model_from_checkpoint(ckpt, checkpoint_path, device)
-        model.fast = not args.definition
         if "protocol" in ckpt:
             logger.info(protocol_line(ckpt["protocol"], ckpt.get("val_size", 0)))
         else:
