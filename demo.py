@@ -16,7 +16,8 @@ What it runs, in order, with the kit's own pieces:
        train2  HSTNN stages 2 and 3 (Selection by Hessian traces, Restoration) at the same ratios;
   3. runs the aggregator latex-code-gen.py on the train logs (each ends with the test block that a
      test1/test2 run would log again): <out>/results/mnist-RNN-{ffs,hybrid}.csv, mnist-RNN.tex,
-     mnist-RNN-summary.md and the plot mnist-RNN.png/.pdf (accuracy against the SNN ratio).
+     mnist-RNN-summary.md, the plot mnist-RNN.png/.pdf (accuracy against the SNN ratio) and the
+     learning curves mnist-RNN-curves.png.
 Checkpoints are chosen as in the original (best test accuracy over training; --protocol val holds
 out 500 training images instead). Finished runs are skipped when the command is run again.
 """
@@ -125,7 +126,8 @@ def main():
           f"rnn-smnist/traces/ (Hessian traces, per-neuron importance CSVs)")
     print(f"  tables   results/mnist-RNN-ffs.csv, results/mnist-RNN-hybrid.csv, results/mnist-RNN.tex, "
           f"results/mnist-RNN-summary.md")
-    print(f"  plot     results/mnist-RNN.png (and .pdf): test accuracy against the SNN ratio")
+    print(f"  plots    results/mnist-RNN.png (and .pdf): test accuracy against the SNN ratio, ours and the "
+          f"authors'; results/mnist-RNN-curves.png: every run's test accuracy per epoch")
     print(f"Run the command again to reuse finished runs; delete {shown} to start afresh.\n{rule}")
 
 

@@ -387,48 +387,10 @@ def published_mean_std(pub, kind, label):
 
 # -- plots ------------------------------------------------------------------------------------------
 def plot(res, path_stem):
-    """<path_stem>.png and .pdf: the metric against the SNN ratio for ffs and HSTNN, pure RNN and SNN as
-    horizontal lines; the authors' published numbers drawn beside ours, dashed and labelled as theirs."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    exp = res.experiment
-    fig, ax = plt.subplots(figsize=(9, 4.2))
-    base = exp.rnn_type.upper()
-    for model, label, color, marker in (("ffs", "ffs (hybrid from scratch)", "C0", "o"), ("hybrid", "HSTNN", "C1", "s")):
-        pts = [(r, row_stats(res.row(model, r))) for r in exp.ratios]
-        pts = [(r, avg, math.sqrt(squ)) for r, (avg, squ, _) in pts if avg is not None]
-        if pts:
-            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], color=color,
-                        marker=marker, capsize=3, label=f"{label}, ours")
-    for model, label, color, style in ((exp.rnn_type, f"pure {base}", "C2", "-."), ("snn", "pure SNN", "C3", ":")):
-        avg, _, _ = row_stats(res.row(model))
-        if avg is not None:
-            ax.axhline(avg, color=color, linestyle=style, label=f"{label}, ours")
-    pub = published(exp.dataset, exp.rnn_type)
-    if pub:
-        for kind, label, color, marker in (("ffs", "ffs", "C0", "o"), ("hybrid", "HSTNN", "C1", "s")):
-            rows = sorted((float(k), v[1]) for k, v in pub[kind].items() if k not in ("rnn", "snn"))
-            ax.plot([r for r, _ in rows], [a for _, a in rows], color=color, marker=marker, linestyle="--",
-                    markerfacecolor="none", alpha=0.6, label=f"{label}, published by the authors")
-        for key, label, color in (("rnn", "pure RNN", "C2"), ("snn", "pure SNN", "C3")):
-            ax.axhline(pub["ffs"][key][1], color=color, linestyle="--", alpha=0.35,
-                       label=f"{label}, published by the authors")
-    ax.set_xlabel("SNN ratio")
-    ax.set_ylabel(METRIC.get(exp.dataset, "test accuracy (%)"))
-    ax.set_title(f"{exp.stem} ({exp.name}), mean ± std over {len(exp.seeds)} seeds", fontsize=9)
-    ax.grid(alpha=0.3)
-    handles, labels = ax.get_legend_handles_labels()
-    order = sorted(range(len(labels)), key=lambda i: "published" in labels[i])  # ours first
-    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=7, loc="center left",
-              bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
-    paths = [path_stem + ".png", path_stem + ".pdf"]
-    for p in paths:
-        fig.savefig(p, dpi=150)
-    plt.close(fig)
-    return paths
+    """<path_stem>.png and .pdf (ours, and the authors' published numbers in a panel on their own scale) and
+    <path_stem>-curves.png (the learning curves of every run): see common/plots.py."""
+    from common import plots
+    return plots.plot_experiment(res, path_stem) + plots.plot_learning_curves(res, path_stem)
 
 
 # -- profile ----------------------------------------------------------------------------------------
@@ -762,7 +724,8 @@ def write_tradeoff(res, stem, plots=True):
         fp.write(tradeoff_csv(rows, t.convention, t.memory))
     written = [f"{stem}-tradeoff.csv"]
     if plots and (t.cost or t.robust):
-        written += plot_tradeoff(t, rows, stem)
+        from common.plots import plot_firing_rates
+        written += plot_tradeoff(t, rows, stem) + plot_firing_rates(res.experiment, rows, stem)
     return written, t.problems
 
 
