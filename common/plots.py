@@ -72,7 +72,8 @@ def experiment_figure(res):
         if exp.ratios:
             ours.set_xlim(min(exp.ratios) - 0.05, max(exp.ratios) + 0.05)
     ours.set_ylabel(metric)
-    ours.set_title(f"ours: mean ± std over {seeds_text(len(exp.seeds))}", fontsize=9)
+    ours.set_title("ours: " + ("1 seed" if len(exp.seeds) == 1 else f"mean ± std over {seeds_text(len(exp.seeds))}"),
+                   fontsize=9)
 
     if pub:
         theirs = axes[0][1]

@@ -82,7 +82,7 @@ def test_published_numbers_on_a_panel_of_their_own(tmp_path):
 
 def test_one_seed_no_runs_and_unpublished_tables(tmp_path):
     fig = plots.experiment_figure(results_of(experiment(tmp_path), OURS))
-    assert fig.axes[0].get_title() == "ours: mean ± std over 1 seed"
+    assert fig.axes[0].get_title() == "ours: 1 seed"
     assert not any(t.get_text() == plots.NO_RUNS for t in fig.axes[0].texts)
     plots.pyplot().close(fig)
     fig = plots.experiment_figure(results_of(experiment(tmp_path, "nmnist"), {}))
