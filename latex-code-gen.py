@@ -6,7 +6,8 @@ summary, plots beside the published numbers, and the profile table.
 
 A missing, unfinished or garbled run becomes an NA cell and a line in the list printed at the end.
 Where evaluate.py has written cost or robustness results (log/cost_*.json, log/robust_*.json), it also writes
-<ds>-<TYPE>-tradeoff.csv and the plots <ds>-<TYPE>-tradeoff-{metric,energy,robustness,pareto}.png.
+<ds>-<TYPE>-tradeoff.csv and the plots <ds>-<TYPE>-tradeoff-{metric,energy,robustness,pareto,firing-rates}.png.
+Every experiment also gets <ds>-<TYPE>-curves.png: each run's metric per epoch, from its train log.
 """
 import argparse
 import os
