@@ -72,8 +72,8 @@ def experiment_figure(res):
         if exp.ratios:
             ours.set_xlim(min(exp.ratios) - 0.05, max(exp.ratios) + 0.05)
     ours.set_ylabel(metric)
-    ours.set_title("ours: " + ("1 seed" if len(exp.seeds) == 1 else f"mean ± std over {seeds_text(len(exp.seeds))}"),
-                   fontsize=9)
+    ours.set_title("ours: " + ("1 seed" if len(exp.seeds) == 1 else f"mean ± std over {seeds_text(len(exp.seeds))}")
+                   + ("" if pub else " (the authors published no numbers for this table)"), fontsize=9)
 
     if pub:
         theirs = axes[0][1]
@@ -159,20 +159,22 @@ def curves_figure(exp, curves):
                [("hybrid", r, f"ratio {ratio_str(r)}", shade[r]) for r in exp.ratios])]
     whats = sorted({what for _, what in curves.values()})
     for ax, (title, lines) in zip(axes, panels):
-        drawn = False
+        last = 0
         for model, ratio, label, color in lines:
             runs = [curves[(model, ratio, s)][0] for s in exp.seeds if (model, ratio, s) in curves]
             for i, points in enumerate(runs):  # one legend entry per model or ratio, not per seed
                 ax.plot([p[0] for p in points], [p[1] for p in points], color=color, linewidth=1, alpha=0.85,
                         marker="o" if len(points) < 30 else None, markersize=2.5, label=None if i else label)
-            drawn = drawn or bool(runs)
-        if drawn:
+                last = max(last, points[-1][0])
+        if last:
             ax.legend(fontsize=7)
+            if last < 10:
+                ax.set_xlim(0.5, last + 0.5)
         else:
             say_empty(ax, "no epochs logged")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("evaluation (every --test_interval iterations)" if exp.dataset == "dvsGesture" else "epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(" / ".join(whats) or "metric")
     if exp.dataset == "ptb" and curves:
