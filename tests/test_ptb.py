@@ -1,7 +1,6 @@
 """The PTB experiment end to end: every model and mode, resume, errors, and the authors' checkpoints."""
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
