@@ -1,0 +1,115 @@
+"""Question 1: does a criterion find the neurons the network needs? Every criterion right after Selection,
+without Restoration, and each criterion's rank correlation with the oracle.
+
+For every finished Adaptation run of runs/w<width>/ (completion record checked), with the kit's functions:
+  traces   Hutchinson traces (--probes probes, drawn after torch.manual_seed(seed)) of the loss on a fixed
+           trace batch: the first 100 images of the training part (the run's own Selection used the first
+           batch of a shuffled loader instead)
+  scores   common.criteria.score_table: hessian, reversed, magnitude, trace, taylor, random draws 0..--draws-1,
+           and the oracle: each neuron's loss increase, when it alone is removed, on the 1,000 held-out
+           (validation) images
+  pick     common.selection.select_fc at each ratio (the kit's counts and rule); the shrunk network is then
+           tested on the 1,000 test images (which neither the oracle nor the traces saw)
+  rank     Spearman correlation of each criterion's scores with the oracle's, per population (snn1, snn2,
+           rnn1, rnn2); and of the importance from the first half of the probes with that from the second
+One row per number in runs/no-retraining.csv (width, seed, criterion, ratio, metric, value); a (width, seed)
+already there is skipped, so an interrupted run continues where it stopped.
+"""
+import argparse
+import csv
+import os
+import runpy
+import sys
+import time
+
+import numpy as np
+import torch
+
+from study import DATA, RATIOS, RUNS, SCRIPT, SEEDS, WIDTHS
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from common.criteria import random_scores, ranking, score_table  # noqa: E402
+from common.hessian import hutchinson_traces, importance  # noqa: E402
+from common.runs import verify  # noqa: E402
+from common.selection import select_fc  # noqa: E402
+from common.smnist import load_split, loader, split_train_val  # noqa: E402
+
+CRITERIA = ("hessian", "reversed", "magnitude", "trace", "taylor", "oracle")
+FIELDS = ("width", "seed", "criterion", "ratio", "metric", "value")
+
+
+def spearman(a, b):
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def rows_for(script, path, seed, ratios, draws, probes, data):
+    ckpt = torch.load(path, weights_only=True)
+    model = script["model_from_checkpoint"](ckpt, path, torch.device("cpu"))
+    model.eval()
+    images, labels = data["trace"]
+    loss = lambda: torch.nn.functional.cross_entropy(model(images)[0], labels)
+    torch.manual_seed(seed)
+    values = hutchinson_traces(loss(), model.probed_groups(), probes)
+    mean = {k: v.float().mean(0) for k, v in values.items()}
+    table = score_table(model, loss, mean, seed, 0,
+                        heldout_loss=lambda m: script["evaluate"](m, data["val"], "cpu")[1])
+    scores = {c: ranking(c, table) for c in CRITERIA}
+    scores.update({f"random-{d}": random_scores(model.probed_groups(), seed, d) for d in range(draws)})
+    acc, test_loss = script["evaluate"](model, data["test"], "cpu")
+    rows = [("redundant", "", "test_acc", acc), ("redundant", "", "test_loss", test_loss)]
+    for criterion, s in scores.items():
+        for r in ratios:
+            small = model.shrunk(select_fc({k: v.tolist() for k, v in s.items()}, r))
+            acc, test_loss = script["evaluate"](small, data["test"], "cpu")
+            rows += [(criterion, r, "test_acc", acc), (criterion, r, "test_loss", test_loss)]
+        if not criterion.startswith("random-") or criterion == "random-0":
+            for key in s:
+                rows.append((criterion, "", f"spearman_oracle_{key}", spearman(s[key].numpy(), table["oracle"][key].numpy())))
+    half = probes // 2
+    halves = [importance({k: v[part].float().mean(0) for k, v in values.items()}, model.probed_groups())
+              for part in (slice(0, half), slice(half, probes))]
+    for key in halves[0]:
+        rows.append(("hessian", "", f"spearman_probe_halves_{key}", spearman(halves[0][key].numpy(), halves[1][key].numpy())))
+    return rows
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--widths", default=",".join(map(str, WIDTHS)))
+    p.add_argument("--draws", type=int, default=10, help="random draws per seed")
+    p.add_argument("--probes", type=int, default=50, help="Hutchinson probes (the study's Selection uses 50)")
+    p.add_argument("--out", default=os.path.join(RUNS, "no-retraining.csv"))
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    script = runpy.run_path(SCRIPT, run_name="no_retraining")
+    train_images, train_labels = load_split(DATA, "train")
+    (train_images, train_labels), val = split_train_val(train_images, train_labels, 1000)
+    data = {"trace": (train_images[:100].float().unsqueeze(1) / 255.0, train_labels[:100].long()),
+            "val": loader(*val, 100, shuffle=False), "test": loader(*load_split(DATA, "test"), 100, shuffle=False)}
+    done = set()
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            done = {(r["width"], r["seed"]) for r in csv.DictReader(f)}
+    else:
+        with open(args.out, "w", newline="") as f:
+            csv.writer(f).writerow(FIELDS)
+    for width in map(int, args.widths.split(",")):
+        for seed in SEEDS:
+            folder = os.path.join(RUNS, f"w{width}")
+            path = os.path.join(folder, "checkpoint", f"mnist_hybrid_{seed}.t7")
+            if (str(width), str(seed)) in done or not os.path.exists(path):
+                continue
+            _, _, problem = verify(os.path.join(folder, "log", f"train_mnist_hybrid_{seed}.log"))
+            if problem:
+                print(f"width {width} seed {seed}: skipped, the Adaptation run is not finished ({problem})")
+                continue
+            start = time.time()
+            rows = rows_for(script, path, seed, RATIOS, args.draws, args.probes, data)
+            with open(args.out, "a", newline="") as f:
+                csv.writer(f).writerows((width, seed) + tuple(r) for r in rows)
+            print(f"width {width} seed {seed}: {len(rows)} numbers in {time.time() - start:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""The selection-criteria study, every run and every table: one command.
+
+    HSTNN_STUDY_DATA=/path/to/data python studies/criteria/run.py
+
+/path/to/data holds MNIST/raw/ with the four IDX files of the 5,000-digit sample (4,000 train, 1,000 test);
+the first run copies them to studies/criteria/data/ (git-ignored). Then, through the kit's launcher (one CPU
+job at a time, each on one thread; finished runs are skipped, interrupted ones resume):
+  mprun-adaptation.py   Adaptation at widths 60 (first), 120 and 240
+  mprun-criteria.py     question 2: Selection + Restoration under every criterion (width 60)
+  mprun-ffs.py          question 3: ffs at the original and at a matched budget (width 60)
+  no_retraining.py      question 1: every criterion right after Selection, and the oracle
+in the order of ORDER below: questions 2 and 3 for the first FIRST seeds, question 1 where its Adaptation
+is done, then the other seeds, then the wider Adaptations and question 1 for them.
+Last, the logs and completion records of the finished runs are copied to results/studies/criteria/logs/ and
+analysis.py writes every table and plot there from those copies. --dry-run prints the launcher commands;
+--aggregate-only skips the runs. Run it under `nice` to leave the machine to interactive work.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from study import CRITERIA, DATA, FIRST, RUNS  # noqa: E402
+
+RESULTS = os.path.join(ROOT, "results", "studies", "criteria")
+STAGES = lambda n: ",".join(map(str, range(1, n + 1)))
+ORDER = [("mprun-adaptation.py", ["--stages", "1"]),                    # Adaptation, width 60
+         ("mprun-criteria.py", ["--stages", STAGES(FIRST * len(CRITERIA))]),  # Q2, the first seeds
+         ("mprun-ffs.py", ["--stages", STAGES(FIRST * 2)]),                   # Q3, the first seeds
+         ("no_retraining.py", ["--widths", "60,120"]),                       # Q1 where Adaptation is done
+         ("mprun-criteria.py", []), ("mprun-ffs.py", []),                     # Q2, Q3: the other seeds
+         ("mprun-adaptation.py", []), ("no_retraining.py", [])]               # widths 120, 240; Q1 at all
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def prepare_data(source):
+    raw = os.path.join(DATA, "MNIST", "raw")
+    if all(os.path.exists(os.path.join(raw, f)) for f in MNIST_FILES):
+        return
+    if not source or not os.path.isdir(os.path.join(source, "MNIST", "raw")):
+        sys.exit("error: the study's data is not prepared. Set HSTNN_STUDY_DATA (or pass --data-root) to a folder "
+                 f"holding MNIST/raw/ with the four IDX files of the 5,000-digit sample; got {source!r}")
+    os.makedirs(raw, exist_ok=True)
+    for f in MNIST_FILES:
+        for name in (f, f + ".gz"):
+            if os.path.exists(os.path.join(source, "MNIST", "raw", name)):
+                shutil.copy2(os.path.join(source, "MNIST", "raw", name), os.path.join(raw, name))
+                break
+        else:
+            sys.exit(f"error: {os.path.join(source, 'MNIST', 'raw', f)} is missing")
+
+
+def collect_logs():
+    """Copy every run's train log and completion record (real files, not the links) to RESULTS/logs/<folder>/."""
+    for name in sorted(os.listdir(RUNS)) if os.path.isdir(RUNS) else []:
+        log_dir = os.path.join(RUNS, name, "log")
+        if not os.path.isdir(log_dir):
+            continue
+        out = os.path.join(RESULTS, "logs", name)
+        os.makedirs(out, exist_ok=True)
+        for f in sorted(os.listdir(log_dir)):
+            src = os.path.join(log_dir, f)
+            if f.startswith("train_") and f.endswith((".log", ".json")) and not os.path.islink(src):
+                shutil.copy2(src, os.path.join(out, f))
+    if os.path.exists(os.path.join(RUNS, "no-retraining.csv")):
+        shutil.copy2(os.path.join(RUNS, "no-retraining.csv"), os.path.join(RESULTS, "no-retraining.csv"))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-root", default=os.environ.get("HSTNN_STUDY_DATA"),
+                   help="folder with MNIST/raw (default: $HSTNN_STUDY_DATA)")
+    p.add_argument("--dry-run", action="store_true", help="print the launcher commands, run nothing")
+    p.add_argument("--aggregate-only", action="store_true", help="only rebuild the tables and plots from the logs")
+    args = p.parse_args()
+    started, bad = time.time(), []
+    if not args.aggregate_only:
+        prepare_data(args.data_root)
+        for step, flags in ORDER:
+            cmd = [sys.executable, os.path.join(HERE, step)] + flags
+            if args.dry_run and step.startswith("mprun"):
+                cmd.append("--dry-run")
+            elif args.dry_run:
+                continue
+            print(f"\n#### {' '.join(cmd[1:])}  ({(time.time() - started) / 60:.1f} min)", flush=True)
+            if subprocess.call(cmd, cwd=HERE) != 0:
+                bad.append(step)
+        print(f"\n#### runs finished in {(time.time() - started) / 60:.1f} min" + (f"; problems in {bad}" if bad else ""))
+    if args.dry_run:
+        return 0
+    collect_logs()
+    subprocess.call([sys.executable, os.path.join(HERE, "analysis.py"), "--out", RESULTS], cwd=ROOT)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

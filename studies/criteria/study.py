@@ -1,0 +1,65 @@
+"""What every launcher file of the selection-criteria study shares: the design, folders and the launcher.
+
+S-MNIST, sigmoid-RNN hybrids, on the 5,000-digit real MNIST sample (4,000 training images, of which
+VAL_SIZE are held out to choose checkpoints under --protocol val, and 1,000 test images used once).
+Run names do not include the selection criterion, so every criterion restores into a folder of its own,
+runs/w<width>-<criterion>/, that links the Adaptation checkpoints of runs/w<width>/ (the same Adaptation
+for every criterion of a seed).
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, ROOT)
+from common.launcher import Launcher  # noqa: E402
+
+RUNS = os.path.join(HERE, "runs")   # git-ignored: checkpoints, traces, logs as the scripts write them
+DATA = os.path.join(HERE, "data")   # git-ignored: DATA/MNIST/raw, filled by run.py
+SCRIPT = os.path.join(ROOT, "experiments", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py")
+SEEDS = [1111, 2222, 3333, 4444, 5555, 6666, 7777, 8888]
+WIDE_SEEDS = SEEDS[:3]              # Q1 at widths 120 and 240
+WIDTHS = [60, 120, 240]
+RATIOS = [0.25, 0.5, 0.75]
+ADAPTATION_EPOCHS, RESTORATION_EPOCHS = 15, 8
+CRITERIA = ["hessian", "random-0", "random-1", "random-2", "taylor", "magnitude", "trace", "reversed"]
+FIRST = 3                           # seeds of questions 2 and 3 run before question 1 (run.py)
+
+COMMON = dict(batch_size=100, clip=0.25, protocol="val", val_size=1000, hessian_probes=50, data=DATA,
+              stage1_lr=3e-3, stage2_lr=3e-3, threads=1, seed=SEEDS)
+
+
+def criterion_flags(criterion):
+    """'random-2' -> selection random, draw 2; others -> the criterion itself."""
+    name, _, draw = criterion.partition("-")
+    return dict(selection=name, selection_draw=int(draw)) if draw else dict(selection=name)
+
+
+def need(path):
+    if not os.path.exists(path):
+        sys.exit(f"error: {path} is missing. Prepare the study's data first: "
+                 f"HSTNN_STUDY_DATA=<folder with MNIST/raw> python studies/criteria/run.py")
+
+
+def launcher():
+    """The kit's launcher on one CPU job at a time (each job on one thread)."""
+    return Launcher(script=SCRIPT, dataset="mnist", base_dir=RUNS, gpus="auto", slots_per_gpu=1, cpu_jobs=1,
+                    profile_csv=os.path.join(RUNS, "profile.csv"), progress_every_s=300.0)
+
+
+def folder(name):
+    path = os.path.join(RUNS, name)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def link_adaptation(source, target, seeds):
+    """Give folder `target` the Adaptation runs of `source` as relative links: checkpoint, log and completion
+    record of each seed (the train2 jobs of `target` start from them; nothing of `source` is ever written)."""
+    for seed in seeds:
+        for f in (f"checkpoint/mnist_hybrid_{seed}.t7", f"log/train_mnist_hybrid_{seed}.log",
+                  f"log/train_mnist_hybrid_{seed}.json"):
+            dst = os.path.join(target, f)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            if not os.path.lexists(dst):
+                os.symlink(os.path.relpath(os.path.join(source, f), os.path.dirname(dst)), dst)
