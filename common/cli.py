@@ -1,14 +1,22 @@
-"""Command-line flags shared by every experiment script, and the run names derived from them."""
+"""Command-line flags shared by every experiment script, their checks, the run names derived from them,
+and the commands that error messages suggest."""
 import argparse
+import math
+import os
+import shlex
+import sys
 
 from common.criteria import CRITERIA
-from common.training import KitError
+from common import runs
+from common.selection import SelectionError
+from common.training import KitError, load_checkpoint, resume_path
 
 MODES = ("train1", "test1", "train2", "test2")
 
 
 def experiment_parser(description, models=("rnn", "snn", "ffs", "hybrid")):
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                allow_abbrev=False)  # exact flag names: a typo never reaches another flag
     p.add_argument("--data", type=str, help="dataset location")
     p.add_argument("--model", type=str, default="hybrid", choices=models,
                    help="rnn/lstm: pure non-spiking; snn: pure spiking; ffs: hybrid trained from scratch at --ratio; "
@@ -43,6 +51,9 @@ def experiment_parser(description, models=("rnn", "snn", "ffs", "hybrid")):
     p.add_argument("--gpu", type=str, default=None, help="GPU index (sets CUDA_VISIBLE_DEVICES unless already set)")
     p.add_argument("--cuda", action="store_true", help="accepted for compatibility with the original scripts; see --device")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--allow-unfinished", "--allow_unfinished", action="store_true",
+                   help="train2: select from an Adaptation checkpoint without a finished run's record (interrupted, "
+                        "changed since, or the authors' own checkpoints); the log and the record say so")
     p.add_argument("--definition", action="store_true",
                    help="run the step-by-step definition of the neurons in every stage (same as --execution definition)")
     p.add_argument("--execution", type=str, default=None, choices=("definition", "torch", "triton"),
@@ -51,16 +62,96 @@ def experiment_parser(description, models=("rnn", "snn", "ffs", "hybrid")):
     return p
 
 
+# flags (by dest) that must be whole numbers >= 1, when the script has them; a flag's spelling when not --<dest>
+AT_LEAST_ONE = ("batch_size", "stage1_epochs", "stage2_epochs", "log_interval", "hessian_probes", "threads", "nhid",
+                "emsize", "bptt", "stage1_decay", "stage2_decay", "val_size", "nwin", "hessian_batch", "dt", "ds",
+                "test_interval")
+POSITIVE = ("stage1_lr", "stage2_lr", "clip")
+SPELLING = {"log_interval": "log-interval"}
+
+
 def check_args(args):
+    """Every flag's range, checked before any data is read (KitError on the first bad one)."""
     if args.mode in ("train2", "test2") and args.model != "hybrid":
         raise KitError(f"--mode {args.mode} is the Selection/Restoration stage of --model hybrid only (got --model {args.model})")
     if (args.model == "ffs" or args.mode in ("train2", "test2")) and not 0 < args.ratio < 1:
         raise KitError(f"--ratio must lie strictly between 0 and 1 (got {args.ratio})")
+    if not 0 <= args.seed < 2 ** 32:
+        raise KitError(f"--seed must lie between 0 and 2**32 - 1 (got {args.seed}); it seeds torch, NumPy and Python")
+    for key in AT_LEAST_ONE:
+        value = getattr(args, key, None)
+        if value is not None and value < 1:
+            why = ": 0 epochs would save an untrained network as the stage's result" if key.endswith("_epochs") else ""
+            raise KitError(f"--{SPELLING.get(key, key)} must be at least 1 (got {value}){why}")
+    for key in POSITIVE:
+        value = getattr(args, key, None)
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise KitError(f"--{key} must be a positive number (got {value})")
+    if getattr(args, "dropout", None) is not None and not 0 <= args.dropout < 1:
+        raise KitError(f"--dropout must lie in [0, 1) (got {args.dropout})")
+
+
+def check_train2_ratio(args, parser, dataset, populations, select):
+    """Before train2 reads any data or computes a Hessian: the Adaptation checkpoint must exist, and the
+    selection rule `select` (common.selection) must accept --ratio for its populations.
+
+    populations(checkpoint) -> {name: neurons or filters} of the redundant network; the rule is run on
+    zero scores, so a ratio that Selection would refuse is refused now. Skipped when train2 resumes."""
+    if args.mode != "train2" or os.path.exists(resume_path(f"checkpoint/{run_name(dataset, args)}.t7")):
+        return
+    adapted = f"checkpoint/{dataset}_hybrid_{args.seed}.t7"
+    ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})", suggested_command(parser, args, "train1", "hybrid"))
+    try:
+        sizes = populations(ckpt)
+    except (KeyError, TypeError, IndexError):  # not this kit's layout: the full load reports it later
+        return
+    try:
+        select({name: [0.0] * n for name, n in sizes.items() if n > 0}, args.ratio, args.truncate_counts)
+    except SelectionError as e:
+        raise KitError(f"--ratio {args.ratio} does not fit {adapted}: {e}")
+
+
+def suggested_command(parser, args, mode, model=None, argv=None):
+    """The command line that makes the file a run needs: this script with the user's own flags (argv),
+    --model/--mode set for the target run, the same --seed, and --ratio only when the target's name has one."""
+    model = model or args.model
+    command = ["python", parser.prog, "--model", model, "--mode", mode, "--seed", str(args.seed)]
+    if model == "ffs" or mode in ("train2", "test2"):
+        command += ["--ratio", str(args.ratio)]
+    return " ".join(shlex.quote(word) for word in command + other_flags(parser, sys.argv[1:] if argv is None else argv))
+
+
+def other_flags(parser, argv, drop=("model", "mode", "ratio", "seed")):
+    """argv without the flags whose dest is in `drop` (and their values); --flag=value and, where the parser
+    allows them, abbreviations count."""
+    kept, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+            continue
+        flag = word.split("=", 1)[0]
+        matches = [a for option, a in parser._option_string_actions.items() if option == flag] or \
+                  {a for option, a in parser._option_string_actions.items()
+                   if parser.allow_abbrev and option.startswith(flag) and flag.startswith("--")}
+        action = next(iter(matches)) if len(matches) == 1 else None
+        if action is not None and action.dest in drop:
+            skip = "=" not in word and action.nargs != 0
+            continue
+        kept.append(word)
+    return kept
+
+
+def fc_populations(ckpt):
+    """Neurons per population of a fully connected hybrid checkpoint (common.selection.select_fc's keys)."""
+    return {f"{kind}{l + 1}": int(ckpt[f"{kind}_shape"][l]) for kind in ("rnn", "snn") for l in (0, 1)}
+
+
+def conv_populations(ckpt):
+    """Filters per layer and type of a conv hybrid checkpoint (names as common.hybrid_conv's probed groups)."""
+    return {f"hcnn_layers.{l}.{kind}_fc": int(layer[f"{kind}_channels"])
+            for l, layer in enumerate(ckpt["layer_config"]) for kind in ("rcnn", "scnn")}
 
 
 def run_name(dataset, args):
     """<ds>_<model>_<seed>, plus _<ratio> for ffs and for the restored hybrid (train2/test2)."""
-    name = f"{dataset}_{args.model}_{args.seed}"
-    if args.model == "ffs" or args.mode in ("train2", "test2"):
-        name += f"_{float(args.ratio)}"
-    return name
+    return runs.run_name(dataset, args.model, args.seed, args.ratio, args.mode)

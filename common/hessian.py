@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from common.progress import progress
+from common.runs import fault_point
 
 
 def draw_probes(groups):
@@ -168,14 +169,35 @@ def file_digest(path):
     return h.hexdigest()
 
 
+RNG_AFTER, CUDA_RNG_AFTER = "_rng_after", "_cuda_rng_after_"  # not trace groups: the random state after the probes
+
+
 def cached_traces(path, compute):
     """Load per-probe traces from `path` (.npz) or compute and write them atomically."""
     if os.path.exists(path):
-        with np.load(path) as f:
-            return {key: torch.from_numpy(f[key]) for key in f.files}, True
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                stored = {key: torch.from_numpy(f[key]) for key in f.files}
+        except Exception as e:  # truncated or flipped (the zip's CRC), or pickled objects we refuse to run
+            from common.training import KitError
+            raise KitError(f"cannot read the trace cache {path} ({type(e).__name__}); delete it to compute the traces again")
+        # the random state the probes left behind: what follows Selection draws the same numbers as after computing
+        if RNG_AFTER in stored:
+            torch.set_rng_state(stored.pop(RNG_AFTER))
+        cuda = sorted((k for k in stored if k.startswith(CUDA_RNG_AFTER)), key=lambda k: int(k[len(CUDA_RNG_AFTER):]))
+        states = [stored.pop(k) for k in cuda]
+        if states and torch.cuda.is_available() and len(states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states)
+        fault_point("traces-cached")
+        return stored, True
+    fault_point("selection")
     values = compute()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}.npz"
-    np.savez(tmp, **{key: v.cpu().numpy() for key, v in values.items()})
+    rng = {RNG_AFTER: torch.get_rng_state().numpy()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        rng.update({f"{CUDA_RNG_AFTER}{i}": s.numpy() for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    np.savez(tmp, **{key: v.cpu().numpy() for key, v in values.items()}, **rng)
     os.replace(tmp, path)
+    fault_point("traces-cached")
     return values, False

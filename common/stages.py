@@ -58,6 +58,8 @@ def hessian_selection(model, loss_fn, inputs, ratio, n_probes, adaptation_checkp
 
     values, cached = cached_traces(path, compute)
     if cached:
+        if set(values) != set(model.probed_groups()):
+            raise KitError(f"the trace cache {path} does not hold this network's groups; delete it to compute the traces again")
         logger.info(f"using cached Hessian traces {path}")
     mean = {k: v.float().mean(0) for k, v in values.items()}
     table = score_table(model, loss_fn, mean, seed, draw, heldout_loss if selection == "oracle" else None)

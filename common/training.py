@@ -1,4 +1,5 @@
 """What every experiment's training needs: device and seeds, logs, checkpoints, the epoch loop."""
+import hashlib
 import logging
 import os
 import random
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 
 from common.progress import progress
+from common.runs import fault_point, log_test_block, new_run, resume_path  # noqa: F401 (log_test_block, resume_path: re-exported)
 
 
 class KitError(Exception):
@@ -23,7 +25,7 @@ def run_main(main):
     try:
         main()
     except KitError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print("error: " + " ".join(str(e).splitlines()), file=sys.stderr)  # always one line
         sys.exit(2)
 
 
@@ -52,6 +54,7 @@ def seed_everything(seed):
 # -- logs -------------------------------------------------------------------------------------------
 def get_logger(name, log_dir="log"):
     """Bare-message logger to stdout and log/<name>.log (appended), as the authors' logs."""
+    new_run()  # a new command in this process: forget the last one's test line
     os.makedirs(log_dir, exist_ok=True)
     logger = logging.getLogger("hstnn")
     logger.setLevel(logging.DEBUG)
@@ -63,13 +66,6 @@ def get_logger(name, log_dir="log"):
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     return logger
-
-
-def log_test_block(logger, line, width):
-    """The three lines the aggregator reads at the end of every train and test log."""
-    logger.info("=" * width)
-    logger.info(line)
-    logger.info("=" * width)
 
 
 # -- checkpoints ------------------------------------------------------------------------------------
@@ -88,7 +84,8 @@ def load_checkpoint(path, needed_for, how_to_make=None):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated file, not a torch file, or pickled objects we refuse to run
-        raise KitError(f"cannot read checkpoint {path} ({type(e).__name__}: {e}); it is corrupt or not a checkpoint of this kit")
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise KitError(f"cannot read checkpoint {path} ({type(e).__name__}: {first}); it is corrupt or not a checkpoint of this kit")
 
 
 def load_weights(model, state, path):
@@ -103,30 +100,66 @@ def guard_overwrite(path, overwrite):
     if not os.path.exists(path):
         return
     if not overwrite:
-        raise KitError(f"{path} already holds a trained model. Pass --overwrite to train again "
+        record = os.path.join(os.path.dirname(os.path.dirname(path)), "log", f"train_{os.path.basename(path)[:-3]}.json")
+        held = "a trained model" if os.path.exists(record) else \
+            "a checkpoint from an earlier run (finished or not: it has no resumable state and no record of a finished run)"
+        raise KitError(f"{path} already holds {held}. Pass --overwrite to train again "
                        f"(the old file is then kept as {path[:-3]}.replaced-<time>.t7), or use a test mode.")
     os.replace(path, f"{path[:-3]}.replaced-{time.strftime('%Y%m%d-%H%M%S')}.t7")
 
 
-def resume_path(checkpoint_path):
-    return checkpoint_path[:-3] + ".resume.t7"
-
-
 def save_resume_point(model, checkpoint_path, meta, optimizer=None, epoch=0, best=None, record=()):
-    """Everything needed to continue a run after `epoch` (0: before the first epoch)."""
-    save_atomic(dict(meta, net=model.state_dict(), optimizer=None if optimizer is None else optimizer.state_dict(),
-                     epoch=epoch, best=best, record=list(record), rng=rng_state()), resume_path(checkpoint_path))
+    """Everything needed to continue a run after `epoch` (0: before the first epoch), with a digest of its
+    contents (load_resume checks it: torch's zip format does not notice a flipped bit in a tensor)."""
+    state = dict(meta, net=model.state_dict(), optimizer=None if optimizer is None else optimizer.state_dict(),
+                 epoch=epoch, best=best, record=list(record), rng=rng_state())
+    save_atomic(dict(state, digest=content_digest(state)), resume_path(checkpoint_path))
+    if epoch == 0:
+        fault_point("resume-start")
+
+
+def content_digest(obj):
+    """SHA-256 of nested dicts, lists, tuples, tensors and plain values, in a fixed order."""
+    digest = hashlib.sha256()
+
+    def feed(x):
+        if isinstance(x, dict):
+            digest.update(b"{")
+            for k in sorted(x, key=str):
+                feed(str(k))
+                feed(x[k])
+            digest.update(b"}")
+        elif isinstance(x, (list, tuple)):
+            digest.update(b"[")
+            for v in x:
+                feed(v)
+            digest.update(b"]")
+        elif isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous()
+            digest.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        else:
+            digest.update(f"{type(x).__name__}:{x!r};".encode())
+    feed(obj)
+    return digest.hexdigest()
 
 
 def rng_state():
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+    """Every random state as tensors and plain values, so that a resume file loads with weights_only=True."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, mt, gauss_next = random.getstate()
+    return {"torch": torch.get_rng_state(), "numpy": (str(name), torch.from_numpy(keys.astype(np.int64)), int(pos),
+                                                       int(has_gauss), float(gauss)),
+            "python": (int(version), tuple(int(v) for v in mt), gauss_next),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
 
 def set_rng_state(state):
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.int64).astype(np.uint32), pos, has_gauss, gauss))
+    version, mt, gauss_next = state["python"]
+    random.setstate((version, tuple(mt), gauss_next))
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -140,7 +173,8 @@ def train_epochs(model, optimizer, epochs, train_one_epoch, evaluate, is_better,
     is_better(new, best) compares; after_epoch(epoch) runs last (e.g. the lr schedule).
     checkpoint_meta() gives the checkpoint's other keys; the metric history goes in record_key.
     After every epoch a resumable state is written beside the checkpoint (atomically); `resume`
-    is that state when an interrupted run is continued. It is deleted when training completes.
+    is that state when an interrupted run is continued. It is deleted by common.runs.finish_run, once the
+    run's final test is logged and its record written.
     """
     start, best, record = 1, None, []
     if resume is not None:
@@ -161,12 +195,12 @@ def train_epochs(model, optimizer, epochs, train_one_epoch, evaluate, is_better,
         if after_epoch is not None:
             after_epoch(epoch)
         save_resume_point(model, checkpoint_path, checkpoint_meta(), optimizer, epoch, best, record)
+        fault_point("epoch")
     if not os.path.exists(checkpoint_path):  # epochs == 0: the model as it is counts as the best
         save_atomic(dict(checkpoint_meta(), net=model.state_dict(), **{record_key: list(record)}), checkpoint_path)
     model.load_state_dict(torch.load(checkpoint_path, map_location="cpu", weights_only=True)["net"])
-    if os.path.exists(resume_path(checkpoint_path)):
-        os.remove(resume_path(checkpoint_path))
-    return model
+    fault_point("trained")
+    return model  # the resume file stays until the run's record is written (common.runs.finish_run)
 
 
 def resume_or_guard(checkpoint_path, overwrite):
@@ -183,6 +217,12 @@ def load_resume(checkpoint_path):
     if not os.path.exists(path):
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise KitError(f"cannot read the resumable state {path} ({type(e).__name__}: {e}); delete it to start this run afresh")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        digest = state.pop("digest")
+    except Exception as e:  # truncated, not a torch file, pickled objects we refuse to run, or an old format
+        raise KitError(f"cannot read the resumable state {path} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                       "delete it to start this run afresh")
+    if digest != content_digest(state):
+        raise KitError(f"the resumable state {path} is corrupt (its contents do not match their digest); "
+                       "delete it to start this run afresh")
+    return state

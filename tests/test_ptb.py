@@ -1,4 +1,5 @@
 """The PTB experiment end to end: every model and mode, resume, errors, and the authors' checkpoints."""
+import json
 import math
 import os
 import signal
@@ -103,7 +104,7 @@ def test_errors_are_clear_messages(tmp_path, corpus, capsys):
     assert run(d, "--data", corpus, "--model", "rnn", "--mode", "test1") == 2
     assert "cannot read checkpoint checkpoint/ptb_rnn_1111.t7" in capsys.readouterr().err
     assert run(d, "--data", corpus, "--model", "rnn", "--mode", "train1") == 2
-    assert "already holds a trained model. Pass --overwrite" in capsys.readouterr().err
+    assert "already holds a checkpoint from an earlier run (finished or not" in capsys.readouterr().err
     assert run(d, "--data", corpus, "--model", "rnn", "--mode", "train1", "--stage1_epochs", 1, "--overwrite") == 0
     assert any(f.startswith("ptb_rnn_1111.replaced-") for f in os.listdir(f"{d}/checkpoint"))  # kept, not lost
     ckpt = torch.load(f"{d}/checkpoint/ptb_rnn_1111.t7", weights_only=True)
@@ -159,7 +160,11 @@ def test_authors_checkpoint_loads_and_gives_the_same_perplexity(tmp_path, corpus
     assert run(d, "--data", corpus, "--model", "hybrid", "--mode", "test1") == 0
     expected = reference_test_ppl(theirs, corpus, 4, 6)
     assert last_ppl(f"{d}/log/test_ptb_hybrid_1111.log") == float(f"{expected:.2f}")
-    assert run(d, "--data", corpus, "--model", "hybrid", "--mode", "train2", "--ratio", 0.5) == 0
+    # their checkpoint has no completion record of this kit: Selection uses it only when asked, and says so
+    assert run(d, "--data", corpus, "--model", "hybrid", "--mode", "train2", "--ratio", 0.5) == 2
+    assert run(d, "--data", corpus, "--model", "hybrid", "--mode", "train2", "--ratio", 0.5, "--allow-unfinished") == 0
+    assert "although it is not a finished run" in open(f"{d}/log/train_ptb_hybrid_1111_0.5.log").read()
+    assert json.load(open(f"{d}/log/train_ptb_hybrid_1111_0.5.json"))["allow_unfinished"] is True
 
 
 def test_interrupted_training_resumes_to_the_same_model(tmp_path):

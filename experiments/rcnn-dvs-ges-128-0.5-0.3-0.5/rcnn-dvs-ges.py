@@ -27,12 +27,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from common import execution
-from common.cli import check_args, experiment_parser, run_name
+from common.cli import check_args, check_train2_ratio, conv_populations, experiment_parser, run_name, suggested_command
 from common.event_data import DEFAULT_DVS_HDF5, DVSGesture
 from common.events import DVS_SENSOR, DataError
 from common.hybrid_conv import (accuracy, add_size_arguments, check_size_arguments, checkpoint_meta,
-                                flags_beyond_defaults, log_channels, network_from_checkpoint, new_network,
-                                select_filters)
+                                log_channels, network_from_checkpoint, new_network, select_filters)
+from common.selection import select_conv
+from common.runs import finish_run, require_finished_adaptation
 from common.stages import ensure_dirs
 from common.training import (KitError, get_logger, load_checkpoint, log_test_block, pick_device, resume_or_guard,
                              run_main, save_resume_point, seed_everything, train_epochs)
@@ -135,11 +136,6 @@ def train(model, data, stage, checkpoint_path, args, logger, resume=None):
     test(model, data, args, logger)
 
 
-def size_flags(args):
-    """The data and size flags of this run that differ from the defaults (for suggested commands)."""
-    return flags_beyond_defaults(parser, args, ("data", "channels", "nwin", "dt", "ds", "binning"))
-
-
 ###############################################################################
 # The three stages
 ###############################################################################
@@ -147,6 +143,7 @@ def main():
     args = parser.parse_args()
     check_args(args)
     check_size_arguments(args)
+    check_train2_ratio(args, parser, "dvsGesture", conv_populations, select_conv)
     if args.test_interval < 1:
         raise KitError(f"--test_interval must be at least 1 (got {args.test_interval})")
     if args.threads:
@@ -175,8 +172,9 @@ def main():
         resume = resume_or_guard(checkpoint_path, args.overwrite)
         if resume is None:
             adapted = f"checkpoint/dvsGesture_hybrid_{args.seed}.t7"
+            require_finished_adaptation(adapted, args, logger, suggested_command(parser, args, "train1", "hybrid"))
             ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
-                                   f"python rcnn-dvs-ges.py --model hybrid --mode train1 --seed {args.seed}{size_flags(args)}")
+                                   suggested_command(parser, args, "train1", "hybrid"))
             model = rebuild(ckpt, adapted)
             test(model, data, args, logger)  # the redundant network before selection
             inputs, targets = data.train_batch(args.hessian_batch, np.random)  # one random training batch
@@ -192,11 +190,12 @@ def main():
         train(model, data, 2, checkpoint_path, args, logger, resume)
 
     else:  # test1 / test2: re-test a saved model
-        how = f"python rcnn-dvs-ges.py --model {args.model} --mode {args.mode.replace('test', 'train')} " \
-              f"--seed {args.seed}" + (f" --ratio {args.ratio}" if name.count("_") == 3 else "") + size_flags(args)
+        how = suggested_command(parser, args, args.mode.replace("test", "train"))
         ckpt = load_checkpoint(checkpoint_path, args.mode, how)
         model = rebuild(ckpt, checkpoint_path)
         test(model, data, args, logger)
+
+    finish_run(args, name, device)  # the record that says this run finished: its very last act
 
 
 if __name__ == "__main__":

@@ -28,12 +28,13 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from common import execution
-from common.cli import check_args, experiment_parser, run_name
+from common.cli import check_args, check_train2_ratio, conv_populations, experiment_parser, run_name, suggested_command
 from common.event_data import DEFAULT_NMNIST_ROOT, NMNISTFrames
 from common.events import NMNIST_SENSOR, DataError
 from common.hybrid_conv import (accuracy, add_size_arguments, check_size_arguments, checkpoint_meta,
-                                flags_beyond_defaults, log_channels, network_from_checkpoint, new_network,
-                                select_filters)
+                                log_channels, network_from_checkpoint, new_network, select_filters)
+from common.selection import select_conv
+from common.runs import finish_run, require_finished_adaptation
 from common.stages import ensure_dirs
 from common.training import (KitError, get_logger, load_checkpoint, log_test_block, pick_device, resume_or_guard,
                              run_main, save_resume_point, seed_everything, train_epochs)
@@ -137,11 +138,6 @@ def train(model, loaders, stage, checkpoint_path, args, logger, resume=None):
     test(model, test_loader, logger)
 
 
-def size_flags(args):
-    """The data and size flags of this run that differ from the defaults (for suggested commands)."""
-    return flags_beyond_defaults(parser, args, ("data", "channels", "nwin", "dt"))
-
-
 ###############################################################################
 # The three stages
 ###############################################################################
@@ -149,6 +145,7 @@ def main():
     args = parser.parse_args()
     check_args(args)
     check_size_arguments(args)
+    check_train2_ratio(args, parser, "nmnist", conv_populations, select_conv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args)
@@ -176,8 +173,9 @@ def main():
         resume = resume_or_guard(checkpoint_path, args.overwrite)
         if resume is None:
             adapted = f"checkpoint/nmnist_hybrid_{args.seed}.t7"
+            require_finished_adaptation(adapted, args, logger, suggested_command(parser, args, "train1", "hybrid"))
             ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
-                                   f"python rcnn-nmnist.py --model hybrid --mode train1 --seed {args.seed}{size_flags(args)}")
+                                   suggested_command(parser, args, "train1", "hybrid"))
             model = rebuild(ckpt, adapted)
             # the first batch of a shuffled training loader (the original logs no test of the adapted net here)
             inputs, targets = next(iter(loader(train_set, args.hessian_batch, True)))
@@ -193,11 +191,12 @@ def main():
         train(model, loaders, 2, checkpoint_path, args, logger, resume)
 
     else:  # test1 / test2: re-test a saved model
-        how = f"python rcnn-nmnist.py --model {args.model} --mode {args.mode.replace('test', 'train')} " \
-              f"--seed {args.seed}" + (f" --ratio {args.ratio}" if name.count("_") == 3 else "") + size_flags(args)
+        how = suggested_command(parser, args, args.mode.replace("test", "train"))
         ckpt = load_checkpoint(checkpoint_path, args.mode, how)
         model = rebuild(ckpt, checkpoint_path)
         test(model, loaders[1], logger)
+
+    finish_run(args, name, device)  # the record that says this run finished: its very last act
 
 
 if __name__ == "__main__":

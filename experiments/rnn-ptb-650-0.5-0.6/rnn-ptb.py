@@ -23,9 +23,12 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from common import execution
-from common.cli import check_args, experiment_parser, run_name
+from common.cli import (check_args, check_train2_ratio, experiment_parser, fc_populations, run_name,
+                        suggested_command)
 from common.hybrid_fc import HybridFC
 from common.ptb import Corpus, batchify, get_batch
+from common.selection import select_fc
+from common.runs import finish_run, require_finished_adaptation
 from common.stages import ensure_dirs, fc_shapes, hessian_selection
 from common.training import (KitError, get_logger, load_checkpoint, load_weights, log_test_block, pick_device,
                              resume_or_guard, run_main, save_resume_point, seed_everything, train_epochs)
@@ -183,6 +186,7 @@ def main():
         raise KitError("--bias: input biases exist for the sigmoid RNN cell only (use --no-bias with LSTM cells)")
     if args.nlayers != 2:
         raise KitError("--nlayers: the hybrid stack has exactly 2 layers")
+    check_train2_ratio(args, parser, "ptb", fc_populations, select_fc)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args)
@@ -213,8 +217,9 @@ def main():
         resume = resume_or_guard(checkpoint_path, args.overwrite)
         if resume is None:
             adapted = f"checkpoint/ptb_hybrid_{args.seed}.t7"
+            require_finished_adaptation(adapted, args, logger, suggested_command(parser, args, "train1", "hybrid"))
             ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
-                                   f"python {parser.prog} --model hybrid --mode train1 --seed {args.seed}")
+                                   suggested_command(parser, args, "train1", "hybrid"))
             model = model_from_checkpoint(ckpt, adapted, args, device)
             test(model, splits[2], args, logger)  # the redundant network before selection
             inputs, targets = get_batch(splits[0], 0, args.bptt)  # the first training chunk
@@ -240,11 +245,12 @@ def main():
         train(model, splits, 2, checkpoint_path, args, logger, resume)
 
     else:  # test1 / test2: re-test a saved model
-        how = f"python {parser.prog} --model {args.model} --mode {args.mode.replace('test', 'train')} --seed {args.seed}" + \
-              (f" --ratio {args.ratio}" if name.count("_") == 3 else "")
+        how = suggested_command(parser, args, args.mode.replace("test", "train"))
         ckpt = load_checkpoint(checkpoint_path, args.mode, how)
         model = model_from_checkpoint(ckpt, checkpoint_path, args, device)
         test(model, splits[2], args, logger)
+
+    finish_run(args, name, device)  # the record that says this run finished: its very last act
 
 
 if __name__ == "__main__":

@@ -31,9 +31,12 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from common import execution
-from common.cli import check_args, experiment_parser, run_name
+from common.cli import (check_args, check_train2_ratio, experiment_parser, fc_populations, run_name,
+                        suggested_command)
 from common.hybrid_fc import HybridFC
 from common.smnist import load_split, loader, split_train_val
+from common.selection import select_fc
+from common.runs import finish_run, require_finished_adaptation
 from common.stages import ensure_dirs, fc_shapes, hessian_selection
 from common.training import (KitError, get_logger, load_checkpoint, load_weights, log_test_block, pick_device,
                              resume_or_guard, run_main, save_resume_point, seed_everything, train_epochs)
@@ -194,6 +197,7 @@ def main():
     args.cell = args.model if args.model in ("rnn", "lstm") else (args.cell or "rnn")
     if args.nlayers != 2:
         raise KitError("--nlayers: the hybrid stack has exactly 2 layers")
+    check_train2_ratio(args, parser, "mnist", fc_populations, select_fc)
     if args.nclass != NCLASS:
         raise KitError("--nclass: MNIST has 10 classes")
     if args.threads:
@@ -229,8 +233,9 @@ def main():
         check = "test" if args.protocol == "test" else "val"  # under --protocol val the test set waits for the end
         if resume is None:
             adapted = f"checkpoint/mnist_hybrid_{args.seed}.t7"
+            require_finished_adaptation(adapted, args, logger, suggested_command(parser, args, "train1", "hybrid"))
             ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
-                                   f"python {parser.prog} --model hybrid --mode train1 --seed {args.seed}")
+                                   suggested_command(parser, args, "train1", "hybrid"))
             if ckpt.get("protocol", "test") != args.protocol:
                 raise KitError(f"{adapted} was selected under --protocol {ckpt.get('protocol', 'test')}; Selection and "
                                f"Restoration under --protocol {args.protocol} would mix the two protocols. Pass "
@@ -265,8 +270,7 @@ def main():
         train(model, data, 2, checkpoint_path, args, logger, device, resume)
 
     else:  # test1 / test2: re-test a saved model
-        how = f"python {parser.prog} --model {args.model} --mode {args.mode.replace('test', 'train')} --seed {args.seed}" + \
-              (f" --ratio {args.ratio}" if name.count("_") == 3 else "")
+        how = suggested_command(parser, args, args.mode.replace("test", "train"))
         ckpt = load_checkpoint(checkpoint_path, args.mode, how)
         model = model_from_checkpoint(ckpt, checkpoint_path, device)
         if "protocol" in ckpt:
@@ -274,6 +278,8 @@ def main():
         else:
             logger.info("protocol: test (a checkpoint of the original code, selected by the best test accuracy)")
         test(model, data, device, logger)
+
+    finish_run(args, name, device)  # the record that says this run finished: its very last act
 
 
 if __name__ == "__main__":

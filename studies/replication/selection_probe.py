@@ -93,7 +93,7 @@ def main():
         full.append(script["evaluate"](model, test, "cpu")[0])
         trace_file = glob.glob(os.path.join(RUN, "traces", f"trace_mnist_hybrid_{seed}_*.npz"))
         if trace_file:
-            with np.load(trace_file[0]) as f:
+            with np.load(trace_file[0], allow_pickle=False) as f:
                 for k in KEYS:
                     half = f[k].shape[0] // 2
                     corr[k].append(spearman(f[k][:half].mean(0), f[k][half:].mean(0)))
