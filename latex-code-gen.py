@@ -4,7 +4,10 @@ summary, plots beside the published numbers, and the profile table.
     python latex-code-gen.py                                   # every experiments/*/ and studies/*/ with logs
     python latex-code-gen.py --experiment rnn-ptb-650-0.5-0.6 --seeds 1111,2222 --ratios 0.1,0.5
 
-A missing, unfinished or garbled run becomes an NA cell and a line in the list printed at the end.
+A run counts only when its completion record (log/<train|test>_<name>.json) says it finished and still
+matches its log and checkpoint; --legacy-logs reads logs without records (the authors' own) by their last
+three lines. A missing, unfinished, changed or garbled run becomes an NA cell and a line in the list
+printed at the end. Without --logs, a run that has no test_ log is read from its train_ log.
 Where evaluate.py has written cost or robustness results (log/cost_*.json, log/robust_*.json), it also writes
 <ds>-<TYPE>-tradeoff.csv and the plots <ds>-<TYPE>-tradeoff-{metric,energy,robustness,pareto,firing-rates}.png.
 Every experiment also gets <ds>-<TYPE>-curves.png: each run's metric per epoch, from its train log.
@@ -43,6 +46,9 @@ def main(argv=None):
     p.add_argument("--ratios", type=number_list(float), help="SNN ratios (default: those in the logs)")
     p.add_argument("--logs", choices=("auto", "test", "train"), default="auto",
                    help="which logs to read; auto: train_ logs for DVS Gesture (as the authors did), test_ otherwise")
+    p.add_argument("--legacy-logs", action="store_true",
+                   help="read logs without completion records (the authors' own logs, trees from before records): "
+                        "a run counts when its log ends with the final test block and no resume file is left")
     p.add_argument("--out", default=os.path.join(ROOT, "results"), help="output folder")
     p.add_argument("--profile-csv", default=os.path.join(ROOT, "results", "profile.csv"),
                    help="the launcher's profile records")
@@ -51,9 +57,9 @@ def main(argv=None):
 
     if args.experiment:
         experiments = results.separate_outputs([e for name in args.experiment for e in results.make_experiments(
-            experiment_folder(name), args.seeds, args.ratios, args.logs)])
+            experiment_folder(name), args.seeds, args.ratios, args.logs, legacy=args.legacy_logs)])
     else:
-        experiments = results.discover(ROOT, args.seeds, args.ratios, args.logs)
+        experiments = results.discover(ROOT, args.seeds, args.ratios, args.logs, legacy=args.legacy_logs)
     if not experiments:
         print("No logs found (looked for experiments/*/log and studies/*/log). Run an mprun-*.py first, "
               "or name a folder with --experiment.")

@@ -12,6 +12,7 @@ test block is skipped; an interrupted one is simply run again, and the script re
 """
 import argparse
 import csv
+import difflib
 import json
 import os
 import shlex
@@ -25,10 +26,14 @@ import time
 from collections import deque
 from dataclasses import dataclass, fields
 
-from common.results import DATASET_IN_FOLDER, has_final_test_block
+from common import runs
+from common.results import DATASET_IN_FOLDER
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODES = ("train1", "test1", "train2", "test2")
+# Keys of the original mprun dicts that abbreviate a script flag (argparse used to complete them by prefix;
+# the scripts now take exact names only). Each still works, passed as the flag it stands for.
+DICT_KEY_FLAGS = {"stage1_epoch": "stage1_epochs", "stage2_epoch": "stage2_epochs"}
 POLL_S = 0.05
 
 
@@ -204,7 +209,8 @@ def expand_jobs(path, params, script, dataset):
     for k, v in params.items():
         if "ratio" in k or "seed" in k or "model" in k or v is None or v is False:
             continue
-        flags += [f"--{k}"] if v is True else [f"--{k}", str(v)]
+        flag = f"--{DICT_KEY_FLAGS.get(k, k)}"
+        flags += [flag] if v is True else [flag, str(v)]
     for what, kind in (("ratio", float), ("seed", int)):
         for v in as_list(params[what]):
             try:
@@ -225,18 +231,22 @@ def expand_jobs(path, params, script, dataset):
     return jobs
 
 
+def done_state(job):
+    """None when the job has to run; "" when its completion record says it finished and still matches its log
+    and checkpoint (common.runs.verify) with the same flags; else how the recorded flags differ."""
+    _, record, problem = runs.verify(job.log_path)
+    if problem:
+        return None
+    return runs.changed_flags(record, job.argv)
+
+
 def is_done(job):
-    """The log ends with the final test block and no resume file is left; a train job's checkpoint exists,
-    a test job's log is newer than the checkpoint it tested."""
-    if not has_final_test_block(job.log_path) or os.path.exists(job.resume_file()):
-        return False
-    if job.mode.startswith("train"):
-        return os.path.exists(job.checkpoint())
-    return not os.path.exists(job.checkpoint()) or os.path.getmtime(job.checkpoint()) <= os.path.getmtime(job.log_path)
+    return done_state(job) is not None
 
 
 def missing_input(job):
-    """Why the checkpoint this job loads is not ready, or None."""
+    """Why the checkpoint this job loads is not a finished run's, or None. A train2 job given --allow-unfinished
+    needs only the file."""
     needed = {"test1": job.name, "train2": f"{job.dataset}_hybrid_{job.seed}", "test2": job.name}.get(job.mode)
     if needed is None:
         return None
@@ -244,7 +254,13 @@ def missing_input(job):
         return f"checkpoint/{needed}.t7 does not exist (its training stage has not run)"
     if os.path.exists(job.resume_file(needed)):
         return f"checkpoint/{needed}.t7 is unfinished (checkpoint/{needed}.resume.t7 exists)"
-    return None
+    if job.mode == "train2" and {"--allow-unfinished", "--allow_unfinished"} & set(job.argv):
+        return None
+    _, _, problem = runs.verify(os.path.join(job.cwd, "log", f"train_{needed}.log"), check_log=False)
+    if problem is None:
+        return None
+    return f"checkpoint/{needed}.t7 is not a finished run's: {problem}" + \
+        ("; the dict key allow_unfinished=True selects from it anyway" if job.mode == "train2" else "")
 
 
 # -- running one job --------------------------------------------------------------------------------
@@ -548,6 +564,47 @@ def dataset_for(script):
     raise LauncherError(f"cannot tell the dataset of {script!r}; pass dataset='ptb' (or mnist, dvsGesture, nmnist)")
 
 
+# Runs a training script in a fresh interpreter up to its parse_args call and prints its parser's flags.
+FLAGS_PROBE = """
+import argparse, json, runpy, sys
+class Parsed(BaseException):
+    pass
+def parsed(self, *args, **kwargs):
+    print(json.dumps([flag for action in self._actions for flag in action.option_strings]))
+    raise Parsed
+argparse.ArgumentParser.parse_args = argparse.ArgumentParser.parse_known_args = parsed
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except Parsed:
+    sys.exit(0)
+sys.exit("it ended without reading its command line")
+"""
+
+
+def script_flags(script):
+    """The flags (--name) that a training script's parser accepts; nothing is trained."""
+    env = {k: v for k, v in os.environ.items() if k != "HSTNN_PROFILE_FILE"}
+    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    proc = subprocess.run([sys.executable, "-c", FLAGS_PROBE, script], cwd=os.path.dirname(script), env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        why = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        raise LauncherError(f"cannot read the flags of {script}: {why}")
+    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def unknown_keys(params, flags):
+    """'key (did you mean ...?)' for each key of a parameter dict that is not a flag of the script."""
+    names = sorted(f[2:] for f in flags if f.startswith("--"))
+    unknown = []
+    for key in params:
+        if f"--{DICT_KEY_FLAGS.get(key, key)}" not in flags:
+            close = difflib.get_close_matches(key, names, n=1)
+            unknown.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return unknown
+
+
 def fail(message, code=2):
     print(f"error: {message}", file=sys.stderr, flush=True)
     sys.exit(code)
@@ -564,7 +621,8 @@ class Launcher:
         try:
             defaults = Settings(**settings)
             check_settings(defaults)
-            self.settings = parse_command_line(defaults, sys.argv[1:] if argv is None else argv)
+            self.argv = sys.argv[1:] if argv is None else list(argv)
+            self.settings = parse_command_line(defaults, self.argv)
             mprun = main_file()
             self.base_dir = base_dir or (os.path.dirname(mprun) if mprun else os.getcwd())
             self.script = script or script_for(mprun)
@@ -572,6 +630,7 @@ class Launcher:
         except LauncherError as e:
             fail(str(e))
         self.results, self.stage, self.start = [], 0, time.time()
+        self.flags, self.file_checked = {}, None  # script -> its flags; whether a dry run checked every dict
 
     def jobs_for(self, path, params):
         cwd = os.path.normpath(os.path.join(self.base_dir, path))
@@ -591,9 +650,15 @@ class Launcher:
             return []
         try:
             jobs = self.jobs_for(path, params)
+            self.check_keys(jobs, params)
         except LauncherError as e:
             fail(f"{label}: {e}")
-        done = {j.key for j in jobs if is_done(j)}
+        state = {j.key: done_state(j) for j in jobs}
+        done = {key for key, st in state.items() if st is not None}
+        for j in jobs:
+            if state[j.key]:
+                print(f"== {label}: {j.key} done with other flags ({state[j.key]}); "
+                      + ("running it again (--rerun)" if s.rerun else "skipped; --rerun runs it again"), flush=True)
         todo = jobs if s.rerun else [j for j in jobs if j.key not in done]
         for j in todo:
             if j.key in done and j.mode.startswith("train"):
@@ -602,7 +667,7 @@ class Launcher:
             return self.dry_run(label, jobs, todo)
         results = [Result(j, "skipped") for j in jobs if j.key in done and not s.rerun]
         if results:
-            print(f"== {label}: {len(results)} of {len(jobs)} jobs already done (logs complete), skipped; "
+            print(f"== {label}: {len(results)} of {len(jobs)} jobs already done (finished records), skipped; "
                   f"--rerun runs them again", flush=True)
         runnable = []
         for j in todo:
@@ -627,6 +692,39 @@ class Launcher:
         self.record(results)
         print(summary_text(label, results, time.time() - progress.start, details=False), flush=True)
         return results
+
+    def check_keys(self, jobs, params):
+        """Every key of the dict must be a flag of the script (DICT_KEY_FLAGS maps the original abbreviations).
+        A real launch of an mprun file first runs the whole file as a dry run, which checks every dict, so that
+        a bad key in a later dict stops the launch before any job."""
+        if not self.settings.dry_run and self.file_checked is None:
+            self.file_checked = self.check_whole_file()
+        if self.file_checked or not jobs:
+            return
+        script = os.path.join(jobs[0].cwd, self.script)
+        if not os.path.exists(script):  # a dry run only (jobs_for)
+            print(f"# keys not checked: {script} does not exist", flush=True)
+            return
+        if script not in self.flags:
+            self.flags[script] = script_flags(script)
+        unknown = unknown_keys(params, self.flags[script])
+        if unknown:
+            mprun = main_file()
+            where = os.path.basename(mprun) if mprun and os.path.basename(mprun).startswith("mprun-") else "this file"
+            raise LauncherError(f"the parameter dict in {where} has {'keys' if len(unknown) > 1 else 'a key'} that "
+                                f"{self.script} does not take: {', '.join(unknown)}")
+
+    def check_whole_file(self):
+        """The mprun file that is running, with the same flags plus --dry-run, in a fresh interpreter: True when
+        it passes; on an error its message is shown and the launch stops. False when no mprun file runs."""
+        mprun = main_file()
+        if not mprun or not os.path.basename(mprun).startswith("mprun-"):
+            return False
+        proc = subprocess.run([sys.executable, mprun, *self.argv, "--dry-run"], capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr)
+            sys.exit(proc.returncode)
+        return True
 
     def record(self, results):
         self.results += results

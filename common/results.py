@@ -12,56 +12,41 @@ import re
 import statistics
 from dataclasses import dataclass, field
 
+from common import runs
+
 MISSING = "NA"
-TEST_RULES = ("=" * 89, "=" * 83)
+TEST_RULES = runs.TEST_RULES
 BASE_MODELS = ("rnn", "lstm")
-LOG_NAME = re.compile(r"^(train|test)_([A-Za-z0-9]+)_(rnn|lstm|snn|ffs|hybrid)_(\d+)(?:_(\d*\.?\d+(?:[eE][-+]?\d+)?))?\.log$")
+LOG_NAME = runs.LOG_NAME
 METRIC = {"ptb": "test perplexity (lower is better)"}  # every other dataset: test accuracy
 DATASET_IN_FOLDER = (("smnist", "mnist"), ("nmnist", "nmnist"), ("dvs", "dvsGesture"), ("ptb", "ptb"))
+tail_lines = runs.tail_lines
 
 
 # -- one log ----------------------------------------------------------------------------------------
-def tail_lines(path, n=3, max_bytes=16384):
-    """The last n non-empty lines of a text file (reads only its end)."""
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        f.seek(max(0, f.tell() - max_bytes))
-        text = f.read().decode("utf-8", errors="replace")
-    return [line.rstrip("\r") for line in text.split("\n") if line.strip()][-n:]
-
-
 def resume_file(log_path):
     """checkpoint/<name>.resume.t7 of the run that writes log/<train|test>_<name>.log."""
-    folder, base = os.path.split(log_path)
-    name = base.split("_", 1)[1][:-len(".log")]
-    return os.path.join(os.path.dirname(folder), "checkpoint", name + ".resume.t7")
+    return runs.resume_path(runs.run_of_log(log_path)[2])
 
 
-def read_result(log_path, check_resume=False):
-    """(raw value string, problem): the metric of the final test block, or None and why not."""
-    if not os.path.exists(log_path):
-        return None, "missing"
+def read_result(log_path, check_resume=False, legacy=False):
+    """(raw value string, problem): the run's final metric when its completion record says finished and
+    matches its log and checkpoint (common.runs.verify), or None and why not.
+
+    legacy=True reads logs without records (the authors' own, older trees) by the last-three-lines rule:
+    the final test block ends the log (and, with check_resume, no resume file is left)."""
+    if not legacy:
+        if not os.path.exists(log_path):
+            return None, "missing"
+        raw, _, problem = runs.verify(log_path)
+        return raw, problem
     if check_resume and os.path.exists(resume_file(log_path)):
         return None, "unfinished (resume file present: training in progress or interrupted)"
-    try:
-        lines = tail_lines(log_path)
-    except OSError as e:
-        return None, f"unreadable ({e.strerror})"
-    if not (len(lines) == 3 and lines[0].strip() in TEST_RULES and lines[2].strip() == lines[0].strip()
-            and lines[1].startswith("| Performance on Test Set")):
-        return None, "unfinished (no final test block)"
-    raw = lines[1].split(" ")[-1].strip()
-    try:
-        value = float(raw)
-    except ValueError:
-        return None, f"garbled value {raw!r}"
-    if not math.isfinite(value):
-        return None, f"non-finite value {raw!r}"
-    return raw, None
+    return runs.final_metric(log_path)
 
 
 def has_final_test_block(log_path):
-    raw, problem = read_result(log_path)
+    raw, problem = read_result(log_path, legacy=True)
     return raw is not None or (problem or "").startswith(("garbled", "non-finite"))
 
 
@@ -75,6 +60,8 @@ class Experiment:
     ratios: list
     log_kind: str = "test"        # the authors' DVS aggregator read train_ logs
     out_subdir: str = ""          # where under the output folder its files go
+    train_fallback: bool = False  # a run without a test_ log is read from its train_ log (which also ends with the test)
+    legacy: bool = False          # logs without completion records, by the last-three-lines rule (--legacy-logs)
 
     @property
     def name(self):
@@ -117,9 +104,10 @@ def dataset_from_folder(folder):
     return next((ds for key, ds in DATASET_IN_FOLDER if key in name), None)
 
 
-def make_experiments(folder, seeds=None, ratios=None, log_kind="auto", out_subdir=""):
+def make_experiments(folder, seeds=None, ratios=None, log_kind="auto", out_subdir="", legacy=False):
     """The experiments (one per dataset) whose logs are in folder/log; seeds and ratios found there
-    unless given."""
+    unless given. log_kind auto: train_ logs for DVS Gesture (as the authors), else test_ logs and, for a
+    run that has none, its train_ log."""
     found = scan_logs(folder)
     if not found and dataset_from_folder(folder) and seeds and ratios:
         found = {dataset_from_folder(folder): (set(), set())}
@@ -127,11 +115,12 @@ def make_experiments(folder, seeds=None, ratios=None, log_kind="auto", out_subdi
     for ds, (found_seeds, found_ratios) in sorted(found.items()):
         kind = ("train" if ds == "dvsGesture" else "test") if log_kind == "auto" else log_kind
         experiments.append(Experiment(folder, ds, rnn_type_of(folder), sorted(seeds or found_seeds),
-                                      sorted(float(r) for r in (ratios or found_ratios)), kind, out_subdir))
+                                      sorted(float(r) for r in (ratios or found_ratios)), kind, out_subdir,
+                                      train_fallback=log_kind == "auto" and kind == "test", legacy=legacy))
     return experiments
 
 
-def discover(root, seeds=None, ratios=None, log_kind="auto"):
+def discover(root, seeds=None, ratios=None, log_kind="auto", legacy=False):
     """Every experiments/*/ and studies/*/ folder with logs. Studies write under results/studies/<name>/;
     two experiments with the same dataset and type write under results/<folder name>/."""
     experiments = []
@@ -139,7 +128,7 @@ def discover(root, seeds=None, ratios=None, log_kind="auto"):
         for folder in sorted(glob.glob(os.path.join(root, group, "*", "log"))):
             folder = os.path.dirname(folder)
             sub = os.path.join("studies", os.path.basename(folder)) if group == "studies" else ""
-            experiments += make_experiments(folder, seeds, ratios, log_kind, sub)
+            experiments += make_experiments(folder, seeds, ratios, log_kind, sub, legacy)
     return separate_outputs(experiments)
 
 
@@ -177,8 +166,16 @@ class Results:
 
 
 def log_path(exp, model, seed, ratio=None):
+    """The log a cell is read from: <log_kind>_<name>.log, or with train_fallback the train_ log when there
+    is no test_ log."""
     name = f"{exp.dataset}_{model}_{seed}" + ("" if ratio is None else f"_{ratio_str(ratio)}")
-    return os.path.join(exp.folder, "log", f"{exp.log_kind}_{name}.log")
+    path = os.path.join(exp.folder, "log", f"{exp.log_kind}_{name}.log")
+    train = os.path.join(exp.folder, "log", f"train_{name}.log")
+    return train if exp.train_fallback and not os.path.exists(path) and os.path.exists(train) else path
+
+
+def cell_result(exp, path):
+    return read_result(path, check_resume=os.path.basename(path).startswith("train_"), legacy=exp.legacy)
 
 
 def collect(exp):
@@ -187,7 +184,7 @@ def collect(exp):
     for model, ratio in keys:
         for seed in exp.seeds:
             path = log_path(exp, model, seed, ratio)
-            raw, problem = read_result(path, check_resume=exp.log_kind == "train")
+            raw, problem = cell_result(exp, path)
             res.cells[(model, ratio, seed)] = Cell(raw, problem, path)
     return res
 
@@ -573,7 +570,7 @@ def tradeoff_rows(t):
     rows = []
     for label, model, ratio in t.keys:
         if label == "adapted":
-            cells = [Cell(*read_result(log_path(exp, "hybrid", s))) for s in exp.seeds]
+            cells = [Cell(*cell_result(exp, log_path(exp, "hybrid", s))) for s in exp.seeds]
         else:
             cells = t.results.row(model, ratio)
         avg, squ, n = row_stats(cells)
@@ -752,7 +749,9 @@ def write_report(experiments, out_dir, plots=True, echo=print):
             written += plot(res, stem)
         tradeoff, bad = write_tradeoff(res, stem, plots)
         written += tradeoff
-        echo(f"== {exp.name}: {exp.stem}, {exp.log_kind}_ logs, seeds {exp.seeds}, "
+        logs = f"{exp.log_kind}_ logs" + (" (else train_)" if exp.train_fallback else "") + \
+            (", legacy: no records" if exp.legacy else "")
+        echo(f"== {exp.name}: {exp.stem}, {logs}, seeds {exp.seeds}, "
              f"ratios {[ratio_str(r) for r in exp.ratios]}")
         echo(latex)
         echo(summary)

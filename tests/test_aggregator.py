@@ -1,5 +1,6 @@
 """latex-code-gen.py and common/results.py on synthetic logs: the authors' CSV byte for byte, LaTeX layout,
-missing/unfinished/garbled runs, discovery, plots and the profile table."""
+missing/unfinished/garbled runs, discovery, plots and the profile table. The synthetic logs have no completion
+records, as the authors' own logs: they are read with --legacy-logs (tests/test_faults.py covers records)."""
 import os
 import runpy
 import sys
@@ -63,7 +64,7 @@ def logs_from_published(folder, dataset, kind):
 def test_published_csvs_are_reproduced_byte_for_byte(tmp_path, folder, dataset, kind):
     exp = tmp_path / folder
     logs_from_published(str(exp), dataset, kind)
-    assert aggregate("--experiment", exp, "--out", tmp_path / "out", "--no-plots",
+    assert aggregate("--legacy-logs", "--experiment", exp, "--out", tmp_path / "out", "--no-plots",
                      "--profile-csv", tmp_path / "none.csv") == 0
     for table in ("ffs", "hybrid"):
         written = (tmp_path / "out" / f"{dataset}-RNN-{table}.csv").read_bytes()
@@ -94,7 +95,7 @@ def test_csv_rules_and_latex_layout(tmp_path):
     exp = tmp_path / "rnn-ptb-650-0.5-0.6"
     seeds = (1111, 2222, 3333, 4444)
     v = make_ptb(str(exp), seeds)
-    assert aggregate("--experiment", exp, "--out", tmp_path / "out", "--no-plots") == 0
+    assert aggregate("--legacy-logs", "--experiment", exp, "--out", tmp_path / "out", "--no-plots") == 0
     expected = "type, 1111, 2222, 3333, 4444, avg, squ\n" + original_csv_rules("rnn", [v[("rnn", None, s)] for s in seeds])
     expected += original_csv_rules("0.1", [v[("ffs", 0.1, s)] for s in seeds])
     expected += original_csv_rules("0.50", [v[("ffs", 0.5, s)] for s in seeds])
@@ -121,7 +122,7 @@ def test_missing_unfinished_and_garbled_runs_are_marked(tmp_path, capsys):
     (log / "test_ptb_ffs_1111_0.5.log").write_text(text[:text.index("=")])            # truncated
     (log / "test_ptb_snn_2222.log").write_text(final_block("ptb", "12x.5"))           # garbled
     (log / "test_ptb_hybrid_1111_0.1.log").write_text("")                             # empty
-    assert aggregate("--out", tmp_path / "out", "--experiment", exp, "--no-plots") == 0
+    assert aggregate("--legacy-logs", "--out", tmp_path / "out", "--experiment", exp, "--no-plots") == 0
     csv = (tmp_path / "out" / "ptb-RNN-ffs.csv").read_text().split("\n")
     assert csv[2] == f"0.1, {v[('ffs', 0.1, 1111)]}, NA, {v[('ffs', 0.1, 1111)]}, 0.0"
     assert csv[3] == f"0.50, NA, {v[('ffs', 0.5, 2222)]}, {v[('ffs', 0.5, 2222)]}, 0.0"
@@ -144,13 +145,13 @@ def test_options_seeds_ratios_and_log_kind(tmp_path):
     (exp / "checkpoint").mkdir()
     write_log(str(exp), "train", "dvsGesture_snn_1111", final_block("dvsGesture", "94.44444"))
     (exp / "checkpoint" / "dvsGesture_snn_1111.resume.t7").write_text("")           # being retrained
-    [e] = R.make_experiments(str(exp), seeds=[1111, 5555], ratios=[0.75])
+    [e] = R.make_experiments(str(exp), seeds=[1111, 5555], ratios=[0.75], legacy=True)
     assert (e.dataset, e.log_kind, e.seeds, e.ratios, e.stem) == ("dvsGesture", "train", [1111, 5555], [0.75], "dvsGesture-RNN")
     res = R.collect(e)
     assert res.cells[("rnn", None, 1111)].raw == "88.54167"
     assert res.cells[("snn", None, 1111)].problem.startswith("unfinished (resume file")
     assert res.cells[("ffs", 0.75, 5555)].problem == "missing"
-    [t] = R.make_experiments(str(exp), log_kind="test")
+    [t] = R.make_experiments(str(exp), log_kind="test", legacy=True)
     assert R.collect(t).cells[("rnn", None, 1111)].raw == "80.00000"
 
 
@@ -179,7 +180,7 @@ def test_plots_summary_and_profile_table(tmp_path, capsys):
                        f"{exp.name},train1_ptb_snn_1111,train1,snn,1111,0,ok,0,100,100,2048,650.4,GPU,1,local,h,t\n"
                        f"{exp.name},train1_ptb_ffs_1111,train1,ffs,1111,0,failed,1,5,5,100,,GPU,1,local,h,t\n")
     out = tmp_path / "out"
-    assert aggregate("--experiment", exp, "--out", out, "--profile-csv", profile) == 0
+    assert aggregate("--legacy-logs", "--experiment", exp, "--out", out, "--profile-csv", profile) == 0
     for ext in ("png", "pdf"):
         data = (out / f"ptb-RNN.{ext}").read_bytes()
         assert len(data) > 5000 and data[:4] == (b"\x89PNG" if ext == "png" else b"%PDF")

@@ -12,7 +12,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from common import launcher as L  # noqa: E402
 
-# A stand-in for a training script: same flags, same file names, same final test block; no torch.
+# A stand-in for a training script: same flags, same file names, same final test block and completion
+# record; no torch.
 FAKE_JOB = r'''
 import argparse, json, os, sys, time
 p = argparse.ArgumentParser()
@@ -24,6 +25,7 @@ p.add_argument("--exit_code", type=int, default=0)
 p.add_argument("--fail_for", default="")
 p.add_argument("--crash_once", action="store_true")
 p.add_argument("--overwrite", action="store_true")
+p.add_argument("--allow_unfinished", action="store_true")
 a = p.parse_args()
 name = f"ptb_{a.model}_{a.seed}" + (f"_{float(a.ratio)}" if a.model == "ffs" or a.mode in ("train2", "test2") else "")
 kind = "train" if a.mode.startswith("train") else "test"
@@ -49,9 +51,13 @@ if a.exit_code and a.seed in a.fail_for.split(","):
     print("boom: something went wrong", file=sys.stderr)
     sys.exit(a.exit_code)
 if kind == "train":
-    open(f"checkpoint/{name}.t7", "w").write("resumed" if resumed else "fresh")
-    os.remove(resume)
-log.write("=" * 89 + "\n| Performance on Test Set | test loss  4.60 | test ppl   100.00\n" + "=" * 89 + "\n")
+    open(f"checkpoint/{name}.t7", "w").write(("resumed" if resumed else "fresh") + (f" {time.time()}" if a.overwrite else ""))
+line = "| Performance on Test Set | test loss  4.60 | test ppl   100.00"
+log.write("=" * 89 + "\n" + line + "\n" + "=" * 89 + "\n")
+log.close()
+from common import runs  # the completion record, as the scripts write it (the launcher puts the kit on PYTHONPATH)
+runs._final["line"] = line
+runs.finish_run(a, name)
 if os.environ.get("HSTNN_PROFILE_FILE"):
     json.dump({"device": "FakeGPU", "peak_gpu_mem_bytes": 123 * 2 ** 20}, open(os.environ["HSTNN_PROFILE_FILE"], "w"))
 event(what="end")
@@ -106,7 +112,7 @@ def test_expand_jobs_like_the_original_mprun(tmp_path):
         ("0.1", "1111", "ffs"), ("0.1", "1111", "hybrid"), ("0.1", "2222", "ffs"), ("0.1", "2222", "hybrid"),
         ("0.5", "1111", "ffs"), ("0.5", "2222", "ffs")]  # hybrid train1 has no ratio: run once per seed
     assert jobs[0].argv == ["rnn-ptb.py", "--ratio", "0.1", "--seed", "1111", "--model", "ffs",
-                            "--stage1_epoch", "200", "--data", "../x", "--mode", "train1", "--overwrite"]
+                            "--stage1_epochs", "200", "--data", "../x", "--mode", "train1", "--overwrite"]  # DICT_KEY_FLAGS
     assert jobs[0].log_path == os.path.join(str(tmp_path), "log", "train_ptb_ffs_1111_0.1.log")
     assert jobs[1].name == "ptb_hybrid_1111"
     test2 = L.expand_jobs(str(tmp_path), params("test2", ["hybrid"], [3], [0.50]), "s.py", "ptb")[0]
@@ -219,16 +225,43 @@ def test_failures_are_reported_and_set_the_exit_code(exp, capsys):
     assert "BLOCKED train2_ptb_hybrid_2_0.5" in out and "checkpoint/ptb_hybrid_2.t7 does not exist" in out
 
 
-def test_a_test_log_older_than_its_checkpoint_is_not_done(exp):
+def test_a_test_of_a_since_retrained_checkpoint_is_not_done(exp):
     ln = launcher(exp, gpus=2)
     assert ln.settings.gpus == [0, 1]  # the original's "gpus = 2"
     ln.multi_task(".", params("train1"))
     [res] = ln.multi_task(".", params("test1"))
     assert res.status == "ok"
     assert launcher(exp).multi_task(".", params("test1"))[0].status == "skipped"
-    later = time.time() + 5
-    os.utime(exp / "checkpoint" / "ptb_rnn_1.t7", (later, later))  # retrained since the test
+    assert launcher(exp, "--rerun").multi_task(".", params("train1"))[0].status == "ok"  # retrained since the test
     assert launcher(exp, gpus=[0]).multi_task(".", params("test1"))[0].status == "ok"
+
+
+def test_done_with_other_flags_is_reported_and_rerun_only_with_rerun(exp, capsys):
+    launcher(exp, gpus=[]).multi_task(".", params(stage1_epochs=2))
+    [res] = launcher(exp, gpus=[0]).multi_task(".", params(stage1_epochs=3))  # another GPU is not another flag
+    assert res.status == "skipped" and len(events(exp)) == 1
+    out = capsys.readouterr().out
+    assert "train1_ptb_rnn_1 done with other flags (ran with --stage1_epochs 2; now --stage1_epochs 3); skipped; " \
+           "--rerun runs it again" in out
+    assert launcher(exp, gpus=[0]).multi_task(".", params(stage1_epochs=2))[0].status == "skipped"
+    assert "other flags" not in capsys.readouterr().out
+    [res] = launcher(exp, "--rerun", gpus=[]).multi_task(".", params(stage1_epochs=3))
+    assert res.status == "ok" and events(exp)[-1]["epochs"] == 3 and events(exp)[-1]["overwrite"] is True
+
+
+def test_only_a_matching_completion_record_counts_as_done(exp):
+    launcher(exp, gpus=[]).multi_task(".", params("train1", ["hybrid"], [1, 2, 3]))
+    os.remove(exp / "log" / "train_ptb_hybrid_1.json")                         # e.g. killed before its record
+    with open(exp / "log" / "train_ptb_hybrid_2.log", "a") as f:               # appended to since
+        f.write("=" * 89 + "\n| Performance on Test Set | test loss  9.99 | test ppl  9999.00\n" + "=" * 89 + "\n")
+    (exp / "checkpoint" / "ptb_hybrid_3.t7").write_text("replaced")              # replaced since
+    results = launcher(exp, gpus=[]).multi_task(".", params("train2", ["hybrid"], [1, 2, 3], [0.5]))
+    assert [r.status for r in results] == ["blocked", "ok", "blocked"]
+    assert "no completion record" in results[0].message and "replaced or changed" in results[2].message
+    results = launcher(exp, gpus=[]).multi_task(".", params("train2", ["hybrid"], [1], [0.5], allow_unfinished=True))
+    assert results[0].status == "ok"  # the user's choice, passed on to the script
+    again = launcher(exp, gpus=[]).multi_task(".", params("train1", ["hybrid"], [1, 2, 3]))
+    assert [r.status for r in again] == ["ok", "ok", "ok"] and len(events(exp)) == 8  # none counted as done
 
 
 def test_killed_job_is_resumed_on_the_next_run(exp):
