@@ -25,18 +25,21 @@ multi_task = launcher.multi_task
 path = "./"
 seed_list = [1111 * i for i in range(1, 5)]
 
-PTB_XNN_Parameter = {}
-PTB_XNN_Parameter["stage1_epoch"] = 200
+# What every stage shares: network, data and batches (the Adaptation and Restoration runs must agree)
+PTB_Parameter = {}
+PTB_Parameter["dropout"]      = 0.5
+PTB_Parameter["nhid"]         = 650
+PTB_Parameter["data"]         = "../../data/penn-treebank"
+PTB_Parameter["emsize"]       = 650
+PTB_Parameter["bptt"]         = 35
+PTB_Parameter["batch_size"]   = 25
+PTB_Parameter["seed"]         = seed_list
+
+PTB_XNN_Parameter = dict(PTB_Parameter)
+PTB_XNN_Parameter["stage1_epoch"] = 200         # the flag --stage1_epochs (see DICT_KEY_FLAGS in common/launcher.py)
 PTB_XNN_Parameter["stage1_lr"]    = 0.5
 PTB_XNN_Parameter["stage1_decay"] = 25
-PTB_XNN_Parameter["dropout"]      = 0.5
-PTB_XNN_Parameter["nhid"]         = 650
-PTB_XNN_Parameter["data"]         = "../../data/penn-treebank"
 PTB_XNN_Parameter["mode"]         = "train1"    # "train1" trains (and tests); "test1" tests again
-PTB_XNN_Parameter["emsize"]       = 650
-PTB_XNN_Parameter["bptt"]         = 35
-PTB_XNN_Parameter["batch_size"]   = 25
-PTB_XNN_Parameter["seed"]         = seed_list
 PTB_XNN_Parameter["ratio"]        = [0]
 PTB_XNN_Parameter["model"]        = ["lstm", "snn", "hybrid"]
 
@@ -45,36 +48,15 @@ multi_task(path, PTB_XNN_Parameter)
 
 ratio_list = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 
-PTB_FFS_Parameter = {}
-PTB_FFS_Parameter["stage1_epoch"] = 200
-PTB_FFS_Parameter["stage1_lr"]    = 0.5
-PTB_FFS_Parameter["stage1_decay"] = 25
-PTB_FFS_Parameter["dropout"]      = 0.5
-PTB_FFS_Parameter["nhid"]         = 650
-PTB_FFS_Parameter["data"]         = "../../data/penn-treebank"
-PTB_FFS_Parameter["mode"]         = "train1"    # "train1" trains (and tests); "test1" tests again
-PTB_FFS_Parameter["emsize"]       = 650
-PTB_FFS_Parameter["bptt"]         = 35
-PTB_FFS_Parameter["batch_size"]   = 25
-PTB_FFS_Parameter["seed"]         = seed_list
-PTB_FFS_Parameter["ratio"]        = ratio_list
-PTB_FFS_Parameter["model"]        = ["ffs"]
-
-# FFS-Train/Test
+# FFS-Train/Test: the stage-1 settings above, at every ratio
+PTB_FFS_Parameter = dict(PTB_XNN_Parameter, model=["ffs"], ratio=ratio_list)
 multi_task(path, PTB_FFS_Parameter)
 
-PTB_HBR_Parameter = {}
-PTB_HBR_Parameter["stage2_epoch"] = 200
+PTB_HBR_Parameter = dict(PTB_Parameter)
+PTB_HBR_Parameter["stage2_epoch"] = 200         # the flag --stage2_epochs
 PTB_HBR_Parameter["stage2_lr"]    = 0.1
 PTB_HBR_Parameter["stage2_decay"] = 25
-PTB_HBR_Parameter["dropout"]      = 0.5
-PTB_HBR_Parameter["nhid"]         = 650
-PTB_HBR_Parameter["data"]         = "../../data/penn-treebank"
 PTB_HBR_Parameter["mode"]         = "train2"    # "train2": Selection + Restoration; "test2" tests again
-PTB_HBR_Parameter["emsize"]       = 650
-PTB_HBR_Parameter["bptt"]         = 35
-PTB_HBR_Parameter["batch_size"]   = 25
-PTB_HBR_Parameter["seed"]         = seed_list
 PTB_HBR_Parameter["ratio"]        = ratio_list
 PTB_HBR_Parameter["model"]        = ["hybrid"]
 

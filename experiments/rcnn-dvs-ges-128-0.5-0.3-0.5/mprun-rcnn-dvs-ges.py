@@ -23,13 +23,16 @@ multi_task = launcher.multi_task
 path = "./"
 seed_list = [1111 * i for i in range(1, 6)]
 
-DVS_GESTURE_XNN_Parameter = {}
-DVS_GESTURE_XNN_Parameter["stage1_epoch"] = 6400    # iterations (mini-batches), evaluated every 20
+# What every stage shares: network and batches (the Adaptation and Restoration runs must agree)
+DVS_GESTURE_Parameter = {}
+DVS_GESTURE_Parameter["dropout"]      = 0.2
+DVS_GESTURE_Parameter["batch_size"]   = 36
+DVS_GESTURE_Parameter["seed"]         = seed_list
+
+DVS_GESTURE_XNN_Parameter = dict(DVS_GESTURE_Parameter)
+DVS_GESTURE_XNN_Parameter["stage1_epoch"] = 6400        # iterations (mini-batches), evaluated every 20: --stage1_epochs
 DVS_GESTURE_XNN_Parameter["stage1_lr"]    = 5e-4
-DVS_GESTURE_XNN_Parameter["dropout"]      = 0.2
 DVS_GESTURE_XNN_Parameter["mode"]         = "train1"    # "train1" trains (and tests); "test1" tests again
-DVS_GESTURE_XNN_Parameter["batch_size"]   = 36
-DVS_GESTURE_XNN_Parameter["seed"]         = seed_list
 DVS_GESTURE_XNN_Parameter["ratio"]        = [0]
 DVS_GESTURE_XNN_Parameter["model"]        = ["rnn", "snn", "hybrid"]
 
@@ -38,27 +41,15 @@ multi_task(path, DVS_GESTURE_XNN_Parameter)
 
 ratio_list = [0.0625, 0.125, 0.25, 0.375, 0.50, 0.625, 0.75, 0.875, 0.9375]
 
-DVS_GESTURE_FFS_Parameter = {}
-DVS_GESTURE_FFS_Parameter["stage1_epoch"] = 6400
-DVS_GESTURE_FFS_Parameter["stage1_lr"]    = 5e-4
-DVS_GESTURE_FFS_Parameter["dropout"]      = 0.2
-DVS_GESTURE_FFS_Parameter["mode"]         = "train1"    # "train1" trains (and tests); "test1" tests again
-DVS_GESTURE_FFS_Parameter["batch_size"]   = 36
-DVS_GESTURE_FFS_Parameter["seed"]         = seed_list
-DVS_GESTURE_FFS_Parameter["ratio"]        = ratio_list
-DVS_GESTURE_FFS_Parameter["model"]        = ["ffs"]
-
-# FFS-Train/Test
+# FFS-Train/Test: the stage-1 settings above, at every ratio
+DVS_GESTURE_FFS_Parameter = dict(DVS_GESTURE_XNN_Parameter, model=["ffs"], ratio=ratio_list)
 multi_task(path, DVS_GESTURE_FFS_Parameter)
 
-DVS_GESTURE_HBR_Parameter = {}
-DVS_GESTURE_HBR_Parameter["stage2_epoch"] = 6400
+DVS_GESTURE_HBR_Parameter = dict(DVS_GESTURE_Parameter)
+DVS_GESTURE_HBR_Parameter["stage2_epoch"] = 6400        # --stage2_epochs (see DICT_KEY_FLAGS in common/launcher.py)
 DVS_GESTURE_HBR_Parameter["stage2_lr"]    = 3e-4
-DVS_GESTURE_HBR_Parameter["dropout"]      = 0.2
 DVS_GESTURE_HBR_Parameter["mode"]         = "train2"    # "train2": Selection + Restoration; "test2" tests again
-DVS_GESTURE_HBR_Parameter["batch_size"]   = 36
 DVS_GESTURE_HBR_Parameter["hessian_batch"] = 18         # the original's trace code hard-coded 18 (and crashed otherwise)
-DVS_GESTURE_HBR_Parameter["seed"]         = seed_list
 DVS_GESTURE_HBR_Parameter["ratio"]        = ratio_list
 DVS_GESTURE_HBR_Parameter["model"]        = ["hybrid"]
 

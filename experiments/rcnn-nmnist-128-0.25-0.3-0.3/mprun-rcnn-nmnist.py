@@ -23,14 +23,17 @@ multi_task = launcher.multi_task
 path = "./"
 seed_list = [1111 * i for i in range(2, 5)]
 
-NMNIST_XNN_Parameter = {}
-NMNIST_XNN_Parameter["stage1_epoch"] = 100
+# What every stage shares: data and batches (the Adaptation and Restoration runs must agree)
+NMNIST_Parameter = {}
+NMNIST_Parameter["dropout"]      = 0.2
+NMNIST_Parameter["data"]         = "../../data/N-MNIST/processed"
+NMNIST_Parameter["batch_size"]   = 100
+NMNIST_Parameter["seed"]         = seed_list
+
+NMNIST_XNN_Parameter = dict(NMNIST_Parameter)
+NMNIST_XNN_Parameter["stage1_epoch"] = 100         # the flag --stage1_epochs (see DICT_KEY_FLAGS in common/launcher.py)
 NMNIST_XNN_Parameter["stage1_lr"]    = 8e-4
-NMNIST_XNN_Parameter["dropout"]      = 0.2
-NMNIST_XNN_Parameter["data"]         = "../../data/N-MNIST/processed"
 NMNIST_XNN_Parameter["mode"]         = "train1"    # "train1" trains (and tests); "test1" tests again
-NMNIST_XNN_Parameter["batch_size"]   = 100
-NMNIST_XNN_Parameter["seed"]         = seed_list
 NMNIST_XNN_Parameter["ratio"]        = [0]
 NMNIST_XNN_Parameter["model"]        = ["rnn", "snn", "hybrid"]
 
@@ -39,28 +42,14 @@ multi_task(path, NMNIST_XNN_Parameter)
 
 ratio_list = [0.0625, 0.125, 0.25, 0.375, 0.50, 0.625, 0.75, 0.875, 0.9375]
 
-NMNIST_FFS_Parameter = {}
-NMNIST_FFS_Parameter["stage1_epoch"] = 100
-NMNIST_FFS_Parameter["stage1_lr"]    = 8e-4
-NMNIST_FFS_Parameter["dropout"]      = 0.2
-NMNIST_FFS_Parameter["data"]         = "../../data/N-MNIST/processed"
-NMNIST_FFS_Parameter["mode"]         = "train1"    # "train1" trains (and tests); "test1" tests again
-NMNIST_FFS_Parameter["batch_size"]   = 100
-NMNIST_FFS_Parameter["seed"]         = seed_list
-NMNIST_FFS_Parameter["ratio"]        = ratio_list
-NMNIST_FFS_Parameter["model"]        = ["ffs"]
-
-# FFS-Train/Test
+# FFS-Train/Test: the stage-1 settings above, at every ratio
+NMNIST_FFS_Parameter = dict(NMNIST_XNN_Parameter, model=["ffs"], ratio=ratio_list)
 multi_task(path, NMNIST_FFS_Parameter)
 
-NMNIST_HBR_Parameter = {}
-NMNIST_HBR_Parameter["stage2_epoch"] = 150
+NMNIST_HBR_Parameter = dict(NMNIST_Parameter)
+NMNIST_HBR_Parameter["stage2_epoch"] = 150         # the flag --stage2_epochs
 NMNIST_HBR_Parameter["stage2_lr"]    = 8e-4
-NMNIST_HBR_Parameter["dropout"]      = 0.2
-NMNIST_HBR_Parameter["data"]         = "../../data/N-MNIST/processed"
 NMNIST_HBR_Parameter["mode"]         = "train2"    # "train2": Selection + Restoration; "test2" tests again
-NMNIST_HBR_Parameter["batch_size"]   = 100
-NMNIST_HBR_Parameter["seed"]         = seed_list
 NMNIST_HBR_Parameter["ratio"]        = ratio_list
 NMNIST_HBR_Parameter["model"]        = ["hybrid"]
 

@@ -30,17 +30,20 @@ path = "./"
 seed_list = [1111 * i for i in range(1, 6)]
 PROTOCOL = "test"       # "test": the original's checkpoint selection; "val": held-out validation images
 
-SMNIST_XNN_Parameter = {}
-SMNIST_XNN_Parameter["stage1_epoch"] = 150
+# What every stage shares: network, data, batches and protocol (the Adaptation and Restoration runs must agree)
+SMNIST_Parameter = {}
+SMNIST_Parameter["dropout"]      = 0.3       # accepted and unused, as in the original
+SMNIST_Parameter["nhid"]         = 800
+SMNIST_Parameter["data"]         = "../../data"
+SMNIST_Parameter["batch_size"]   = 100
+SMNIST_Parameter["clip"]         = 0.25
+SMNIST_Parameter["protocol"]     = PROTOCOL
+SMNIST_Parameter["seed"]         = seed_list
+
+SMNIST_XNN_Parameter = dict(SMNIST_Parameter)
+SMNIST_XNN_Parameter["stage1_epoch"] = 150         # the flag --stage1_epochs (see DICT_KEY_FLAGS in common/launcher.py)
 SMNIST_XNN_Parameter["stage1_lr"]    = 3e-4
-SMNIST_XNN_Parameter["dropout"]      = 0.3       # accepted and unused, as in the original
-SMNIST_XNN_Parameter["nhid"]         = 800
-SMNIST_XNN_Parameter["data"]         = "../../data"
 SMNIST_XNN_Parameter["mode"]         = "train1"    # "train1" trains (and tests); "test1" tests again
-SMNIST_XNN_Parameter["batch_size"]   = 100
-SMNIST_XNN_Parameter["clip"]         = 0.25
-SMNIST_XNN_Parameter["protocol"]     = PROTOCOL
-SMNIST_XNN_Parameter["seed"]         = seed_list
 SMNIST_XNN_Parameter["ratio"]        = [0]
 SMNIST_XNN_Parameter["model"]        = ["rnn", "snn", "hybrid"]
 
@@ -49,34 +52,14 @@ multi_task(path, SMNIST_XNN_Parameter)
 
 ratio_list = [0.05, 0.15, 0.25, 0.35, 0.45, 0.50, 0.55, 0.65, 0.75, 0.85, 0.95]
 
-SMNIST_FFS_Parameter = {}
-SMNIST_FFS_Parameter["stage1_epoch"] = 150
-SMNIST_FFS_Parameter["stage1_lr"]    = 3e-4
-SMNIST_FFS_Parameter["dropout"]      = 0.3
-SMNIST_FFS_Parameter["nhid"]         = 800
-SMNIST_FFS_Parameter["data"]         = "../../data"
-SMNIST_FFS_Parameter["mode"]         = "train1"    # "train1" trains (and tests); "test1" tests again
-SMNIST_FFS_Parameter["batch_size"]   = 100
-SMNIST_FFS_Parameter["clip"]         = 0.25
-SMNIST_FFS_Parameter["protocol"]     = PROTOCOL
-SMNIST_FFS_Parameter["seed"]         = seed_list
-SMNIST_FFS_Parameter["ratio"]        = ratio_list
-SMNIST_FFS_Parameter["model"]        = ["ffs"]
-
-# FFS-Train/Test
+# FFS-Train/Test: the stage-1 settings above, at every ratio
+SMNIST_FFS_Parameter = dict(SMNIST_XNN_Parameter, model=["ffs"], ratio=ratio_list)
 multi_task(path, SMNIST_FFS_Parameter)
 
-SMNIST_HBR_Parameter = {}
-SMNIST_HBR_Parameter["stage2_epoch"] = 150
+SMNIST_HBR_Parameter = dict(SMNIST_Parameter)
+SMNIST_HBR_Parameter["stage2_epoch"] = 150         # the flag --stage2_epochs
 SMNIST_HBR_Parameter["stage2_lr"]    = 3e-4
-SMNIST_HBR_Parameter["dropout"]      = 0.3
-SMNIST_HBR_Parameter["nhid"]         = 800
-SMNIST_HBR_Parameter["data"]         = "../../data"
 SMNIST_HBR_Parameter["mode"]         = "train2"    # "train2": Selection + Restoration; "test2" tests again
-SMNIST_HBR_Parameter["batch_size"]   = 100
-SMNIST_HBR_Parameter["clip"]         = 0.25
-SMNIST_HBR_Parameter["protocol"]     = PROTOCOL
-SMNIST_HBR_Parameter["seed"]         = seed_list
 SMNIST_HBR_Parameter["ratio"]        = ratio_list
 SMNIST_HBR_Parameter["model"]        = ["hybrid"]
 
