@@ -29,6 +29,7 @@ sys.path.insert(0, ROOT)
 import torch  # noqa: E402
 
 from common import cost, perturb  # noqa: E402
+from common.cli import check_args  # noqa: E402
 from common.results import read_result  # noqa: E402
 from common.training import KitError, load_checkpoint, run_main  # noqa: E402
 
@@ -284,6 +285,11 @@ def main(argv=None):
     if script_args.data and os.path.exists(script_args.data):
         script_args.data = os.path.abspath(script_args.data)
     script_args.seed = args.seed
+    check_args(script_args)
+    if args.ratio is not None and not 0 < args.ratio < 1:
+        raise KitError(f"--ratio must lie strictly between 0 and 1 (got {args.ratio})")
+    if not (args.mac_pj > 0 and args.ac_pj > 0):
+        raise KitError(f"--mac_pj and --ac_pj must be positive energies (got {args.mac_pj} and {args.ac_pj})")
     if args.memory_pj is not None and (args.memory is None or not args.memory_pj > 0):
         raise KitError(f"--memory_pj needs --memory and a positive energy (got {args.memory_pj})")
     old_cwd = os.getcwd()

@@ -40,7 +40,7 @@ class DVSGesture:
 
     def __init__(self, path=DEFAULT_DVS_HDF5, T=60, dt=20000, ds=4, binning="original", cache=False):
         if not os.path.isfile(path):
-            raise DataError(f"DVS Gesture HDF5 file not found: {path}\n"
+            raise DataError(f"DVS Gesture HDF5 file not found: {path}. "
                             "Create it once with `python data/dvs-hdf5-gen.py` after extracting IBM's "
                             f"DvsGesture.tar.gz ({DVS_GESTURE_URL}) into data/ (see README).")
         if DVS_SENSOR % ds:
@@ -53,12 +53,16 @@ class DVSGesture:
                 test_keys = list(f["test"])                             # and iterates test by name
                 labels = [f["train"][k]["labels"][()] for k in train_keys] + \
                          [f["test"][k]["labels"][()] for k in test_keys]
+                for group, rows in zip([f"train/{k}" for k in train_keys] + [f"test/{k}" for k in test_keys], labels):
+                    if rows.ndim != 2 or rows.shape[1] != 3 or rows.dtype.kind not in "iu":
+                        raise DataError(f"{path}: {group}/labels holds {rows.dtype} {rows.shape}, not integer rows "
+                                        "(class, start, end); rebuild it with `python data/dvs-hdf5-gen.py --force`.")
                 frames = self._load_cache(sum(map(len, labels))) if cache else None
                 if frames is None:
                     frames = self._bin_all(f, train_keys, test_keys, labels)
                     if cache:
                         self._save_cache(frames)
-        except (OSError, KeyError) as e:
+        except (OSError, KeyError, IndexError, TypeError) as e:
             raise DataError(f"{path}: unreadable or not made by data/dvs-hdf5-gen.py ({e}); "
                             "rebuild it with `python data/dvs-hdf5-gen.py --force`.") from None
         self.frames = frames  # (all gestures, 2, S, S, T): train recordings first, then test
@@ -86,7 +90,10 @@ class DVSGesture:
         p = self._cache_path()
         if not os.path.isfile(p) or os.path.getmtime(p) < os.path.getmtime(self.path):
             return None
-        frames = np.load(p, mmap_mode="r")
+        try:
+            frames = np.load(p, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError):  # a damaged cache of frames is rebuilt
+            return None
         return frames if frames.shape == (n, 2, self.size, self.size, self.T) else None
 
     def _save_cache(self, frames):
@@ -143,18 +150,20 @@ class NMNISTFrames(torch.utils.data.Dataset):
         paths = [os.path.join(folder, f"{prefix}_{k}.npy") for k in ("image", "label")]
         for p in paths:
             if not os.path.isfile(p):
-                raise DataError(f"N-MNIST frames not found: {p}\n"
+                raise DataError(f"N-MNIST frames not found: {p}. "
                                 f"Create them with `python data/nmnist-dataset-gen.py {dt}` from the N-MNIST "
                                 f"release ({NMNIST_URL}, Train.zip and Test.zip; see README).")
-        try:
-            images = np.load(paths[0], mmap_mode="r")
-            labels = np.load(paths[1]).astype(np.float32)
-        except (OSError, ValueError) as e:
-            raise DataError(f"{folder}: unreadable {prefix} files ({e}); rebuild them with "
-                            f"`python data/nmnist-dataset-gen.py {dt} --force`.") from None
-        if images.ndim != 5 or images.shape[1:4] != (2, 34, 34) or labels.shape != (len(images), 10):
-            raise DataError(f"{folder}: expected {prefix}_image (N, 2, 34, 34, T) and {prefix}_label (N, 10), "
-                            f"got {images.shape} and {labels.shape}.")
+        images = load_npy(paths[0], dt, mmap_mode="r")
+        labels = load_npy(paths[1], dt)
+        if images.ndim != 5 or images.shape[1:4] != (2, 34, 34):
+            raise DataError(f"{paths[0]}: expected frames of shape (N, 2, 34, 34, T), got {images.shape}.")
+        if labels.shape != (len(images), 10):
+            raise DataError(f"{paths[1]}: expected one-hot labels of shape ({len(images)}, 10) for the "
+                            f"{len(images)} samples of {prefix}_image.npy, got {labels.shape}.")
+        for path, array in zip(paths, (images, labels)):
+            if array.dtype.kind not in "biuf":
+                raise DataError(f"{path}: expected numbers, got dtype {array.dtype}.")
+        labels = labels.astype(np.float32)
         if images.shape[4] < nwin:
             raise DataError(f"{paths[0]} has {images.shape[4]} time steps, fewer than nwin={nwin}.")
         n = len(images) // multiple * multiple
@@ -167,3 +176,12 @@ class NMNISTFrames(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return torch.tensor(self.images[i], dtype=torch.float32), self.labels[i]
+
+
+def load_npy(path, dt, mmap_mode=None):
+    """np.load without pickles; an unreadable file is a DataError naming it."""
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"{path}: unreadable .npy file ({e}); rebuild it with "
+                        f"`python data/nmnist-dataset-gen.py {dt} --force`.") from None

@@ -113,7 +113,7 @@ def find_gesture_recordings(folder):
     """The `userNN_*.aedat` files of an extracted DvsGesture folder, sorted by name and split by
     subject: users 01-23 train, 24-29 test. Returns (train_paths, test_paths)."""
     if not os.path.isdir(folder):
-        raise DataError(f"DVS Gesture folder not found: {folder}\n"
+        raise DataError(f"DVS Gesture folder not found: {folder}. "
                         f"Download DvsGesture.tar.gz from IBM ({DVS_GESTURE_URL}) and extract it so that "
                         f"{os.path.join(folder, 'user01_fluorescent.aedat')} exists "
                         f"(tar xzf DvsGesture.tar.gz -C {os.path.dirname(os.path.abspath(folder))}).")

@@ -479,18 +479,6 @@ def network_from_checkpoint(ckpt, path, neuron, input_size, device=None):
     return model
 
 
-def flags_beyond_defaults(parser, args, keys):
-    """' --key value' for each of keys whose value differs from the parser's default (for the commands
-    that error messages suggest)."""
-    flags = ""
-    for key in keys:
-        value = getattr(args, key)
-        value = ",".join(map(str, value)) if isinstance(value, list) else value
-        if str(value) != str(parser.get_default(key)):
-            flags += f" --{key} {value}"
-    return flags
-
-
 def checkpoint_meta(model, seed):
     """The authors' checkpoint keys besides the weights and the accuracy record."""
     return dict(seed=seed, layer_config=copy.deepcopy(model.layer_config),

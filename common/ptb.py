@@ -26,16 +26,34 @@ class Corpus:
 
     def tokenize(self, path):
         ids = []
-        with open(path, encoding="utf8") as f:
-            for line in f:
-                for word in line.split() + ["<eos>"]:
-                    if word not in self.word2idx:
-                        self.word2idx[word] = len(self.idx2word)
-                        self.idx2word.append(word)
-                    ids.append(self.word2idx[word])
+        try:
+            with open(path, encoding="utf8") as f:
+                for line in f:
+                    for word in line.split() + ["<eos>"]:
+                        if word not in self.word2idx:
+                            self.word2idx[word] = len(self.idx2word)
+                            self.idx2word.append(word)
+                        ids.append(self.word2idx[word])
+        except UnicodeDecodeError:
+            raise KitError(f"{path} is not UTF-8 text ({first_bad_byte(path)}); expected the plain-text PTB file "
+                           "(see README.md, 'Penn Treebank')") from None
+        except OSError as e:
+            raise KitError(f"cannot read {path}: {e}") from None
         if len(ids) < 2:
             raise KitError(f"{path} holds no text")
         return torch.tensor(ids, dtype=torch.int64)
+
+
+def first_bad_byte(path):
+    """Where a file stops being UTF-8, e.g. 'byte 0xff at offset 812, line 3'."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        raw.decode("utf8")
+        return "it changed while being read"
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        return f"byte 0x{raw[e.start]:02x} at offset {e.start}, line {line}"
 
 
 def batchify(ids, bsz, device):

@@ -8,6 +8,7 @@ the batches come in the same order, with the same pixel values (uint8 / 255, no 
 import gzip
 import os
 import struct
+import zlib
 
 import numpy as np
 import torch
@@ -34,11 +35,14 @@ def read_idx(path):
     try:
         with opener(path, "rb") as f:
             data = f.read()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:  # includes a truncated or corrupt .gz
         raise KitError(f"cannot read {path}: {e}")
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in IDX_TYPES:
         raise KitError(f"{path} is not an IDX file (bad magic number); expected an MNIST file as released")
     ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise KitError(f"{path} is truncated: its header announces {ndim} dimensions but the file ends "
+                       f"after {len(data)} bytes")
     dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
     dtype = np.dtype(IDX_TYPES[data[2]])
     need = int(np.prod(dims)) * dtype.itemsize

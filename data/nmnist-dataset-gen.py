@@ -23,11 +23,11 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # the kit
 try:
     from common.events import NMNIST_URL, DataError, binary_frames, read_nmnist_bin
 except ImportError as e:
-    sys.exit(f"error: {e}. Run `source setup.sh` in the repository root first "
-             "(and `pip install -r requirements.txt`).")
+    sys.exit(f"error: {e}. Install the requirements first: pip install -r requirements.txt")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUTPUTS = ("nhtrain_image.npy", "nhtrain_label.npy", "nrtest_image.npy", "nrtest_label.npy")
@@ -36,7 +36,7 @@ OUTPUTS = ("nhtrain_image.npy", "nhtrain_label.npy", "nrtest_image.npy", "nrtest
 def list_samples(folder):
     """[(path, digit)] of <folder>/<digit>/*.bin, by digit then file name."""
     if not os.path.isdir(folder):
-        raise DataError(f"N-MNIST folder not found: {folder}\n"
+        raise DataError(f"N-MNIST folder not found: {folder}. "
                         f"Download Train.zip and Test.zip from {NMNIST_URL} and unzip them into "
                         f"{os.path.dirname(folder)} so that files like {os.path.join(folder, '0', '00002.bin')} exist "
                         "(or put the authors' NMNIST_{train,test}_data_<dt>ms.mat files there).")
@@ -105,6 +105,8 @@ def main():
     parser.add_argument("--source", choices=("auto", "raw", "mat"), default="auto")
     parser.add_argument("--force", action="store_true", help="rebuild even if the output folder is complete")
     args = parser.parse_args()
+    if args.dt < 1 or args.steps < 1:
+        parser.error(f"dt and --steps must be at least 1 (got {args.dt} and {args.steps})")
     base = os.path.join(args.root, "N-MNIST")
     final = os.path.join(args.out or os.path.join(base, "processed"), f"{args.dt}ms")
 

@@ -43,7 +43,7 @@ def main():
         except Exception as e:  # offline, a mirror down, a disk full: say what to do instead
             missing = [n for n in names if not find_file(raw, n)]
             detail = " ".join(str(e).split())
-            raise KitError(f"could not download MNIST ({type(e).__name__}: {detail[:300]}).\n"
+            raise KitError(f"could not download MNIST ({type(e).__name__}: {detail[:300]}). "
                            f"Without internet, put the files by hand: copy {', '.join(missing)} "
                            f"(each as released, .gz, or unpacked) from a machine that has them "
                            f"(torchvision's mirror {MNIST_URL}, or any torchvision MNIST/raw folder) into\n"
