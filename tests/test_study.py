@@ -1,8 +1,12 @@
 """--selection random (the replication study's ablation): the same counts and rule as the Hessian
 selection, reproducible for a seed, a different pick; and the study's launcher files parse."""
 import csv
+import json
 import os
 import runpy
+import statistics
+
+import pytest
 
 from conftest import ROOT, run_script
 from idx import write_fake_mnist
@@ -53,3 +57,47 @@ def test_study_files_compile_and_ablation_shares_stage_one(tmp_path):
     assert shared == ["checkpoint/mnist_hybrid_1111.t7", "log/train_mnist_ffs_1111_0.5.log",
                       "log/train_mnist_hybrid_1111.log", "log/train_mnist_rnn_1111.log"]  # not the train2 log
     assert (target / "log/train_mnist_rnn_1111.log").read_text() == "log/train_mnist_rnn_1111.log"
+
+
+def test_criteria_study_files_compile_link_adaptation_and_analysis_counts_only_finished_runs(tmp_path):
+    folder = os.path.join(ROOT, "studies", "criteria")
+    for name in ("run.py", "study.py", "analysis.py", "no_retraining.py", "mprun-adaptation.py", "mprun-criteria.py",
+                 "mprun-ffs.py"):
+        with open(os.path.join(folder, name)) as f:
+            compile(f.read(), name, "exec")
+    study = runpy.run_path(os.path.join(folder, "study.py"))
+    assert study["criterion_flags"]("random-2") == {"selection": "random", "selection_draw": 2}
+    assert study["criterion_flags"]("taylor") == {"selection": "taylor"}
+    source, target = tmp_path / "w60", tmp_path / "w60-taylor"
+    for f in ("checkpoint/mnist_hybrid_1111.t7", "log/train_mnist_hybrid_1111.log", "log/train_mnist_hybrid_1111.json"):
+        (source / f).parent.mkdir(parents=True, exist_ok=True)
+        (source / f).write_text(f)
+    study["link_adaptation"](str(source), str(target), [1111])
+    assert (target / "log/train_mnist_hybrid_1111.json").read_text() == "log/train_mnist_hybrid_1111.json"
+    assert os.path.islink(target / "checkpoint/mnist_hybrid_1111.t7")
+
+    def log(folder, name, acc=None, status=None):
+        path = tmp_path / "logs" / folder
+        path.mkdir(parents=True, exist_ok=True)
+        block = "" if acc is None else f"{'=' * 83}\n| Performance on Test Set | test loss 0.50000 | test acc {acc:.5f}\n{'=' * 83}\n"
+        (path / f"train_{name}.log").write_text("| end of epoch   1 | ...\n" + block)
+        if status:
+            (path / f"train_{name}.json").write_text(json.dumps({"status": status}))
+    hessian, random0, random1 = [80.0, 82.0, 85.0], [79.0, 80.0, 86.0], [77.0, 80.0, 84.0]
+    for i, seed in enumerate((1111, 2222, 3333)):
+        log("w60-hessian", f"mnist_hybrid_{seed}_0.5", hessian[i], "finished")
+        log("w60-random-0", f"mnist_hybrid_{seed}_0.5", random0[i])
+        log("w60-random-1", f"mnist_hybrid_{seed}_0.5", random1[i])
+    log("w60-hessian", "mnist_hybrid_4444_0.5", 99.0, "failed")   # a record that does not say finished
+    log("w60-random-0", "mnist_hybrid_4444_0.5")                  # no final test block
+    analysis = runpy.run_path(os.path.join(folder, "analysis.py"))
+    runs = analysis["read_runs"](str(tmp_path / "logs"))
+    assert len(runs) == 9 and ("w60-hessian", "hybrid", 4444, 0.5) not in runs
+    acc, _ = analysis["q2"](runs)
+    diffs = [h - (a + b) / 2 for h, a, b in zip(hessian, random0, random1)]  # 2.0, 2.0, 0.0
+    p = analysis["paired"]([acc[("hessian", 0.5)][s] - acc[("random", 0.5)][s] for s in (1111, 2222, 3333)])
+    sd = statistics.stdev(diffs)
+    assert p["n"] == 3 and p["mean"] == pytest.approx(4 / 3) and p["pos"] == 2 and p["neg"] == 0
+    assert p["half"] == pytest.approx(4.302653 * sd / 3 ** 0.5, rel=1e-5)  # t_0.975 with 2 degrees of freedom
+    assert analysis["verdict"](p, "Hessian").startswith("no difference larger than")
+    assert analysis["verdict"](analysis["paired"]([3.0, 3.1, 2.9]), "Hessian").startswith("Hessian better by")

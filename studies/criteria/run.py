@@ -25,6 +25,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+from analysis import final_accuracy  # noqa: E402
 from study import CRITERIA, DATA, FIRST, RUNS  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "results", "studies", "criteria")
@@ -56,7 +57,8 @@ def prepare_data(source):
 
 
 def collect_logs():
-    """Copy every run's train log and completion record (real files, not the links) to RESULTS/logs/<folder>/."""
+    """Copy the train log and completion record of every finished run (real files, not the links) to
+    RESULTS/logs/<folder>/."""
     for name in sorted(os.listdir(RUNS)) if os.path.isdir(RUNS) else []:
         log_dir = os.path.join(RUNS, name, "log")
         if not os.path.isdir(log_dir):
@@ -65,8 +67,15 @@ def collect_logs():
         os.makedirs(out, exist_ok=True)
         for f in sorted(os.listdir(log_dir)):
             src = os.path.join(log_dir, f)
-            if f.startswith("train_") and f.endswith((".log", ".json")) and not os.path.islink(src):
-                shutil.copy2(src, os.path.join(out, f))
+            if not f.startswith("train_") or not f.endswith(".log") or os.path.islink(src):
+                continue
+            if final_accuracy(src) is None or os.path.exists(os.path.join(RUNS, name, "checkpoint", f[6:-4] + ".resume.t7")):
+                continue  # unfinished: not copied
+            shutil.copy2(src, os.path.join(out, f))
+            record = os.path.join(log_dir, f[:-4] + ".json")
+            if os.path.exists(record):  # its command line with paths relative to the repository, not this machine
+                with open(record) as fin, open(os.path.join(out, f[:-4] + ".json"), "w") as fout:
+                    fout.write(fin.read().replace(ROOT + os.sep, ""))
     if os.path.exists(os.path.join(RUNS, "no-retraining.csv")):
         shutil.copy2(os.path.join(RUNS, "no-retraining.csv"), os.path.join(RESULTS, "no-retraining.csv"))
 
