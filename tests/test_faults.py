@@ -209,3 +209,13 @@ def test_planted_pickles_never_run(reference, finished, tmp_path, capsys):
     assert "the trace cache" in one_line_error(capsys, folder, corpus, TRAIN2[:-1], 0.25)
     assert R.read_result(os.path.join(folder, "log", f"train_{RESTORED}.log"))[0] is not None
     assert not os.path.exists(marker)
+
+
+def test_a_train_only_launcher_file_reaches_the_table(reference):
+    """The PTB mprun files only train: without a test_ log, a run is read from its train_ log (and its record)."""
+    [exp] = R.make_experiments(reference[0])
+    cell = R.collect(exp).cells[("hybrid", 0.5, 1111)]
+    assert cell.raw == result(reference[0], RESTORED)[0] is not None
+    assert cell.log.endswith(f"train_{RESTORED}.log")
+    [only_tests] = R.make_experiments(reference[0], log_kind="test")
+    assert R.collect(only_tests).cells[("hybrid", 0.5, 1111)].problem == "missing"
