@@ -77,6 +77,7 @@ def rows_for(script, path, seed, ratios, draws, probes, data):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--widths", default=",".join(map(str, WIDTHS)))
+    p.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="at most these seeds (those whose Adaptation is done)")
     p.add_argument("--draws", type=int, default=10, help="random draws per seed")
     p.add_argument("--probes", type=int, default=50, help="Hutchinson probes (the study's Selection uses 50)")
     p.add_argument("--out", default=os.path.join(RUNS, "no-retraining.csv"))
@@ -95,7 +96,7 @@ def main():
         with open(args.out, "w", newline="") as f:
             csv.writer(f).writerow(FIELDS)
     for width in map(int, args.widths.split(",")):
-        for seed in SEEDS:
+        for seed in map(int, args.seeds.split(",")):
             folder = os.path.join(RUNS, f"w{width}")
             path = os.path.join(folder, "checkpoint", f"mnist_hybrid_{seed}.t7")
             if (str(width), str(seed)) in done or not os.path.exists(path):

@@ -5,12 +5,12 @@
 /path/to/data holds MNIST/raw/ with the four IDX files of the 5,000-digit sample (4,000 train, 1,000 test);
 the first run copies them to studies/criteria/data/ (git-ignored). Then, through the kit's launcher (one CPU
 job at a time, each on one thread; finished runs are skipped, interrupted ones resume):
-  mprun-adaptation.py   Adaptation at widths 60 (first), 120 and 240
+  mprun-adaptation.py   Adaptation at widths 60 (first), 30, 120 and 240
   mprun-criteria.py     question 2: Selection + Restoration under every criterion (width 60)
   mprun-ffs.py          question 3: ffs at the original and at a matched budget (width 60)
   no_retraining.py      question 1: every criterion right after Selection, and the oracle
-in the order of ORDER below: questions 2 and 3 for the first FIRST seeds, question 1 where its Adaptation
-is done, then the other seeds, then the wider Adaptations and question 1 for them.
+in the order of ORDER below: every question for the first FIRST seeds (width 240 aside), then the other
+seeds, then width 240, so that a study stopped early has complete seeds.
 Last, the logs and completion records of the finished runs are copied to results/studies/criteria/logs/ and
 analysis.py writes every table and plot there from those copies. --dry-run prints the launcher commands;
 --aggregate-only skips the runs. Run it under `nice` to leave the machine to interactive work.
@@ -26,16 +26,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from analysis import final_accuracy  # noqa: E402
-from study import CRITERIA, DATA, FIRST, RUNS  # noqa: E402
+from study import CRITERIA, DATA, FIRST, RUNS, SEEDS  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "results", "studies", "criteria")
 STAGES = lambda n: ",".join(map(str, range(1, n + 1)))
-ORDER = [("mprun-adaptation.py", ["--stages", "1"]),                    # Adaptation, width 60
+FIRST_SEEDS = ",".join(map(str, SEEDS[:FIRST]))
+ORDER = [("mprun-adaptation.py", ["--stages", "1"]),                          # Adaptation, width 60
          ("mprun-criteria.py", ["--stages", STAGES(FIRST * len(CRITERIA))]),  # Q2, the first seeds
          ("mprun-ffs.py", ["--stages", STAGES(FIRST * 2)]),                   # Q3, the first seeds
-         ("no_retraining.py", ["--widths", "60,120"]),                       # Q1 where Adaptation is done
+         ("mprun-adaptation.py", ["--stages", "2,3"]),                        # Adaptation, widths 30 and 120
+         ("no_retraining.py", ["--widths", "30,60,120", "--seeds", FIRST_SEEDS]),  # Q1, the first seeds
          ("mprun-criteria.py", []), ("mprun-ffs.py", []),                     # Q2, Q3: the other seeds
-         ("mprun-adaptation.py", []), ("no_retraining.py", [])]               # widths 120, 240; Q1 at all
+         ("no_retraining.py", ["--widths", "30,60,120"]),                     # Q1, the other seeds at width 60
+         ("mprun-adaptation.py", []), ("no_retraining.py", [])]               # width 240, and Q1 there
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 

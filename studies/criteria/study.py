@@ -18,12 +18,12 @@ RUNS = os.path.join(HERE, "runs")   # git-ignored: checkpoints, traces, logs as 
 DATA = os.path.join(HERE, "data")   # git-ignored: DATA/MNIST/raw, filled by run.py
 SCRIPT = os.path.join(ROOT, "experiments", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py")
 SEEDS = [1111, 2222, 3333, 4444, 5555, 6666, 7777, 8888]
-WIDE_SEEDS = SEEDS[:3]              # Q1 at widths 120 and 240
-WIDTHS = [60, 120, 240]
+WIDE_SEEDS = SEEDS[:3]              # Q1 at the other widths
+WIDTHS = [60, 30, 120, 240]         # Adaptation widths, in the order they run (mprun-adaptation.py's stages)
 RATIOS = [0.25, 0.5, 0.75]
 ADAPTATION_EPOCHS, RESTORATION_EPOCHS = 15, 8
 CRITERIA = ["hessian", "random-0", "random-1", "random-2", "taylor", "magnitude", "trace", "reversed"]
-FIRST = 3                           # seeds of questions 2 and 3 run before question 1 (run.py)
+FIRST = 3                           # seeds of every question run before the other seeds (run.py)
 
 COMMON = dict(batch_size=100, clip=0.25, protocol="val", val_size=1000, hessian_probes=50, data=DATA,
               stage1_lr=3e-3, stage2_lr=3e-3, threads=1, seed=SEEDS)
