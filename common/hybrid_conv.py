@@ -30,8 +30,7 @@ from torch.utils.checkpoint import checkpoint
 from common import execution
 from common.fast_lif import _is_batched, lif_multistep
 from common.neurons import lif_step
-from common.selection import SelectionError, log_conv_selection, neuron_count, select_conv
-from common.stages import hessian_selection
+from common.counts import SelectionError, neuron_count
 from common.training import KitError, load_weights
 
 TYPES = ("rcnn", "scnn")
@@ -488,12 +487,3 @@ def checkpoint_meta(model, seed):
 def log_channels(logger, model):
     for kind in TYPES:
         logger.info(f"model with {kind}_channels: {[layer[f'{kind}_channels'] for layer in model.layer_config]}")
-
-
-def select_filters(model, trace_loss, trace_batch, args, adapted_path, dataset, name, logger):
-    """Selection for a conv hybrid: filter-wise Hessian traces of the input-conv weights (cached), importance,
-    and the kept filters per layer and type (common.selection.select_conv)."""
-    return hessian_selection(model, trace_loss, trace_batch, args.ratio, args.hessian_probes, adapted_path,
-                             f"traces/trace_{dataset}_hybrid_{args.seed}", f"traces/{name}_importance.csv", logger,
-                             args.truncate_counts, select=select_conv, log=log_conv_selection,
-                             selection=args.selection, seed=args.seed, draw=args.selection_draw)

@@ -1,4 +1,4 @@
-"""Pieces of the three HSTNN stages shared by the fully connected experiments."""
+"""Pieces of the three HSTNN stages shared by the experiments (fully connected and conv)."""
 import os
 
 import torch
@@ -6,7 +6,8 @@ import torch
 from common import execution
 from common.criteria import CRITERIA, ranking, score_table
 from common.hessian import cache_key, cached_traces, file_digest, hutchinson_traces
-from common.selection import SelectionError, log_selection, neuron_count, select_fc, write_importance_csv
+from common.selection import (SelectionError, log_conv_selection, log_selection, neuron_count, select_conv, select_fc,
+                              write_importance_csv)
 from common.training import KitError
 
 
@@ -74,6 +75,15 @@ def hessian_selection(model, loss_fn, inputs, ratio, n_probes, adaptation_checkp
     write_importance_csv(importance_csv, mean, table["importance"], keep,
                          {k: v for k, v in table.items() if k not in ("trace", "importance")})
     return keep
+
+
+def select_filters(model, trace_loss, trace_batch, args, adapted_path, dataset, name, logger):
+    """Selection for a conv hybrid: filter-wise Hessian traces of the input-conv weights (cached), importance,
+    and the kept filters per layer and type (common.selection.select_conv)."""
+    return hessian_selection(model, trace_loss, trace_batch, args.ratio, args.hessian_probes, adapted_path,
+                             f"traces/trace_{dataset}_hybrid_{args.seed}", f"traces/{name}_importance.csv", logger,
+                             args.truncate_counts, select=select_conv, log=log_conv_selection,
+                             selection=args.selection, seed=args.seed, draw=args.selection_draw)
 
 
 def ensure_dirs():

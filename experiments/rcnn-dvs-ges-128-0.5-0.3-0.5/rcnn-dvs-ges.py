@@ -31,10 +31,10 @@ from common.cli import check_args, check_train2_ratio, conv_populations, experim
 from common.event_data import DEFAULT_DVS_HDF5, DVSGesture
 from common.events import DVS_SENSOR, DataError
 from common.hybrid_conv import (accuracy, add_size_arguments, check_size_arguments, checkpoint_meta,
-                                log_channels, network_from_checkpoint, new_network, select_filters)
+                                log_channels, network_from_checkpoint, new_network)
 from common.selection import select_conv
 from common.runs import finish_run, require_finished_adaptation
-from common.stages import ensure_dirs
+from common.stages import ensure_dirs, select_filters
 from common.training import (KitError, get_logger, load_checkpoint, log_test_block, pick_device, resume_or_guard,
                              run_main, save_resume_point, seed_everything, train_epochs)
 
