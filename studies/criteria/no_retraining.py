@@ -12,7 +12,8 @@ For every finished Adaptation run of runs/w<width>/ (completion record checked),
            tested on the 1,000 test images (which neither the oracle nor the traces saw)
   rank     Spearman correlation of each criterion's scores with the oracle's, per population (snn1, snn2,
            rnn1, rnn2); and of the importance from the first half of the probes with that from the second
-One row per number in runs/no-retraining.csv (width, seed, criterion, ratio, metric, value); a (width, seed)
+One row per number in runs/no-retraining.csv (width, seed, criterion, ratio, metric, value; criterion "timing":
+the wall and CPU seconds of that width and seed); a (width, seed)
 already there is skipped, so an interrupted run continues where it stopped.
 """
 import argparse
@@ -105,8 +106,9 @@ def main():
             if problem:
                 print(f"width {width} seed {seed}: skipped, the Adaptation run is not finished ({problem})")
                 continue
-            start = time.time()
+            start, cpu = time.time(), time.process_time()
             rows = rows_for(script, path, seed, RATIOS, args.draws, args.probes, data)
+            rows += [("timing", "", "wall_s", time.time() - start), ("timing", "", "cpu_s", time.process_time() - cpu)]
             with open(args.out, "a", newline="") as f:
                 csv.writer(f).writerows((width, seed) + tuple(r) for r in rows)
             print(f"width {width} seed {seed}: {len(rows)} numbers in {time.time() - start:.0f} s", flush=True)

@@ -79,6 +79,8 @@ def collect_logs():
             if os.path.exists(record):  # its command line with paths relative to the repository, not this machine
                 with open(record) as fin, open(os.path.join(out, f[:-4] + ".json"), "w") as fout:
                     fout.write(fin.read().replace(ROOT + os.sep, ""))
+    if os.path.exists(os.path.join(RUNS, "profile.csv")):  # the launcher's wall and CPU time of every job
+        shutil.copy2(os.path.join(RUNS, "profile.csv"), os.path.join(RESULTS, "profile.csv"))
     if os.path.exists(os.path.join(RUNS, "no-retraining.csv")):
         shutil.copy2(os.path.join(RUNS, "no-retraining.csv"), os.path.join(RESULTS, "no-retraining.csv"))
 
