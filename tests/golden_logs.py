@@ -102,8 +102,8 @@ def stages(cell, ffs_ratio, ratio, extra=()):
 
 
 def families(root, data):
-    """{family: (script, common flags, jobs)}: every script's stages, then one run of each kind on the
-    step-by-step definitions."""
+    """{family: (script, common flags, jobs)}: every script's stages, checkpoints in the authors' format
+    tested again, then Adaptation and Restoration on the step-by-step definitions."""
     ex = os.path.join(root, "experiments")
     ptb = ["--data", data["ptb"], "--nhid", 4, "--emsize", 4, "--bptt", 5, "--batch_size", 4, "--log-interval", 5,
            "--device", "cpu", "--threads", 1, "--stage1_epochs", 2, "--stage2_epochs", 1, "--hessian_probes", 2]
@@ -126,11 +126,11 @@ def families(root, data):
         "rcnn-dvs-ges": (os.path.join(ex, "rcnn-dvs-ges-128-0.5-0.3-0.5", "rcnn-dvs-ges.py"), dvs,
                          stages("rnn", 0.75, 0.5)),
     }
-    for family in ("rnn-ptb", "lstm-smnist", "rcnn-nmnist", "rcnn-dvs-ges"):
-        script, flags, _ = scripts[family]
-        scripts[family + "-definition"] = (script, flags, definition)
     scripts["rnn-ptb-authors"] = scripts["rnn-ptb"][:2] + ([("hybrid", "test1", [])],)
     scripts["rnn-smnist-authors"] = scripts["rnn-smnist"][:2] + ([("rnn", "test1", [])],)
+    for family in ("rnn-ptb", "lstm-smnist", "rcnn-nmnist", "rcnn-dvs-ges"):  # last: nothing after them inherits
+        script, flags, _ = scripts[family]                                   # a process-wide execution setting
+        scripts[family + "-definition"] = (script, flags, definition)
     return scripts
 
 

@@ -1,6 +1,7 @@
 """Characterisation: every script x model x mode at tiny size writes, line for line, the logs that a known-good
-commit wrote (tests/golden/, times masked). Regenerate them only for an intended change of the logs:
-    python tests/golden_logs.py . tests/golden
+commit wrote (tests/golden/, times masked). Regenerate them only for an intended change of the logs, from a
+clean checkout of the commit that makes it:
+    rm -r tests/golden && python tests/golden_logs.py . tests/golden
 """
 import os
 import subprocess
