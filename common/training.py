@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from common.progress import progress
-from common.runs import fault_point, log_test_block, new_run, resume_path  # noqa: F401 (log_test_block, resume_path: re-exported)
+from common.runs import (fault_point, log_path, log_test_block, new_run, record_path,  # noqa: F401 (re-exported)
+                         resume_path)
 
 
 class KitError(Exception):
@@ -99,13 +100,16 @@ def guard_overwrite(path, overwrite):
     """A finished checkpoint is never silently replaced: refuse, or keep the old one aside."""
     if not os.path.exists(path):
         return
+    record = record_path(log_path(os.path.basename(path)[:-3], "train", os.path.dirname(os.path.dirname(path))))
     if not overwrite:
-        record = os.path.join(os.path.dirname(os.path.dirname(path)), "log", f"train_{os.path.basename(path)[:-3]}.json")
         held = "a trained model" if os.path.exists(record) else \
             "a checkpoint from an earlier run (finished or not: it has no resumable state and no record of a finished run)"
         raise KitError(f"{path} already holds {held}. Pass --overwrite to train again "
                        f"(the old file is then kept as {path[:-3]}.replaced-<time>.t7), or use a test mode.")
-    os.replace(path, f"{path[:-3]}.replaced-{time.strftime('%Y%m%d-%H%M%S')}.t7")
+    stamp = time.strftime('%Y%m%d-%H%M%S')
+    os.replace(path, f"{path[:-3]}.replaced-{stamp}.t7")
+    if os.path.exists(record):  # its completion record goes aside with it
+        os.replace(record, f"{record[:-5]}.replaced-{stamp}.json")
 
 
 def save_resume_point(model, checkpoint_path, meta, optimizer=None, epoch=0, best=None, record=()):

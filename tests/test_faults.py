@@ -219,3 +219,14 @@ def test_a_train_only_launcher_file_reaches_the_table(reference):
     assert cell.log.endswith(f"train_{RESTORED}.log")
     [only_tests] = R.make_experiments(reference[0], log_kind="test")
     assert R.collect(only_tests).cells[("hybrid", 0.5, 1111)].problem == "missing"
+
+
+def test_training_again_keeps_the_old_record_aside_with_the_old_checkpoint(finished):
+    folder, corpus = finished
+    assert run(folder, corpus, TRAIN1, "--overwrite", "--stage1_epochs", 1) == 0
+    [record] = [f for f in os.listdir(os.path.join(folder, "log")) if ".replaced-" in f]
+    [checkpoint] = [f for f in os.listdir(os.path.join(folder, "checkpoint")) if ".replaced-" in f]
+    assert record == f"train_{ADAPTED}.replaced-{checkpoint.split('.replaced-')[1][:-3]}.json"
+    old = json.load(open(os.path.join(folder, "log", record)))
+    assert old["checkpoint"]["sha256"] == R.runs.file_facts(os.path.join(folder, "checkpoint", checkpoint))["sha256"]
+    assert result(folder, ADAPTED)[0] is not None  # the new run's own record
