@@ -9,7 +9,7 @@ import sys
 from common.criteria import CRITERIA
 from common import runs
 from common.selection import SelectionError
-from common.training import KitError, load_checkpoint, resume_path
+from common.training import KitError, guard_overwrite, load_checkpoint, resume_path
 
 MODES = ("train1", "test1", "train2", "test2")
 
@@ -91,13 +91,25 @@ def check_args(args):
         raise KitError(f"--dropout must lie in [0, 1) (got {args.dropout})")
 
 
-def check_train2_ratio(args, parser, dataset, populations, select):
-    """Before train2 reads any data or computes a Hessian: the Adaptation checkpoint must exist, and the
-    selection rule `select` (common.selection) must accept --ratio for its populations.
+def check_before_data(args, parser, dataset, populations, select):
+    """What needs no data, checked before any is read (and before any Hessian is computed):
+    test1/test2: the checkpoint to re-test exists; train1/train2: a finished checkpoint is not replaced
+    without --overwrite (common.training.guard_overwrite); train2 also: the Adaptation checkpoint exists and
+    the selection rule `select` (common.selection) accepts --ratio for its populations.
 
     populations(checkpoint) -> {name: neurons or filters} of the redundant network; the rule is run on
-    zero scores, so a ratio that Selection would refuse is refused now. Skipped when train2 resumes."""
-    if args.mode != "train2" or os.path.exists(resume_path(f"checkpoint/{run_name(dataset, args)}.t7")):
+    zero scores, so a ratio that Selection would refuse is refused now. An interrupted run that resumes
+    skips the train checks (it continues what was already accepted)."""
+    path = f"checkpoint/{run_name(dataset, args)}.t7"
+    if args.mode in ("test1", "test2"):
+        if not os.path.exists(path):
+            load_checkpoint(path, args.mode, suggested_command(parser, args, args.mode.replace("test", "train")))
+        return
+    if os.path.exists(resume_path(path)):
+        return
+    if not args.overwrite:
+        guard_overwrite(path, False)
+    if args.mode != "train2":
         return
     adapted = f"checkpoint/{dataset}_hybrid_{args.seed}.t7"
     ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})", suggested_command(parser, args, "train1", "hybrid"))

@@ -84,6 +84,18 @@ def test_train2_ratio_is_checked_against_the_adapted_network_first(tmp_path, cap
     assert "--ratio" not in err and "nowhere" in err  # a valid ratio passes on to the data
 
 
+@pytest.mark.parametrize("script,dataset", [("rnn-ptb", "ptb"), ("rnn-smnist", "mnist"), ("rcnn-nmnist", "nmnist"),
+                                            ("rcnn-dvs-ges", "dvsGesture")])
+def test_missing_or_finished_checkpoints_are_reported_before_the_data(tmp_path, capsys, script, dataset):
+    d, nowhere = str(tmp_path), ["--data", str(tmp_path / "nowhere")]
+    err = one_line_error(capsys, SCRIPTS[script], d, nowhere + ["--model", "snn", "--mode", "test1"])
+    assert f"test1 needs the checkpoint checkpoint/{dataset}_snn_1111.t7, which does not exist" in err
+    fake_checkpoint(d, f"{dataset}_snn_1111.t7")
+    err = one_line_error(capsys, SCRIPTS[script], d, nowhere + ["--model", "snn"])
+    assert f"checkpoint/{dataset}_snn_1111.t7 already holds a checkpoint from an earlier run" in err
+    assert os.listdir(tmp_path / "checkpoint") == [f"{dataset}_snn_1111.t7"]
+
+
 @pytest.fixture(scope="module")
 def adapted_ptb(tmp_path_factory):
     """A real (tiny) PTB Adaptation checkpoint and its corpus."""

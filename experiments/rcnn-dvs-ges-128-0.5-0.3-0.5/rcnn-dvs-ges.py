@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from common import execution
-from common.cli import check_args, check_train2_ratio, conv_populations, experiment_parser, run_name, suggested_command
+from common.cli import check_args, check_before_data, conv_populations, experiment_parser, run_name, suggested_command
 from common.event_data import DEFAULT_DVS_HDF5, DVSGesture
 from common.events import DVS_SENSOR, DataError
 from common.hybrid_conv import (accuracy, add_size_arguments, check_size_arguments, checkpoint_meta,
@@ -143,7 +143,7 @@ def main():
     args = parser.parse_args()
     check_args(args)
     check_size_arguments(args)
-    check_train2_ratio(args, parser, "dvsGesture", conv_populations, select_conv)
+    check_before_data(args, parser, "dvsGesture", conv_populations, select_conv)
     if args.test_interval < 1:
         raise KitError(f"--test_interval must be at least 1 (got {args.test_interval})")
     if args.threads:

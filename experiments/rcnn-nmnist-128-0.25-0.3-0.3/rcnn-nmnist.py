@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from common import execution
-from common.cli import check_args, check_train2_ratio, conv_populations, experiment_parser, run_name, suggested_command
+from common.cli import check_args, check_before_data, conv_populations, experiment_parser, run_name, suggested_command
 from common.event_data import DEFAULT_NMNIST_ROOT, NMNISTFrames
 from common.events import NMNIST_SENSOR, DataError
 from common.hybrid_conv import (accuracy, add_size_arguments, check_size_arguments, checkpoint_meta,
@@ -145,7 +145,7 @@ def main():
     args = parser.parse_args()
     check_args(args)
     check_size_arguments(args)
-    check_train2_ratio(args, parser, "nmnist", conv_populations, select_conv)
+    check_before_data(args, parser, "nmnist", conv_populations, select_conv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args)

@@ -23,7 +23,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from common import execution
-from common.cli import (check_args, check_train2_ratio, experiment_parser, fc_populations, run_name,
+from common.cli import (check_args, check_before_data, experiment_parser, fc_populations, run_name,
                         suggested_command)
 from common.hybrid_fc import HybridFC
 from common.ptb import Corpus, batchify, get_batch
@@ -186,7 +186,7 @@ def main():
         raise KitError("--bias: input biases exist for the sigmoid RNN cell only (use --no-bias with LSTM cells)")
     if args.nlayers != 2:
         raise KitError("--nlayers: the hybrid stack has exactly 2 layers")
-    check_train2_ratio(args, parser, "ptb", fc_populations, select_fc)
+    check_before_data(args, parser, "ptb", fc_populations, select_fc)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args)

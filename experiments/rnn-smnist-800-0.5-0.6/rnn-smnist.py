@@ -31,7 +31,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from common import execution
-from common.cli import (check_args, check_train2_ratio, experiment_parser, fc_populations, run_name,
+from common.cli import (check_args, check_before_data, experiment_parser, fc_populations, run_name,
                         suggested_command)
 from common.hybrid_fc import HybridFC
 from common.smnist import load_split, loader, split_train_val
@@ -197,7 +197,7 @@ def main():
     args.cell = args.model if args.model in ("rnn", "lstm") else (args.cell or "rnn")
     if args.nlayers != 2:
         raise KitError("--nlayers: the hybrid stack has exactly 2 layers")
-    check_train2_ratio(args, parser, "mnist", fc_populations, select_fc)
+    check_before_data(args, parser, "mnist", fc_populations, select_fc)
     if args.nclass != NCLASS:
         raise KitError("--nclass: MNIST has 10 classes")
     if args.threads:
