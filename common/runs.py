@@ -22,7 +22,8 @@ STARTED = time.time()
 NAME = r"([A-Za-z0-9]+)_(rnn|lstm|snn|ffs|hybrid)_(\d+)(?:_(\d*\.?\d+(?:[eE][-+]?\d+)?))?"
 LOG_NAME = re.compile(rf"^(train|test)_{NAME}\.log$")
 TEST_RULES = ("=" * 89, "=" * 83)
-IGNORED_FLAGS = ("--gpu", "--overwrite", "--device", "--threads", "--allow-unfinished", "--allow_unfinished", "--cuda")  # not the run's result
+# flags that do not change a run's result: a finished run given them again is not "done with other flags"
+IGNORED_FLAGS = ("--gpu", "--overwrite", "--device", "--threads", "--allow-unfinished", "--allow_unfinished", "--cuda")
 _final = {}  # what this process has logged and used: the last test line, an unfinished Adaptation
 
 
@@ -200,11 +201,11 @@ def verify(log, check_log=True):
     """(raw metric, record, problem): the run's number when its record says finished and still matches its
     log (same bytes, same final number) and its checkpoint (same bytes, no resume file left)."""
     kind, _, checkpoint = run_of_log(log)
+    if kind == "train" and os.path.exists(resume_path(checkpoint)):
+        return None, None, "unfinished (resume file present: training in progress or interrupted)"
     record, problem = read_record(log)
     if problem:
         return None, None, problem
-    if kind == "train" and os.path.exists(resume_path(checkpoint)):
-        return None, record, "unfinished (resume file present: training in progress or interrupted)"
     if not os.path.exists(checkpoint):
         return None, record, f"its checkpoint {os.path.basename(checkpoint)} is missing"
     if not same_file(record.get("checkpoint"), checkpoint):
