@@ -141,7 +141,7 @@ def content_digest(obj):
         elif isinstance(x, torch.Tensor):
             t = x.detach().cpu().contiguous()
             digest.update(f"T{t.dtype}{tuple(t.shape)}".encode())
-            digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            digest.update(t.view(-1).view(torch.uint8).numpy() if t.numel() else b"")  # no copy
         else:
             digest.update(f"{type(x).__name__}:{x!r};".encode())
     feed(obj)
