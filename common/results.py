@@ -45,11 +45,6 @@ def read_result(log_path, check_resume=False, legacy=False):
     return runs.final_metric(log_path)
 
 
-def has_final_test_block(log_path):
-    raw, problem = read_result(log_path, legacy=True)
-    return raw is not None or (problem or "").startswith(("garbled", "non-finite"))
-
-
 # -- experiments ------------------------------------------------------------------------------------
 @dataclass
 class Experiment:
