@@ -9,6 +9,7 @@ import sys
 from common.criteria import CRITERIA
 from common import runs
 from common.selection import SelectionError
+from common.stages import fc_shapes
 from common.training import KitError, guard_overwrite, load_checkpoint, resume_path
 
 MODES = ("train1", "test1", "train2", "test2")
@@ -89,6 +90,8 @@ def check_args(args):
             raise KitError(f"--{key} must be a positive number (got {value})")
     if getattr(args, "dropout", None) is not None and not 0 <= args.dropout < 1:
         raise KitError(f"--dropout must lie in [0, 1) (got {args.dropout})")
+    if args.model == "ffs" and getattr(args, "nhid", None) is not None:  # the fc scripts split nhid by the ratio
+        fc_shapes(args.model, args.nhid, args.ratio, args.truncate_counts)
 
 
 def check_before_data(args, parser, dataset, populations, select):

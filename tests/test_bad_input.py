@@ -34,9 +34,11 @@ COMMON = [  # (flags, what the message names)
 ]
 SPECIFIC = {
     "rnn-ptb": [(["--nhid", 0], "--nhid"), (["--emsize", 0], "--emsize"), (["--bptt", 0], "--bptt"),
-                (["--stage1_decay", 0], "--stage1_decay"), (["--stage2_decay", 0], "--stage2_decay")],
+                (["--stage1_decay", 0], "--stage1_decay"), (["--stage2_decay", 0], "--stage2_decay"),
+                (["--model", "ffs", "--ratio", 0.3, "--nhid", 8], "8 x 0.3 = 2.4 is not a whole number")],
     "lstm-ptb": [(["--nhid", -1], "--nhid")],
-    "rnn-smnist": [(["--nhid", 0], "--nhid"), (["--val_size", 0], "--val_size")],
+    "rnn-smnist": [(["--nhid", 0], "--nhid"), (["--val_size", 0], "--val_size"),
+                   (["--model", "ffs", "--ratio", 0.3, "--nhid", 8], "8 x 0.3 = 2.4 is not a whole number")],
     "lstm-smnist": [(["--nhid", 0], "--nhid")],
     "rcnn-nmnist": [(["--nwin", 0], "--nwin"), (["--hessian_batch", 0], "--hessian_batch"), (["--dt", 0], "--dt"),
                     (["--model", "ffs", "--ratio", 0.3, "--channels", "4,4,4"], "whole")],
