@@ -9,6 +9,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+from common import runs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -25,8 +27,7 @@ class Job:
     @property
     def name(self):
         """<ds>_<model>_<seed>, plus _<ratio> for ffs and for hybrid in train2/test2 (as the scripts)."""
-        name = f"{self.dataset}_{self.model}_{self.seed}"
-        return name + (f"_{float(self.ratio)}" if self.model == "ffs" or self.mode in ("train2", "test2") else "")
+        return runs.run_name(self.dataset, self.model, self.seed, self.ratio, self.mode)
 
     @property
     def key(self):
@@ -34,13 +35,13 @@ class Job:
 
     @property
     def log_path(self):
-        return os.path.join(self.cwd, "log", f"{'train' if self.mode.startswith('train') else 'test'}_{self.name}.log")
+        return runs.log_path(self.name, runs.log_kind(self.mode), self.cwd)
 
     def checkpoint(self, name=None):
-        return os.path.join(self.cwd, "checkpoint", f"{name or self.name}.t7")
+        return runs.checkpoint_path(name or self.name, self.cwd)
 
     def resume_file(self, name=None):
-        return os.path.join(self.cwd, "checkpoint", f"{name or self.name}.resume.t7")
+        return runs.resume_path(self.checkpoint(name))
 
     @property
     def out_path(self):

@@ -197,7 +197,7 @@ def is_done(job):
 def missing_input(job):
     """Why the checkpoint this job loads is not a finished run's, or None. A train2 job given --allow-unfinished
     needs only the file."""
-    needed = {"test1": job.name, "train2": f"{job.dataset}_hybrid_{job.seed}", "test2": job.name}.get(job.mode)
+    needed = {"test1": job.name, "train2": runs.run_name(job.dataset, "hybrid", job.seed), "test2": job.name}.get(job.mode)
     if needed is None:
         return None
     if not os.path.exists(job.checkpoint(needed)):
@@ -206,7 +206,7 @@ def missing_input(job):
         return f"checkpoint/{needed}.t7 is unfinished (checkpoint/{needed}.resume.t7 exists)"
     if job.mode == "train2" and {"--allow-unfinished", "--allow_unfinished"} & set(job.argv):
         return None
-    _, _, problem = runs.verify(os.path.join(job.cwd, "log", f"train_{needed}.log"), check_log=False)
+    _, _, problem = runs.verify(runs.log_path(needed, "train", job.cwd), check_log=False)
     if problem is None:
         return None
     return f"checkpoint/{needed}.t7 is not a finished run's: {problem}" + \
