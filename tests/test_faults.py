@@ -34,6 +34,8 @@ def killed_at(point, folder, corpus, stage):
     if pid == 0:  # the child: never returns into pytest
         code = 98
         try:
+            signal.alarm(300)  # a hung child ends (SIGALRM) and fails the test instead of hanging it
+            torch.set_num_threads(1)  # as DataLoader workers: no OpenMP pool inherited across fork
             os.environ["HSTNN_FAULT"] = point
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1), os.dup2(devnull, 2)
