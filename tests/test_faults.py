@@ -5,6 +5,7 @@ an NA cell; a planted pickle never runs. The kills use the test-only hook HSTNN_
 import json
 import os
 import pickle
+import runpy
 import shutil
 import signal
 import sys
@@ -44,6 +45,18 @@ def killed_at(point, folder, corpus, stage):
             os._exit(code if isinstance(code, int) else 97)
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"not killed at {point} ({status})"
+
+
+def aggregate(*argv):
+    """latex-code-gen.py in this process; its exit code."""
+    old = sys.argv
+    sys.argv = ["latex-code-gen.py"] + [str(a) for a in argv]
+    try:
+        runpy.run_path(os.path.join(ROOT, "latex-code-gen.py"), run_name="__main__")
+    except SystemExit as e:
+        return e.code
+    finally:
+        sys.argv = old
 
 
 def result(folder, name, legacy=False):
@@ -111,6 +124,10 @@ def test_a_killed_run_has_no_number_and_its_rerun_gives_the_uninterrupted_result
         assert not os.path.exists(os.path.join(folder, "log", f"train_{RESTORED}.log"))
     if point == "selection":  # the log ends with the redundant network's test block: the old rule took it
         assert result(folder, name, legacy=True)[0] is not None
+        capsys.readouterr()
+        assert aggregate("--experiment", folder, "--out", tmp_path / "out", "--no-plots", "--logs", "train") == 0
+        assert "0.50, NA, NA, NA" in (tmp_path / "out" / "ptb-RNN-hybrid.csv").read_text()
+        assert f"log/train_{RESTORED}.log: no completion record" in capsys.readouterr().out
     assert run(folder, corpus, command) == 0
     assert final_line(folder, name) == final_line(ref, name)
     ours, theirs = weights(folder, name), weights(ref, name)
