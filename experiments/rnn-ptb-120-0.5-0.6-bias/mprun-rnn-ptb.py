@@ -5,7 +5,8 @@
 2. PTB_FFS_Parameter: ratio [0.75], i.e. 90 SNNs and 30 RNNs in each layer, trained from scratch.
 3. PTB_HBR_Parameter: mode "train2" (Selection + Restoration, then "test2") at the same ratios.
 The ratio lists the authors used are below (basic and extended). Every model has input biases
-(rnn-ptb.py here is ../rnn-ptb-650-0.5-0.6/rnn-ptb.py with --bias). Flags override the launcher
+(rnn-ptb.py here is ../rnn-ptb-650-0.5-0.6/rnn-ptb.py with --bias; a dict entry ["no-bias"] = True
+trains without them, since a False value is left off the command line). Flags override the launcher
 settings: --dry-run, --gpus cpu, --slots 2, --rerun, --stages 3 ... (see --help). The calls run in
 order; finished jobs are skipped. Then `python ../../latex-code-gen.py` makes the tables.
 """
