@@ -172,9 +172,9 @@ def main():
         resume = resume_or_guard(checkpoint_path, args.overwrite)
         if resume is None:
             adapted = f"checkpoint/dvsGesture_hybrid_{args.seed}.t7"
-            require_finished_adaptation(adapted, args, logger, suggested_command(parser, args, "train1", "hybrid"))
-            ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
-                                   suggested_command(parser, args, "train1", "hybrid"))
+            how = suggested_command(parser, args, "train1", "hybrid")
+            require_finished_adaptation(adapted, args, logger, how)
+            ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})", how)
             model = rebuild(ckpt, adapted)
             test(model, data, args, logger)  # the redundant network before selection
             inputs, targets = data.train_batch(args.hessian_batch, np.random)  # one random training batch

@@ -173,9 +173,9 @@ def main():
         resume = resume_or_guard(checkpoint_path, args.overwrite)
         if resume is None:
             adapted = f"checkpoint/nmnist_hybrid_{args.seed}.t7"
-            require_finished_adaptation(adapted, args, logger, suggested_command(parser, args, "train1", "hybrid"))
-            ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
-                                   suggested_command(parser, args, "train1", "hybrid"))
+            how = suggested_command(parser, args, "train1", "hybrid")
+            require_finished_adaptation(adapted, args, logger, how)
+            ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})", how)
             model = rebuild(ckpt, adapted)
             # the first batch of a shuffled training loader (the original logs no test of the adapted net here)
             inputs, targets = next(iter(loader(train_set, args.hessian_batch, True)))

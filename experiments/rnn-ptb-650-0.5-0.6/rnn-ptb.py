@@ -217,9 +217,9 @@ def main():
         resume = resume_or_guard(checkpoint_path, args.overwrite)
         if resume is None:
             adapted = f"checkpoint/ptb_hybrid_{args.seed}.t7"
-            require_finished_adaptation(adapted, args, logger, suggested_command(parser, args, "train1", "hybrid"))
-            ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
-                                   suggested_command(parser, args, "train1", "hybrid"))
+            how = suggested_command(parser, args, "train1", "hybrid")
+            require_finished_adaptation(adapted, args, logger, how)
+            ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})", how)
             model = model_from_checkpoint(ckpt, adapted, args, device)
             test(model, splits[2], args, logger)  # the redundant network before selection
             inputs, targets = get_batch(splits[0], 0, args.bptt)  # the first training chunk

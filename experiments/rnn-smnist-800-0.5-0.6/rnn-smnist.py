@@ -233,9 +233,9 @@ def main():
         check = "test" if args.protocol == "test" else "val"  # under --protocol val the test set waits for the end
         if resume is None:
             adapted = f"checkpoint/mnist_hybrid_{args.seed}.t7"
-            require_finished_adaptation(adapted, args, logger, suggested_command(parser, args, "train1", "hybrid"))
-            ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})",
-                                   suggested_command(parser, args, "train1", "hybrid"))
+            how = suggested_command(parser, args, "train1", "hybrid")
+            require_finished_adaptation(adapted, args, logger, how)
+            ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})", how)
             if ckpt.get("protocol", "test") != args.protocol:
                 raise KitError(f"{adapted} was selected under --protocol {ckpt.get('protocol', 'test')}; Selection and "
                                f"Restoration under --protocol {args.protocol} would mix the two protocols. Pass "
