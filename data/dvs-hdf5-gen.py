@@ -93,5 +93,6 @@ def main():
 if __name__ == "__main__":
     try:
         main()
-    except DataError as e:
-        sys.exit(f"error: {e}")
+    except DataError as e:  # a user's input problem: one line and exit code 2, as the experiment scripts
+        print("error: " + " ".join(str(e).splitlines()), file=sys.stderr)
+        sys.exit(2)

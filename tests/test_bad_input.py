@@ -2,6 +2,8 @@
 malformed data files are named in that line; suggested commands carry the user's own flags."""
 import gzip
 import os
+import subprocess
+import sys
 import time
 
 import h5py
@@ -15,6 +17,7 @@ from common.event_data import DVSGesture, NMNISTFrames
 from common.events import DataError
 from common.smnist import read_idx
 from common.training import KitError, guard_overwrite
+from event_writers import write_nmnist_bin
 from idx import NAMES, idx_bytes, write_idx_file
 
 SCRIPTS = {name: os.path.join(ROOT, "experiments", folder, f"{name}.py") for name, folder in (
@@ -241,3 +244,16 @@ def test_hdf5_missing_a_group_or_with_bad_labels(tmp_path, capsys):
         DVSGesture(path, T=3, dt=10, ds=4)
     err = one_line_error(capsys, SCRIPTS["rcnn-dvs-ges"], str(tmp_path), ["--data", path, "--nwin", 3])
     assert f"error: {path}: train/0/labels" in err
+
+
+def test_nmnist_preparation_names_a_truncated_recording(tmp_path):
+    for split in ("Train", "Test"):
+        for digit in range(10):
+            os.makedirs(tmp_path / "N-MNIST" / split / str(digit))
+            write_nmnist_bin(str(tmp_path / "N-MNIST" / split / str(digit) / "00001.bin"), [1, 2], [3, 4], [0, 1], [10, 20])
+    bad = tmp_path / "N-MNIST" / "Train" / "3" / "00001.bin"
+    bad.write_bytes(bad.read_bytes()[:-1])
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "data", "nmnist-dataset-gen.py"), "--root", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"error: {bad}: truncated N-MNIST file (9 bytes, not a multiple of 5)")
