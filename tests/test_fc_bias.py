@@ -2,7 +2,6 @@
 in both execution paths, kept by shrinking, never probed by Selection, recorded in checkpoints."""
 import os
 
-import pytest
 import torch
 import torch.nn as nn
 
