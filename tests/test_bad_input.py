@@ -257,3 +257,12 @@ def test_nmnist_preparation_names_a_truncated_recording(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith(f"error: {bad}: truncated N-MNIST file (9 bytes, not a multiple of 5)")
+
+
+@pytest.mark.parametrize("flags,named", [(["--seed", -5], "--seed"), (["--batch_size", 0], "--batch_size"),
+                                         (["--model", "hybrid", "--ratio", 1.5], "--ratio"), (["--mac_pj", 0], "--mac_pj")])
+def test_evaluate_checks_its_flags_and_the_scripts(tmp_path, capsys, flags, named):
+    experiment = os.path.join(ROOT, "experiments", "rnn-ptb-650-0.5-0.6")
+    err = one_line_error(capsys, os.path.join(ROOT, "evaluate.py"), str(tmp_path),
+                         ["cost", "--experiment", experiment, *flags])
+    assert named in err
