@@ -24,7 +24,6 @@ SCRIPTS = {name: os.path.join(ROOT, "experiments", folder, f"{name}.py") for nam
     ("rnn-ptb", "rnn-ptb-650-0.5-0.6"), ("lstm-ptb", "lstm-ptb-650-0.5-0.6"),
     ("rnn-smnist", "rnn-smnist-800-0.5-0.6"), ("lstm-smnist", "lstm-smnist-800-0.5-0.6"),
     ("rcnn-nmnist", "rcnn-nmnist-128-0.25-0.3-0.3"), ("rcnn-dvs-ges", "rcnn-dvs-ges-128-0.5-0.3-0.5"))}
-CONV = ("rcnn-nmnist", "rcnn-dvs-ges")
 
 COMMON = [  # (flags, what the message names)
     (["--seed", -5], "--seed"), (["--seed", 2 ** 32], "--seed"), (["--hessian_probes", 0], "--hessian_probes"),
