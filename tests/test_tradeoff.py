@@ -345,9 +345,10 @@ def test_nmnist_event_perturbations_end_to_end(tmp_path, capsys):
         assert set(c["firing_rate"]) == {"layer0", "layer1", "layer2"} and c["samples"] == 100
         assert set(r["perturbations"]) == {"event_drop", "pixel_drop", "jitter", "weight_noise"}
         assert all(p["values"][0] == r["clean"] for p in r["perturbations"].values())
-    # the event frames are counts: their synapses are ACs (value 1) or MACs (larger counts), never dense
+    # the event frames are event counts: one AC per event per synapse (standard), never a MAC, never dense
     c = json.load(open(exp / "log" / "cost_nmnist_snn_1111.json"))
-    assert c["per_weight"]["hcnn_layers.0.scnn_fc"]["acs"] > 0 and "hcnn_layers.0.rcnn_fv" not in c["per_weight"]
+    assert c["per_weight"]["hcnn_layers.0.scnn_fc"]["acs"] > 0 == c["per_weight"]["hcnn_layers.0.scnn_fc"]["macs"]
+    assert "hcnn_layers.0.rcnn_fv" not in c["per_weight"]
 
 
 def test_dvs_gesture_cost_and_event_drop(tmp_path):
