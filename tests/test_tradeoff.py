@@ -239,6 +239,8 @@ def test_ptb_end_to_end_cost_robustness_and_report(tmp_path, capsys):
             assert p["values"][0] == r["clean"]  # strength 0 is the clean metric
             assert p["values"][1] != r["clean"] or name == "ptb_snn_1111"  # (the tiny SNN never spikes)
     assert json.load(open(log / "cost_ptb_rnn_1111.json"))["acs"] == 0
+    ffs = json.load(open(log / "cost_ptb_ffs_1111_0.5.json"))["per_weight"]  # 4 LIF + 4 RNN neurons per layer
+    assert ffs["snn_fc1"] == ffs["rnn_fc1"] == {"macs": 8 * 4, "acs": 0}  # the embedding: dense into both populations
     assert json.load(open(log / "cost_ptb_snn_1111.json"))["params"] < json.load(open(log / "cost_ptb_hybrid_1111.json"))["params"]
     assert "warning" not in capsys.readouterr().err
     # the same noise again: identical numbers; up-to-date results are skipped unless forced
