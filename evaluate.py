@@ -326,12 +326,17 @@ def main(argv=None):
             os.makedirs("log", exist_ok=True)
             if "cost" in outputs:
                 result = dict(head, kind="cost", **evaluate_cost(adapter, model, args))
+                if os.path.exists(outputs["cost"]) and not same_cost_setting(outputs["cost"], args):
+                    print(f"{name}: its cost result counted under another setting is replaced (now: {args.convention}"
+                          f"{'' if args.memory is None else ', memory ' + args.memory})")
                 write_json(outputs["cost"], result)
                 check_against_log(name, result["metric"], head["logged_metric"])
                 print(f"{name}: {Kind.metric_name} {result['metric']:.4g}, per {Kind.per} ({args.convention} "
                       f"convention): {result['macs']:.4g} MACs, "
                       f"{result['acs']:.4g} ACs, {result['energy_pj'] / 1e6:.4g} uJ, firing rates "
-                      f"{ {k: round(v, 4) for k, v in result['firing_rate'].items()} } -> {outputs['cost']}")
+                      f"{ {k: round(v, 4) for k, v in result['firing_rate'].items()} }"
+                      + ("" if args.memory is None else f", memory ({args.memory}) {result['energy_memory_pj'] / 1e6:.4g} uJ")
+                      + f" -> {outputs['cost']}")
             if "robust" in outputs:
                 result = dict(head, kind="robust", **evaluate_robust(adapter, model, strengths, seed))
                 write_json(outputs["robust"], result)

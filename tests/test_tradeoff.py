@@ -277,7 +277,7 @@ def test_ptb_end_to_end_cost_robustness_and_report(tmp_path, capsys):
     assert "cost_ptb_snn_1111.json: unreadable" in capsys.readouterr().out
 
 
-def test_lstm_smnist_cost_per_image(tmp_path):
+def test_lstm_smnist_cost_per_image(tmp_path, capsys):
     from common.smnist import write_mnist_raw
     rng = np.random.default_rng(0)
     digits = lambda n: (rng.integers(0, 256, (n, 28, 28)).astype(np.uint8) * (rng.random((n, 28, 28)) < 0.3),
@@ -304,6 +304,7 @@ def test_lstm_smnist_cost_per_image(tmp_path):
     assert readout["acs"] == pytest.approx(c["firing_rate"]["snn2"] * 28 * 2 * 10)
     # --all recounts a result made under another setting (it is not up to date), and says which convention
     assert evaluate("cost", "--experiment", exp, "--all", "--convention", "kit-v1", "--memory", "sram", *flags) == 0
+    assert "cost result counted under another setting is replaced (now: kit-v1, memory sram)" in capsys.readouterr().out
     old = json.load(open(exp / "log" / "cost_mnist_ffs_1111_0.5.json"))
     assert (old["convention"], old["memory"], old["memory_pj"]) == ("kit-v1", "sram", 5.0)
     assert old["per_weight"]["lstm_wi1"] == c["per_weight"]["lstm_wi1"] and old["energy_pj"] != c["energy_pj"]
