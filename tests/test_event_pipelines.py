@@ -110,8 +110,8 @@ def test_dvs_every_stage(dvs_root, tmp_path):
     assert log.count("| Performance on Test Set |") == 3  # the adapted net, the selected net, the restored net
     assert "hcnn_layers.0.rcnn_fc: [" in log and "hcnn_layers.2.scnn_fc: " in log
     importance = open(os.path.join(cwd, "traces", "dvsGesture_hybrid_1111_0.5_importance.csv")).read().splitlines()
-    assert importance[0] == "param,neuron,trace,importance,kept" and len(importance) == 1 + 2 * 12
-    assert sum(int(row.split(",")[-1]) for row in importance[1:]) == 12  # half of the 12 RCNN and of the 12 SCNN filters
+    assert importance[0].startswith("param,neuron,trace,importance,kept,") and len(importance) == 1 + 2 * 12
+    assert sum(int(row.split(",")[4]) for row in importance[1:]) == 12  # half of the 12 RCNN and of the 12 SCNN filters
     ckpt = torch.load(os.path.join(cwd, "checkpoint", "dvsGesture_hybrid_1111_0.5.t7"), weights_only=True)
     assert sum(l["rcnn_channels"] for l in ckpt["layer_config"]) == 6 and "old_rcnn_channels" in ckpt["layer_config"][0]
     assert not os.path.exists(os.path.join(cwd, "checkpoint", "dvsGesture_hybrid_1111_0.5.resume.t7"))
