@@ -23,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 RATIOS = (0.25, 0.5, 0.75)
 Q2 = ("hessian", "random", "taylor", "magnitude", "trace", "reversed")
+IMPROVING = set()  # the finished runs whose best validation epoch was their last
 TEST_LINE = re.compile(r"^\| Performance on Test Set \| test loss ([-\d.naif]+) \| test acc ([-\d.naif]+)$")
 
 
@@ -42,6 +43,12 @@ def final_accuracy(log):
     return float(m.group(2))
 
 
+def still_improving(log):
+    """True when the run's best validation accuracy came at its last epoch (it had not levelled off)."""
+    accs = [float(m.group(1)) for m in (re.search(r"\| end of epoch +\d+ .*\| valid acc ([\d.]+)%", l) for l in open(log)) if m]
+    return bool(accs) and max(accs) == accs[-1] and accs.index(max(accs)) == len(accs) - 1
+
+
 def read_runs(logs):
     """(folder, model, seed, ratio) -> final test accuracy of every finished run."""
     out = {}
@@ -54,6 +61,8 @@ def read_runs(logs):
                 acc = final_accuracy(os.path.join(where, f))
                 if acc is not None:
                     out[(folder, m.group(1), int(m.group(2)), float(m.group(3)) if m.group(3) else None)] = acc
+                    if still_improving(os.path.join(where, f)):
+                        IMPROVING.add((folder, m.group(1), int(m.group(2)), float(m.group(3)) if m.group(3) else None))
     return out
 
 
@@ -165,6 +174,12 @@ def table_q3(runs, acc):
         lines.append(f"| {r} | ffs matched − ffs original | | {fmt(p)} |")
         rows.append(dict(question=3, ratio=r, a="ffs matched", b="ffs original", **(p or {"n": 0}),
                          verdict=verdict(p, "the longer ffs")))
+    lines.append("")
+    for label, keys in (("ffs, original budget", [k for k in runs if k[0] == "w60" and k[1] == "ffs"]),
+                        ("ffs, matched epochs", [k for k in runs if k[0] == "w60-ffs-matched"]),
+                        ("HSTNN Restoration (Hessian)", [k for k in runs if k[0] == "w60-hessian"])):
+        lines.append(f"- {label}: {sum(k in IMPROVING for k in keys)} of {len(keys)} finished runs had their best "
+                     "validation accuracy at their last epoch (still improving when stopped).")
     return lines + [""], rows
 
 
