@@ -5,7 +5,8 @@
 
 Everything after `--` is passed to both scripts (the same flags, seed included). The authors' experiment
 folder is copied to a temporary folder and ONE change is made there: their hard-coded CUDA device becomes the
-CPU (every "cuda" device string and `.cuda()` call in that copy; the count per file is reported). If
+CPU (every "cuda" device string and `.cuda()` call in that copy; the count per file is reported); the kit's
+script gets `--threads` set to the thread count their script fixes, as float sums can depend on it. If
 torchvision cannot be imported, the copy also gets a minimal stand-in for the two names their S-MNIST script
 uses (datasets.MNIST reading the IDX files, transforms.ToTensor), which yields the same tensors in the same
 order. Both scripts then run train1 (--model hybrid) and train2 (--ratio, default 0.5) in folders of their
@@ -92,6 +93,21 @@ def copy_authors(clone, folder, dest):
                         f.write(text)
                     changes[os.path.relpath(path, dest)] = n
     return changes
+
+
+def finished(log, blocks):
+    """Whether a stage's log ends with its last test block (train1: 1; train2: full, selected, restored net)."""
+    if not os.path.exists(log):
+        return False
+    lines = open(log).read().splitlines()
+    return len(lines) > 2 and lines[-2].startswith("| Performance on Test Set") and \
+        sum(l.startswith("| Performance on Test Set") for l in lines) >= blocks
+
+
+def authors_threads(path):
+    """The CPU thread count their script sets (torch.set_num_threads), which the kit's run is given too."""
+    found = re.findall(r"torch\.set_num_threads\((\d+)\)", open(path, encoding="utf8").read())
+    return found[0] if found else None
 
 
 def needs_torchvision_standin():
@@ -187,15 +203,19 @@ def main():
                 with open(os.path.join(authors_dir, "torchvision", name), "w") as f:
                     f.write(text)
         common = ["--data", data, "--seed", args.seed, "--model", "hybrid", *flags]
-        kit_extra = ["--device", "cpu"] + (["--definition"] if args.definition else [])
+        threads = authors_threads(os.path.join(authors_dir, script))  # float sums can depend on the thread count
+        kit_extra = ["--device", "cpu"] + (["--threads", threads] if threads else []) + \
+            (["--definition"] if args.definition else [])
         stages = [("train1", [], f"{prefix}_hybrid_{args.seed}"),
                   ("train2", ["--ratio", args.ratio], f"{prefix}_hybrid_{args.seed}_{args.ratio}")]
         lines = [f"### {args.experiment}, kit {'--definition' if args.definition else 'default execution'}",
                  "", f"Flags of both scripts: `{' '.join(['--seed', args.seed, *flags])}`; train2 `--ratio {args.ratio}`.",
+                 f"The kit runs with `--threads {threads}`, the authors' `torch.set_num_threads`." if threads else "",
                  "Authors' copy changed: " + ", ".join(f"{f} ({n} device substitutions)" for f, n in sorted(changes.items())) +
                  ("; torchvision stand-in (datasets.MNIST, transforms.ToTensor) added" if standin else "") + ".", ""]
         for mode, extra, name in stages:
-            done = [os.path.exists(os.path.join(d, "checkpoint", f"{name}.t7")) for d in (authors_dir, kit_dir)]
+            done = [finished(os.path.join(d, "log", f"train_{name}.log"), 3 if mode == "train2" else 1)
+                    for d in (authors_dir, kit_dir)]
             for d, finished in zip((authors_dir, kit_dir), done):
                 if not finished and os.path.exists(os.path.join(d, "log", f"train_{name}.log")):
                     os.remove(os.path.join(d, "log", f"train_{name}.log"))  # an interrupted attempt's lines
