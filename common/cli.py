@@ -1,16 +1,19 @@
 """Command-line flags shared by every experiment script, their checks, the run names derived from them,
-and the commands that error messages suggest."""
+the commands that error messages suggest, and the start of every command (start_run)."""
 import argparse
 import math
 import os
 import shlex
 import sys
 
+import torch
+
 from common.criteria import CRITERIA
-from common import runs
+from common import execution, runs
 from common.selection import SelectionError
-from common.stages import fc_shapes
-from common.training import KitError, guard_overwrite, load_checkpoint, resume_path
+from common.stages import ensure_dirs, fc_shapes
+from common.training import (KitError, get_logger, guard_overwrite, load_checkpoint, pick_device, resume_or_guard,
+                             resume_path, seed_everything)
 
 MODES = ("train1", "test1", "train2", "test2")
 
@@ -170,3 +173,57 @@ def conv_populations(ckpt):
 def run_name(dataset, args):
     """<ds>_<model>_<seed>, plus _<ratio> for ffs and for the restored hybrid (train2/test2)."""
     return runs.run_name(dataset, args.model, args.seed, args.ratio, args.mode)
+
+
+# -- the start of every command -----------------------------------------------------------------------
+class Run:
+    """One command of an experiment script (start_run): .device, .data, .name, .checkpoint_path, .logger and,
+    for a training that continues an interrupted one, .resume (its resumable state; None otherwise)."""
+
+    def __init__(self, args, parser, dataset, device, data):
+        self.args, self.parser, self.dataset, self.device, self.data = args, parser, dataset, device, data
+        self.name = run_name(dataset, args)
+        self.checkpoint_path = runs.checkpoint_path(self.name)
+        self.logger = get_logger(f"{runs.log_kind(args.mode)}_{self.name}")
+        self.resume = None
+
+    def adaptation(self):
+        """train2: (path, contents) of this seed's Adaptation checkpoint, which must be a finished run's
+        (common.runs.require_finished_adaptation); the error messages give the command that makes it."""
+        path = runs.checkpoint_path(runs.run_name(self.dataset, "hybrid", self.args.seed))
+        how = suggested_command(self.parser, self.args, "train1", "hybrid")
+        runs.require_finished_adaptation(path, self.args, self.logger, how)
+        return path, load_checkpoint(path, f"train2 (ratio {self.args.ratio})", how)
+
+    def saved(self):
+        """test1/test2: the contents of the checkpoint to test again."""
+        how = suggested_command(self.parser, self.args, self.args.mode.replace("test", "train"))
+        return load_checkpoint(self.checkpoint_path, self.args.mode, how)
+
+    def finish(self):
+        """The completion record: the very last act of a successful command (common.runs.finish_run)."""
+        runs.finish_run(self.args, self.name, self.device)
+
+
+def start_run(args, parser, dataset, load_data, iterations_per_epoch=None):
+    """What every command does once its flags are checked: torch's threads, the device, the execution of the
+    time loops (printed; set before any model is built), the seeds, the data (the script's
+    load_data(args, device)), the folders log/ checkpoint/ traces/, the run's name, checkpoint path and
+    logger, and for train1/train2 the resumable state of an interrupted run (logged: "resuming from ... after
+    epoch N", or after iteration N * iterations_per_epoch) or else the guard against replacing a finished
+    checkpoint (which --overwrite moves aside only once the data have been read)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args)
+    print(execution.from_args(args, device))
+    seed_everything(args.seed)
+    data = load_data(args, device)
+    ensure_dirs()
+    run = Run(args, parser, dataset, device, data)
+    if args.mode.startswith("train"):
+        run.resume = resume_or_guard(run.checkpoint_path, args.overwrite)
+        if run.resume is not None:
+            done = run.resume["epoch"]
+            after = f"epoch {done}" if iterations_per_epoch is None else f"iteration {done * iterations_per_epoch}"
+            run.logger.info(f"resuming from {runs.resume_path(run.checkpoint_path)} after {after}")
+    return run

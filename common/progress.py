@@ -21,6 +21,11 @@ def progress(items, desc, total=None, initial=0, unit="it", size=lambda item: 1)
     return _with_bar(items, desc, total, initial, unit, size)
 
 
+def epoch_bar(epochs):
+    """A range of epochs (range(start, last + 1)), with a bar that counts the epochs done before `start`."""
+    return progress(epochs, "epochs", total=epochs.stop - 1, initial=epochs.start - 1, unit="epoch")
+
+
 def _with_bar(items, desc, total, initial, unit, size):
     from tqdm import tqdm
     from tqdm.contrib import DummyTqdmFile

@@ -168,7 +168,7 @@ def set_rng_state(state):
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-# -- the epoch loop ---------------------------------------------------------------------------------
+# -- the epoch loop (old form, while the scripts move to Checkpoint) ----------------------------------
 def train_epochs(model, optimizer, epochs, train_one_epoch, evaluate, is_better, checkpoint_path,
                  checkpoint_meta, record_key, after_epoch=None, resume=None):
     """Train for `epochs`, keep the best model by `evaluate` in checkpoint_path, and return it.
@@ -205,6 +205,65 @@ def train_epochs(model, optimizer, epochs, train_one_epoch, evaluate, is_better,
     model.load_state_dict(torch.load(checkpoint_path, map_location="cpu", weights_only=True)["net"])
     fault_point("trained")
     return model  # the resume file stays until the run's record is written (common.runs.finish_run)
+
+
+# -- the best model and the resume point of a training stage ------------------------------------------
+class Checkpoint:
+    """The best model of a training stage in `path`, and the point an interrupted run resumes from.
+
+        ckpt = Checkpoint(path, meta, "val_loss_record", keep="lowest", resume=run.resume)
+        start = ckpt.restore(model, optimizer)      # 1, or the epoch after the last one saved
+        for epoch in range(start, epochs + 1):
+            ...                                     # train, evaluate and log, schedule the lr
+            ckpt.end_epoch(epoch, score)            # the best model so far, then the resume point
+        model = ckpt.finish()                       # the best model's weights
+
+    meta: the checkpoint's keys besides the weights; record_key: the key of the scores, one per epoch;
+    keep: "lowest" or "highest" score. The resume point (beside `path`, written atomically after every
+    epoch, with the weights, optimizer, RNG states, best score and record) stays until the run's record is
+    written (common.runs.finish_run), so a run killed even in its final test resumes.
+    """
+
+    def __init__(self, path, meta, record_key, keep, resume=None):
+        if keep not in ("lowest", "highest"):
+            raise ValueError(f"keep must be 'lowest' or 'highest', not {keep!r}")
+        self.path, self.meta, self.record_key, self.keep, self.resume = path, meta, record_key, keep, resume
+        self.model = self.optimizer = self.best = None
+        self.record = []
+
+    def restore(self, model, optimizer):
+        """The first epoch to run: 1 for a fresh run (which writes its resume point at once, marking the run
+        unfinished), else the epoch after the resume point's, with its weights, optimizer, scores and RNG states."""
+        self.model, self.optimizer, resume = model, optimizer, self.resume
+        if resume is None:
+            save_resume_point(model, self.path, self.meta)
+            return 1
+        model.load_state_dict(resume["net"])
+        if resume["optimizer"] is not None:
+            optimizer.load_state_dict(resume["optimizer"])
+        self.best, self.record = resume["best"], list(resume["record"])
+        set_rng_state(resume["rng"])
+        return resume["epoch"] + 1
+
+    def end_epoch(self, epoch, score):
+        """Keep the model if `score` is the best so far, then save the resume point after `epoch`."""
+        self.record.append(score)
+        if self.best is None or (score < self.best if self.keep == "lowest" else score > self.best):
+            self.best = score
+            self._save_best()
+        save_resume_point(self.model, self.path, self.meta, self.optimizer, epoch, self.best, self.record)
+        fault_point("epoch")
+
+    def finish(self):
+        """The model with the best epoch's weights (with no epoch run, the model as it is counts as the best)."""
+        if not os.path.exists(self.path):
+            self._save_best()
+        self.model.load_state_dict(torch.load(self.path, map_location="cpu", weights_only=True)["net"])
+        fault_point("trained")
+        return self.model
+
+    def _save_best(self):
+        save_atomic(dict(self.meta, net=self.model.state_dict(), **{self.record_key: list(self.record)}), self.path)
 
 
 def resume_or_guard(checkpoint_path, overwrite):

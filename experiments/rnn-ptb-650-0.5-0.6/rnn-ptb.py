@@ -22,17 +22,15 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from common import execution
-from common.cli import (check_args, check_before_data, experiment_parser, fc_populations, run_name,
-                        suggested_command)
+from common.cli import check_args, check_before_data, experiment_parser, fc_populations, start_run
 from common.hybrid_fc import HybridFC
+from common.progress import epoch_bar
 from common.ptb import Corpus, batchify, get_batch
 from common.selection import select_fc
-from common.runs import finish_run, require_finished_adaptation
-from common.stages import ensure_dirs, fc_shapes, hessian_selection
-from common.training import (KitError, get_logger, load_checkpoint, load_weights, log_test_block, pick_device,
-                             resume_or_guard, run_main, save_resume_point, seed_everything, train_epochs)
+from common.stages import fc_shapes, hessian_selection
+from common.training import Checkpoint, KitError, load_weights, log_test_block, run_main, save_resume_point
 
+DATASET = "ptb"  # the first part of every run name
 DECAY, THRESH, LENS = 0.6, 0.6, 0.5  # LIF constants of the PTB experiment
 WIDTH = 89  # width of the log rules
 
@@ -52,6 +50,17 @@ parser.add_argument("--bias", action=argparse.BooleanOptionalAction, default=Fal
 parser.set_defaults(data="../../data/penn-treebank", batch_size=25, stage1_epochs=150, stage2_epochs=150,
                     stage1_lr=0.5, stage2_lr=0.075, stage1_decay=25, stage2_decay=25, dropout=0.2, clip=1.0,
                     log_interval=200, emsize=650, nhid=120, bptt=25)
+
+
+###############################################################################
+# Data
+###############################################################################
+def load_data(args, device):
+    """The corpus' splits as columns of token ids on `device` ("train", "valid", "test") and its vocabulary
+    size ("ntokens")."""
+    corpus = Corpus(args.data)
+    return dict(train=batchify(corpus.train, args.batch_size, device), valid=batchify(corpus.valid, args.batch_size, device),
+                test=batchify(corpus.test, args.batch_size, device), ntokens=len(corpus.idx2word))
 
 
 ###############################################################################
@@ -135,42 +144,38 @@ def evaluate(model, data, args):
     return total_loss / (len(data) - 1)
 
 
-def test(model, test_data, args, logger):
-    loss = evaluate(model, test_data, args)
+def test_metric(model, data, args):
+    """The number of the final test block: perplexity on the test split."""
+    return math.exp(evaluate(model, data["test"], args))
+
+
+def test(model, data, args, logger):
+    loss = evaluate(model, data["test"], args)
     log_test_block(logger, "| Performance on Test Set | test loss {:5.2f} | test ppl {:8.2f}".format(loss, math.exp(loss)), WIDTH)
 
 
-def train(model, splits, stage, checkpoint_path, args, logger, resume=None):
+def train(model, data, stage, run, args):
     """Stage 1 (train1) or Restoration (train2): SGD with momentum, clipping, lr halved every
     `decay` epochs, best model by validation perplexity."""
-    train_data, val_data, test_data = splits
     epochs, lr, decay = (args.stage1_epochs, args.stage1_lr, args.stage1_decay) if stage == 1 else \
                         (args.stage2_epochs, args.stage2_lr, args.stage2_decay)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-
-    started = {}
-
-    def one_epoch(epoch):
-        started["time"] = time.time()
-        train_one_epoch(model, optimizer, train_data, epoch, args, logger)
-
-    def validate(epoch):  # the time covers the epoch's training and its validation, as the original's
-        loss = evaluate(model, val_data, args)
-        logger.info("-" * WIDTH)
-        logger.info("| end of epoch {:3d} | time: {:5.2f}s | valid loss {:5.2f} | valid ppl {:8.2f}".format(
-            epoch, time.time() - started["time"], loss, math.exp(loss)))
-        logger.info("-" * WIDTH)
-        return math.exp(loss)
-
-    def halve_lr(epoch):
+    ckpt = Checkpoint(run.checkpoint_path, meta(model, args), "val_loss_record", keep="lowest", resume=run.resume)
+    start = ckpt.restore(model, optimizer)
+    for epoch in epoch_bar(range(start, epochs + 1)):
+        epoch_start = time.time()  # the time covers the epoch's training and its validation, as the original's
+        train_one_epoch(model, optimizer, data["train"], epoch, args, run.logger)
+        val_loss = evaluate(model, data["valid"], args)
+        run.logger.info("-" * WIDTH)
+        run.logger.info("| end of epoch {:3d} | time: {:5.2f}s | valid loss {:5.2f} | valid ppl {:8.2f}".format(
+            epoch, time.time() - epoch_start, val_loss, math.exp(val_loss)))
+        run.logger.info("-" * WIDTH)
         if epoch % decay == 0 and epoch > 1:
             for group in optimizer.param_groups:
                 group["lr"] *= 0.5
         print("reset optimizer with the learning rate", optimizer.param_groups[0]["lr"])
-
-    model = train_epochs(model, optimizer, epochs, one_epoch, validate, lambda new, best: new < best, checkpoint_path,
-                         lambda: meta(model, args), "val_loss_record", after_epoch=halve_lr, resume=resume)
-    test(model, test_data, args, logger)
+        ckpt.end_epoch(epoch, math.exp(val_loss))
+    test(ckpt.finish(), data, args, run.logger)
 
 
 ###############################################################################
@@ -186,71 +191,52 @@ def main():
         raise KitError("--bias: input biases exist for the sigmoid RNN cell only (use --no-bias with LSTM cells)")
     if args.nlayers != 2:
         raise KitError("--nlayers: the hybrid stack has exactly 2 layers")
-    check_before_data(args, parser, "ptb", fc_populations, select_fc)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args)
-    print(execution.from_args(args, device))  # before any model is built; every forward reads it
-    seed_everything(args.seed)
-    corpus = Corpus(args.data)
-    splits = [batchify(ids, args.batch_size, device) for ids in (corpus.train, corpus.valid, corpus.test)]
-    ntokens = len(corpus.idx2word)
-    ensure_dirs()
-    name = run_name("ptb", args)
-    checkpoint_path = f"checkpoint/{name}.t7"
-    logger = get_logger(("train_" if args.mode.startswith("train") else "test_") + name)
+    check_before_data(args, parser, DATASET, fc_populations, select_fc)
+    run = start_run(args, parser, DATASET, load_data)
+    data, logger, device = run.data, run.logger, run.device
 
     if args.mode == "train1":  # baselines, ffs, or HSTNN Adaptation (the redundant hybrid)
-        resume = resume_or_guard(checkpoint_path, args.overwrite)
-        if resume is None:
+        if run.resume is None:
             rnn_shape, snn_shape = fc_shapes(args.model, args.nhid, args.ratio, args.truncate_counts)
         else:
-            rnn_shape, snn_shape = resume["rnn_shape"], resume["snn_shape"]
-            logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after epoch {resume['epoch']}")
-        bias = args.bias if resume is None else bool(resume.get("bias", False))
-        model = PTBModel(ntokens, args.emsize, rnn_shape, snn_shape, args.dropout, args.cell, bias).to(device)
+            rnn_shape, snn_shape = run.resume["rnn_shape"], run.resume["snn_shape"]
+        bias = args.bias if run.resume is None else bool(run.resume.get("bias", False))
+        model = PTBModel(data["ntokens"], args.emsize, rnn_shape, snn_shape, args.dropout, args.cell, bias).to(device)
         logger.info("model with rnn_shape: [{:3d}, {:3d}]".format(*rnn_shape))
         logger.info("model with snn_shape: [{:3d}, {:3d}]".format(*snn_shape))
-        train(model, splits, 1, checkpoint_path, args, logger, resume)
+        train(model, data, 1, run, args)
 
     elif args.mode == "train2":  # HSTNN Selection + Restoration
-        resume = resume_or_guard(checkpoint_path, args.overwrite)
-        if resume is None:
-            adapted = f"checkpoint/ptb_hybrid_{args.seed}.t7"
-            how = suggested_command(parser, args, "train1", "hybrid")
-            require_finished_adaptation(adapted, args, logger, how)
-            ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})", how)
+        if run.resume is None:
+            adapted, ckpt = run.adaptation()
             model = model_from_checkpoint(ckpt, adapted, args, device)
-            test(model, splits[2], args, logger)  # the redundant network before selection
-            inputs, targets = get_batch(splits[0], 0, args.bptt)  # the first training chunk
+            test(model, data, args, logger)  # the redundant network before selection
+            inputs, targets = get_batch(data["train"], 0, args.bptt)  # the first training chunk
 
             def trace_loss():
                 output, _ = model(inputs, model.init_hidden(args.batch_size))
-                return nn.functional.cross_entropy(output.view(-1, ntokens), targets)
+                return nn.functional.cross_entropy(output.view(-1, data["ntokens"]), targets)
 
             keep = hessian_selection(model, trace_loss, (inputs, targets), args.ratio, args.hessian_probes, adapted,
-                                     f"traces/trace_ptb_hybrid_{args.seed}", f"traces/{name}_importance.csv", logger,
-                                     args.truncate_counts, selection=args.selection, seed=args.seed,
+                                     f"traces/trace_{DATASET}_hybrid_{args.seed}", f"traces/{run.name}_importance.csv",
+                                     logger, args.truncate_counts, selection=args.selection, seed=args.seed,
                                      draw=args.selection_draw, heldout="the trace batch", heldout_loss=lambda m:
                                      nn.functional.cross_entropy(m(inputs, m.init_hidden(args.batch_size))[0]
-                                                                 .view(-1, ntokens), targets).item())
+                                                                 .view(-1, data["ntokens"]), targets).item())
             # Restoration starts from the adapted weights reloaded, as the original did (which also
             # keeps its random stream), shrunk to the kept neurons
             model = model_from_checkpoint(ckpt, adapted, args, device).shrunk(keep)
-            save_resume_point(model, checkpoint_path, meta(model, args))  # a rerun continues from here
-            test(model, splits[2], args, logger)  # the selected network before restoration
+            save_resume_point(model, run.checkpoint_path, meta(model, args))  # a rerun continues from here
+            test(model, data, args, logger)  # the selected network before restoration
         else:
-            model = model_from_checkpoint(resume, checkpoint_path, args, device)
-            logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after epoch {resume['epoch']}")
-        train(model, splits, 2, checkpoint_path, args, logger, resume)
+            model = model_from_checkpoint(run.resume, run.checkpoint_path, args, device)
+        train(model, data, 2, run, args)
 
     else:  # test1 / test2: re-test a saved model
-        how = suggested_command(parser, args, args.mode.replace("test", "train"))
-        ckpt = load_checkpoint(checkpoint_path, args.mode, how)
-        model = model_from_checkpoint(ckpt, checkpoint_path, args, device)
-        test(model, splits[2], args, logger)
+        model = model_from_checkpoint(run.saved(), run.checkpoint_path, args, device)
+        test(model, data, args, logger)
 
-    finish_run(args, name, device)  # the record that says this run finished: its very last act
+    run.finish()  # the record that says this run finished: its very last act
 
 
 if __name__ == "__main__":
