@@ -216,8 +216,8 @@ def main():
         for mode, extra, name in stages:
             done = [finished(os.path.join(d, "log", f"train_{name}.log"), 3 if mode == "train2" else 1)
                     for d in (authors_dir, kit_dir)]
-            for d, finished in zip((authors_dir, kit_dir), done):
-                if not finished and os.path.exists(os.path.join(d, "log", f"train_{name}.log")):
+            for d, complete in zip((authors_dir, kit_dir), done):
+                if not complete and os.path.exists(os.path.join(d, "log", f"train_{name}.log")):
                     os.remove(os.path.join(d, "log", f"train_{name}.log"))  # an interrupted attempt's lines
             if not done[0]:
                 run([sys.executable, script, *common, "--mode", mode, *extra], authors_dir, authors_env)
