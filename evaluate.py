@@ -1,5 +1,6 @@
 """Cost and robustness of trained checkpoints: the two other axes of HSTNN's accuracy / robustness / cost
-trade-off. It reuses the experiment script's own data loading, model rebuilding and metric.
+trade-off. It reuses the experiment script's own data loading, model rebuilding and metric: the interface
+every script offers (common.cli.load_script).
 
     python evaluate.py cost   --experiment experiments/rnn-ptb-650-0.5-0.6 --model hybrid --seed 1111 --ratio 0.5
     python evaluate.py robust --experiment experiments/rnn-smnist-800-0.5-0.6 --all
@@ -18,10 +19,8 @@ standard (default, the SNN literature's) or kit-v1 (the kit's first rule); --mem
 import argparse
 import glob
 import json
-import math
 import os
 import re
-import runpy
 import sys
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -29,22 +28,32 @@ sys.path.insert(0, ROOT)
 import torch  # noqa: E402
 
 from common import cost, perturb  # noqa: E402
-from common.cli import check_args  # noqa: E402
+from common.cli import load_script  # noqa: E402
 from common.results import read_result  # noqa: E402
-from common.training import KitError, load_checkpoint, run_main  # noqa: E402
+from common.training import KitError, load_checkpoint, pick_device, run_main  # noqa: E402
 
 CHECKPOINT = re.compile(r"^([A-Za-z0-9]+)_(rnn|lstm|snn|ffs|hybrid)_(\d+)(?:_(\d*\.?\d+(?:[eE][-+]?\d+)?))?\.t7$")
 
 
-# -- one adapter per experiment script: its data, its model rebuilding, its metric --------------------------
+# -- what evaluate.py knows of each experiment beyond the script's interface -------------------------------
 class Adapter:
-    dataset = per = metric_name = None
+    """An experiment script's data, model rebuilding and test metric (its load_data, model_from_checkpoint,
+    test_metric), with what one inference is (`per`), the metric's name and direction, the perturbations
+    that apply and where input noise goes."""
+    per, metric_name = "sample", "test acc"
     higher_is_better = True
     kinds = perturb.FC_KINDS
     rate_readout = False
 
-    def __init__(self, ns, args, device):
-        self.ns, self.args, self.device = ns, args, device
+    def __init__(self, script, args, device):
+        self.script, self.args, self.device = script, args, device
+        self.data = script.load_data(args, device)
+
+    def load(self, ckpt, path):
+        return self.script.model_from_checkpoint(ckpt, path, self.args, self.device)
+
+    def metric(self, model):
+        return self.script.test_metric(model, self.data, self.args)
 
     def input_hook(self, model, kind, strength, gen):
         """A pre-hook perturbing the model's input (the conv and S-MNIST networks take the raw input)."""
@@ -56,17 +65,7 @@ class Adapter:
 
 
 class PTB(Adapter):
-    dataset, per, metric_name, higher_is_better = "ptb", "token", "test ppl", False
-
-    def __init__(self, ns, args, device):
-        super().__init__(ns, args, device)
-        self.test = ns["batchify"](ns["Corpus"](args.data).test, args.batch_size, device)
-
-    def load(self, ckpt, path):
-        return self.ns["model_from_checkpoint"](ckpt, path, self.args, self.device)
-
-    def metric(self, model):
-        return math.exp(self.ns["evaluate"](model, self.test, self.args))
+    per, metric_name, higher_is_better = "token", "test ppl", False
 
     def input_hook(self, model, kind, strength, gen):
         """Noise on the word embeddings, relative to the embedding table's std."""
@@ -75,65 +74,27 @@ class PTB(Adapter):
 
 
 class SMNIST(Adapter):
-    dataset, per, metric_name, rate_readout = "mnist", "sample", "test acc", True
-
-    def __init__(self, ns, args, device):
-        super().__init__(ns, args, device)
-        self.test = ns["loader"](*ns["load_split"](args.data, "test"), args.batch_size, shuffle=False)
-
-    def load(self, ckpt, path):
-        return self.ns["model_from_checkpoint"](ckpt, path, self.device)
-
-    def metric(self, model):
-        return self.ns["evaluate"](model, self.test, self.device)[0]
+    rate_readout = True
 
 
-class DVS(Adapter):
-    dataset, per, metric_name, kinds = "dvsGesture", "sample", "test acc", perturb.EVENT_KINDS
-
-    def __init__(self, ns, args, device):
-        super().__init__(ns, args, device)
-        ns["check_size_arguments"](args)
-        self.data = ns["load_data"](args)
-
-    def load(self, ckpt, path):
-        return self.ns["network_from_checkpoint"](ckpt, path, self.ns["NEURON"], self.data.size, self.device)
-
-    def metric(self, model):
-        return self.ns["evaluate"](model, self.data, self.args)
+class EventCamera(Adapter):
+    kinds = perturb.EVENT_KINDS
 
 
-class NMNIST(Adapter):
-    dataset, per, metric_name, kinds = "nmnist", "sample", "test acc", perturb.EVENT_KINDS
-
-    def __init__(self, ns, args, device):
-        super().__init__(ns, args, device)
-        ns["check_size_arguments"](args)
-        self.test = ns["loader"](ns["load_data"](args)[1], args.batch_size, False)
-
-    def load(self, ckpt, path):
-        return self.ns["network_from_checkpoint"](ckpt, path, self.ns["NEURON"], self.ns["NMNIST_SENSOR"], self.device)
-
-    def metric(self, model):
-        return self.ns["evaluate"](model, self.test)[0]
+ADAPTERS = {"ptb": PTB, "mnist": SMNIST, "dvsGesture": EventCamera, "nmnist": EventCamera}  # by the script's DATASET
 
 
-ADAPTERS = {"PTBModel": PTB, "SMNISTModel": SMNIST, "DVSGesture": DVS, "NMNISTFrames": NMNIST}
-
-
-def script_namespace(folder):
-    """The experiment script's globals, imported without running its main (the LSTM wrappers: the RNN
-    script they wrap, with their defaults)."""
+def experiment_script(folder):
+    """The experiment script of `folder` as a module (its main not run), and its adapter class."""
     scripts = [p for p in sorted(glob.glob(os.path.join(folder, "*.py"))) if not os.path.basename(p).startswith("mprun")]
     if len(scripts) != 1:
         raise KitError(f"{folder}: expected one experiment script (besides mprun-*.py), found "
                        f"{[os.path.basename(p) for p in scripts] or 'none'}")
-    ns = runpy.run_path(scripts[0], run_name="hstnn_evaluate")
-    ns = next((v for v in ns.values() if isinstance(v, dict) and "parser" in v and "main" in v), ns)
-    kind = next((a for name, a in ADAPTERS.items() if name in ns), None)
-    if kind is None or "parser" not in ns:
+    script = load_script(scripts[0], "hstnn_evaluate")
+    kind = ADAPTERS.get(getattr(script, "DATASET", None))
+    if kind is None:
         raise KitError(f"{scripts[0]} is not one of the kit's experiment scripts (PTB, S-MNIST, DVS Gesture, N-MNIST)")
-    return ns, kind
+    return script, kind
 
 
 # -- the two evaluations ---------------------------------------------------------------------------------
@@ -280,12 +241,12 @@ def main(argv=None):
     if folder is None:
         raise KitError(f"no experiment folder {args.experiment!r}")
     folder = os.path.abspath(folder)
-    ns, Kind = script_namespace(folder)
-    script_args = ns["parser"].parse_args(rest + ["--mode", "test1"])
+    script, Kind = experiment_script(folder)
+    script_args = script.parser.parse_args(rest + ["--mode", "test1"])
     if script_args.data and os.path.exists(script_args.data):
         script_args.data = os.path.abspath(script_args.data)
     script_args.seed = args.seed
-    check_args(script_args)
+    script.check_flags(script_args)
     if args.ratio is not None and not 0 < args.ratio < 1:
         raise KitError(f"--ratio must lie strictly between 0 and 1 (got {args.ratio})")
     if not (args.mac_pj > 0 and args.ac_pj > 0):
@@ -297,9 +258,9 @@ def main(argv=None):
     try:
         if script_args.threads:
             torch.set_num_threads(script_args.threads)
-        device = ns["pick_device"](script_args)
-        todo = checkpoints(folder, Kind.dataset, args)
-        adapter = Kind(ns, script_args, device)
+        device = pick_device(script_args)
+        todo = checkpoints(folder, script.DATASET, args)
+        adapter = Kind(script, script_args, device)
         kinds = ("cost", "robust") if args.what == "both" else (args.what,)
         strengths = {k: getattr(args, k) for k in perturb.DEFAULTS}
         for name, model_name, seed, ratio in todo:
@@ -320,7 +281,7 @@ def main(argv=None):
             model.eval()
             model.fast = True
             torch.manual_seed(seed)
-            head = dict(experiment=os.path.basename(folder), dataset=Kind.dataset, name=name, model=model_name,
+            head = dict(experiment=os.path.basename(folder), dataset=script.DATASET, name=name, model=model_name,
                         seed=seed, ratio=ratio, checkpoint=path, metric_name=Kind.metric_name,
                         higher_is_better=Kind.higher_is_better, logged_metric=logged_metric(name), flags=rest)
             os.makedirs("log", exist_ok=True)

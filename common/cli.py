@@ -175,6 +175,17 @@ def run_name(dataset, args):
     return runs.run_name(dataset, args.model, args.seed, args.ratio, args.mode)
 
 
+def load_script(path, name):
+    """The experiment script at `path` as a module called `name`, without running its main. Every script
+    offers the same interface: DATASET, parser, check_flags(args), load_data(args, device),
+    model_from_checkpoint(ckpt, path, args, device) and test_metric(model, data, args)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 # -- the start of every command -----------------------------------------------------------------------
 class Run:
     """One command of an experiment script (start_run): .device, .data, .name, .checkpoint_path, .logger and,

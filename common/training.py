@@ -1,4 +1,5 @@
-"""What every experiment's training needs: device and seeds, logs, checkpoints, the epoch loop."""
+"""What every experiment's training needs: device and seeds, logs, checkpoints, the best model and resume point
+of a training stage (Checkpoint; the epoch loop itself is written out in each script)."""
 import hashlib
 import logging
 import os
@@ -9,7 +10,6 @@ import time
 import numpy as np
 import torch
 
-from common.progress import progress
 from common.runs import (fault_point, log_path, log_test_block, new_run, record_path,  # noqa: F401 (re-exported)
                          resume_path)
 
@@ -166,45 +166,6 @@ def set_rng_state(state):
     random.setstate((version, tuple(mt), gauss_next))
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# -- the epoch loop (old form, while the scripts move to Checkpoint) ----------------------------------
-def train_epochs(model, optimizer, epochs, train_one_epoch, evaluate, is_better, checkpoint_path,
-                 checkpoint_meta, record_key, after_epoch=None, resume=None):
-    """Train for `epochs`, keep the best model by `evaluate` in checkpoint_path, and return it.
-
-    train_one_epoch(epoch) trains; evaluate(epoch) returns the selection metric (and logs it);
-    is_better(new, best) compares; after_epoch(epoch) runs last (e.g. the lr schedule).
-    checkpoint_meta() gives the checkpoint's other keys; the metric history goes in record_key.
-    After every epoch a resumable state is written beside the checkpoint (atomically); `resume`
-    is that state when an interrupted run is continued. It is deleted by common.runs.finish_run, once the
-    run's final test is logged and its record written.
-    """
-    start, best, record = 1, None, []
-    if resume is not None:
-        model.load_state_dict(resume["net"])
-        if resume["optimizer"] is not None:
-            optimizer.load_state_dict(resume["optimizer"])
-        start, best, record = resume["epoch"] + 1, resume["best"], list(resume["record"])
-        set_rng_state(resume["rng"])
-    else:
-        save_resume_point(model, checkpoint_path, checkpoint_meta())  # marks the run as unfinished
-    for epoch in progress(range(start, epochs + 1), "epochs", total=epochs, initial=start - 1, unit="epoch"):
-        train_one_epoch(epoch)
-        score = evaluate(epoch)
-        record.append(score)
-        if best is None or is_better(score, best):
-            best = score
-            save_atomic(dict(checkpoint_meta(), net=model.state_dict(), **{record_key: list(record)}), checkpoint_path)
-        if after_epoch is not None:
-            after_epoch(epoch)
-        save_resume_point(model, checkpoint_path, checkpoint_meta(), optimizer, epoch, best, record)
-        fault_point("epoch")
-    if not os.path.exists(checkpoint_path):  # epochs == 0: the model as it is counts as the best
-        save_atomic(dict(checkpoint_meta(), net=model.state_dict(), **{record_key: list(record)}), checkpoint_path)
-    model.load_state_dict(torch.load(checkpoint_path, map_location="cpu", weights_only=True)["net"])
-    fault_point("trained")
-    return model  # the resume file stays until the run's record is written (common.runs.finish_run)
 
 
 # -- the best model and the resume point of a training stage ------------------------------------------

@@ -134,7 +134,7 @@ def test_dvs_train2_resumes_after_selection(dvs_root, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(common.training, "train_epochs", interrupted)
+    monkeypatch.setattr(common.training.Checkpoint, "restore", interrupted)  # Restoration's first act
     with pytest.raises(KeyboardInterrupt):
         run_script(DVS_SCRIPT, ["--model", "hybrid", "--mode", "train2", "--ratio", 0.25, *flags], cwd)
     monkeypatch.undo()

@@ -87,8 +87,8 @@ def test_definition_runs_no_fast_path_code_in_any_stage(script, tmp_path, corpus
     # the same instruments see the fast path of a default run (another ratio), in Selection and in Restoration
     reset(calls)
     before_restoration = []
-    original = training.train_epochs
-    monkeypatch.setattr(training, "train_epochs", lambda *a, **k: before_restoration.append(fast_forwards(calls))
+    original = training.Checkpoint.restore
+    monkeypatch.setattr(training.Checkpoint, "restore", lambda *a, **k: before_restoration.append(fast_forwards(calls))
                         or original(*a, **k))
     assert run_script(script, flags + ["--model", "hybrid", "--mode", "train2", "--ratio", 0.25, "--truncate_counts"],
                       cwd) == 0

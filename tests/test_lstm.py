@@ -102,7 +102,7 @@ def test_lstm_hessian_probe_values_are_exact():
 def test_ptb_lstm_model_shrink_equals_masking():
     ptb = runpy.run_path(LSTM_PTB, run_name="lstm_ptb")["rnn_ptb"]
     torch.manual_seed(0)
-    model = ptb["PTBModel"](20, 6, [5, 4], [3, 6], dropout=0.5, cell="lstm").double().eval()
+    model = ptb.PTBModel(20, 6, [5, 4], [3, 6], dropout=0.5, cell="lstm").double().eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.startswith(("snn_", "lstm_")):

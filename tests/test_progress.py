@@ -8,9 +8,10 @@ import types
 import pytest
 import torch
 
-from common import launcher
+from common import jobs
 from common.hessian import hutchinson_traces
-from common.training import get_logger, train_epochs
+from common.progress import epoch_bar
+from common.training import Checkpoint, get_logger
 from conftest import ROOT, run_script
 from tiny import tiny_net
 
@@ -34,17 +35,16 @@ def streams(monkeypatch):
 
 
 def train_three_epochs(folder, resume=None):
-    """train_epochs on a one-weight model; evaluate logs one line per epoch as the scripts do."""
+    """Three epochs of the scripts' loop on a one-weight model, logging one line per epoch as the scripts do."""
     logger = get_logger("train_toy", os.path.join(folder, "log"))
     model = torch.nn.Linear(1, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-
-    def evaluate(epoch):
+    ckpt = Checkpoint(os.path.join(folder, "checkpoint", "toy.t7"), {}, "record", keep="lowest", resume=resume)
+    start = ckpt.restore(model, optimizer)
+    for epoch in epoch_bar(range(start, 3 + 1)):
         logger.info(f"| end of epoch {epoch:3d} | valid loss {1.0 / epoch:5.2f}")
-        return 1.0 / epoch
-
-    train_epochs(model, optimizer, 3, lambda epoch: None, evaluate, lambda new, best: new < best,
-                 os.path.join(folder, "checkpoint", "toy.t7"), dict, "record", resume=resume)
+        ckpt.end_epoch(epoch, 1.0 / epoch)
+    ckpt.finish()
     logger.info("done")
     return open(os.path.join(folder, "log", "train_toy.log")).read()
 
@@ -98,8 +98,8 @@ def test_switched_off_by_the_environment_and_by_the_launcher(tmp_path, streams, 
     assert err.getvalue() == ""
     job = types.SimpleNamespace(profile_path=str(tmp_path / "profile.json"))
     monkeypatch.delenv("HSTNN_PROGRESS")
-    assert launcher.job_env(job, None, True)["HSTNN_PROGRESS"] == "0"
-    assert launcher.job_env(job, 0, False)["HSTNN_PROGRESS"] == "0"
+    assert jobs.job_env(job, None, True)["HSTNN_PROGRESS"] == "0"
+    assert jobs.job_env(job, 0, False)["HSTNN_PROGRESS"] == "0"
 
 
 TIMES = re.compile(r"(time: *|\d+\.\d+ ms/batch|\d+(\.\d+)?s\b)[0-9.]*")

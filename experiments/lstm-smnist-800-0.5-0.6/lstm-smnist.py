@@ -14,13 +14,21 @@ checkpoint/ and traces/ (run it from here, as the RNN script).
 Files: log/{train,test}_mnist_<model>_<seed>[_<ratio>].log (the pure LSTM is mnist_lstm_<seed>).
 """
 import os
-import runpy
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-rnn_smnist = runpy.run_path(os.path.join(HERE, "..", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py"), run_name="rnn_smnist")
-rnn_smnist["parser"].description = "HSTNN with LSTM neurons on sequential MNIST"
-rnn_smnist["parser"].set_defaults(cell="lstm")
-rnn_smnist["parser"].prog = os.path.basename(__file__)  # in usage and how-to-fix messages
+sys.path.insert(0, os.path.join(HERE, "..", ".."))
+from common.cli import load_script  # noqa: E402
+
+rnn_smnist = load_script(os.path.join(HERE, "..", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py"), "rnn_smnist")
+rnn_smnist.parser.description = "HSTNN with LSTM neurons on sequential MNIST"
+rnn_smnist.parser.set_defaults(cell="lstm")
+rnn_smnist.parser.prog = os.path.basename(__file__)  # in usage and how-to-fix messages
+
+# the interface of every experiment script (common.cli.load_script)
+DATASET, parser, check_flags, load_data, model_from_checkpoint, test_metric = (
+    rnn_smnist.DATASET, rnn_smnist.parser, rnn_smnist.check_flags, rnn_smnist.load_data, rnn_smnist.model_from_checkpoint,
+    rnn_smnist.test_metric)
 
 if __name__ == "__main__":
-    rnn_smnist["run_main"](rnn_smnist["main"])
+    rnn_smnist.run_main(rnn_smnist.main)

@@ -26,18 +26,17 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from common import execution
-from common.cli import check_args, check_before_data, conv_populations, experiment_parser, run_name, suggested_command
+from common.cli import check_args, check_before_data, conv_populations, experiment_parser, start_run
 from common.event_data import DEFAULT_DVS_HDF5, DVSGesture
 from common.events import DVS_SENSOR, DataError
 from common.hybrid_conv import (accuracy, add_size_arguments, check_size_arguments, checkpoint_meta,
                                 log_channels, network_from_checkpoint, new_network)
+from common.progress import epoch_bar
 from common.selection import select_conv
-from common.runs import finish_run, require_finished_adaptation
-from common.stages import ensure_dirs, select_filters
-from common.training import (KitError, get_logger, load_checkpoint, log_test_block, pick_device, resume_or_guard,
-                             run_main, save_resume_point, seed_everything, train_epochs)
+from common.stages import select_filters
+from common.training import Checkpoint, KitError, log_test_block, run_main, save_resume_point
 
+DATASET = "dvsGesture"  # the first part of every run name
 NEURON = dict(decay=0.3, thresh=0.5, lens=0.5, rcnn="tanh")  # LIF constants and RCNN update of this experiment
 NCLASS = 11
 WIDTH = 83  # width of the log rules
@@ -63,7 +62,16 @@ parser.set_defaults(data=DEFAULT_DVS_HDF5, batch_size=72, stage1_epochs=3600, st
 ###############################################################################
 # Data
 ###############################################################################
-def load_data(args):
+def check_flags(args):
+    """Every flag's range, before any data are read (KitError)."""
+    check_args(args)
+    check_size_arguments(args)
+    if args.test_interval < 1:
+        raise KitError(f"--test_interval must be at least 1 (got {args.test_interval})")
+
+
+def load_data(args, device):
+    """The recordings, binned into frames (on the CPU; batches move to `device` as they are used)."""
     path = os.path.join(args.data, "dvs_gestures_events.hdf5") if os.path.isdir(args.data) else args.data
     if args.ds < 1 or DVS_SENSOR % args.ds:
         raise KitError(f"--ds must divide {DVS_SENSOR} (got {args.ds})")
@@ -97,43 +105,47 @@ def evaluate(model, data, args):
     return accuracy(correct, total)
 
 
+def model_from_checkpoint(ckpt, path, args, device):
+    return network_from_checkpoint(ckpt, path, NEURON, DVS_SENSOR // args.ds, device)
+
+
+def test_metric(model, data, args):
+    """The number of the final test block: accuracy (%) on the test gestures."""
+    return evaluate(model, data, args)
+
+
 def test(model, data, args, logger):
     log_test_block(logger, "| Performance on Test Set | test acc {:.5f}".format(evaluate(model, data, args)), WIDTH)
 
 
-def train(model, data, stage, checkpoint_path, args, logger, resume=None):
+def train(model, data, stage, run, args):
     """Stage 1 (train1) or Restoration (train2): Adam with a constant learning rate, one random batch of
     distinct recordings per iteration, evaluation every --test_interval iterations, best by test accuracy."""
     iterations, lr = (args.stage1_epochs, args.stage1_lr) if stage == 1 else (args.stage2_epochs, args.stage2_lr)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    device = next(model.parameters()).device
-    rounds = iterations // args.test_interval  # train_epochs' "epoch" = test_interval iterations
+    rounds = iterations // args.test_interval  # one epoch of the checkpoint = test_interval iterations
     if iterations % args.test_interval:
         print(f"note: the last {iterations % args.test_interval} iterations are never evaluated and are skipped")
-    last = {"loss": float("nan"), "start": time.time()}
-
-    def train_round(r):
+    ckpt = Checkpoint(run.checkpoint_path, checkpoint_meta(model, args.seed), "test_acc_record", keep="highest",
+                      resume=run.resume)
+    round_start = time.time()
+    start = ckpt.restore(model, optimizer)
+    for r in epoch_bar(range(start, rounds + 1)):
         model.train()
         for _ in range(args.test_interval):
             inputs, targets = data.train_batch(args.batch_size, np.random)
             optimizer.zero_grad()
-            loss = F.mse_loss(model(inputs.to(device)), targets.to(device))
+            loss = F.mse_loss(model(inputs.to(run.device)), targets.to(run.device))
             loss.backward()
             optimizer.step()
-        last["loss"] = loss.item()  # the log shows the loss of the round's last batch
-
-    def evaluate_round(r):
         acc = evaluate(model, data, args)
-        logger.info("-" * WIDTH)
-        logger.info("| end of epoch {:3d} | time: {:5.2f}s | train loss {:.5f} | test acc {:.3f}%".format(
-            r * args.test_interval, time.time() - last["start"], last["loss"], acc))
-        logger.info("-" * WIDTH)
-        last["start"] = time.time()
-        return acc
-
-    model = train_epochs(model, optimizer, rounds, train_round, evaluate_round, lambda new, best: new > best,
-                         checkpoint_path, lambda: checkpoint_meta(model, args.seed), "test_acc_record", resume=resume)
-    test(model, data, args, logger)
+        run.logger.info("-" * WIDTH)
+        run.logger.info("| end of epoch {:3d} | time: {:5.2f}s | train loss {:.5f} | test acc {:.3f}%".format(
+            r * args.test_interval, time.time() - round_start, loss.item(), acc))  # the round's last batch
+        run.logger.info("-" * WIDTH)
+        round_start = time.time()
+        ckpt.end_epoch(r, acc)
+    test(ckpt.finish(), data, args, run.logger)
 
 
 ###############################################################################
@@ -141,61 +153,40 @@ def train(model, data, stage, checkpoint_path, args, logger, resume=None):
 ###############################################################################
 def main():
     args = parser.parse_args()
-    check_args(args)
-    check_size_arguments(args)
-    check_before_data(args, parser, "dvsGesture", conv_populations, select_conv)
-    if args.test_interval < 1:
-        raise KitError(f"--test_interval must be at least 1 (got {args.test_interval})")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args)
-    print(execution.from_args(args, device))  # before any model is built; every forward reads it
-    seed_everything(args.seed)
-    data = load_data(args)
-    ensure_dirs()
-    name = run_name("dvsGesture", args)
-    checkpoint_path = f"checkpoint/{name}.t7"
-    logger = get_logger(("train_" if args.mode.startswith("train") else "test_") + name)
-    rebuild = lambda ckpt, path: network_from_checkpoint(ckpt, path, NEURON, data.size, device)
+    check_flags(args)
+    check_before_data(args, parser, DATASET, conv_populations, select_conv)
+    run = start_run(args, parser, DATASET, load_data, iterations_per_epoch=args.test_interval)
+    data, logger, device = run.data, run.logger, run.device
 
     if args.mode == "train1":  # baselines, ffs, or HSTNN Adaptation (the redundant hybrid)
-        resume = resume_or_guard(checkpoint_path, args.overwrite)
-        if resume is None:
+        if run.resume is None:
             model = new_network(args, 2, data.size, NCLASS, NEURON, device)
         else:
-            model = rebuild(resume, checkpoint_path)
-            logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after iteration {resume['epoch'] * args.test_interval}")
+            model = model_from_checkpoint(run.resume, run.checkpoint_path, args, device)
         log_channels(logger, model)
-        train(model, data, 1, checkpoint_path, args, logger, resume)
+        train(model, data, 1, run, args)
 
     elif args.mode == "train2":  # HSTNN Selection + Restoration
-        resume = resume_or_guard(checkpoint_path, args.overwrite)
-        if resume is None:
-            adapted = f"checkpoint/dvsGesture_hybrid_{args.seed}.t7"
-            how = suggested_command(parser, args, "train1", "hybrid")
-            require_finished_adaptation(adapted, args, logger, how)
-            ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})", how)
-            model = rebuild(ckpt, adapted)
+        if run.resume is None:
+            adapted, ckpt = run.adaptation()
+            model = model_from_checkpoint(ckpt, adapted, args, device)
             test(model, data, args, logger)  # the redundant network before selection
             inputs, targets = data.train_batch(args.hessian_batch, np.random)  # one random training batch
             inputs, targets = inputs.to(device), targets.to(device)
             keep = select_filters(model, lambda: F.mse_loss(model(inputs), targets), (inputs, targets), args,
-                                  adapted, "dvsGesture", name, logger)
+                                  adapted, DATASET, run.name, logger)
             model = model.shrunk(keep)
-            save_resume_point(model, checkpoint_path, checkpoint_meta(model, args.seed))  # a rerun continues here
+            save_resume_point(model, run.checkpoint_path, checkpoint_meta(model, args.seed))  # a rerun continues here
             test(model, data, args, logger)  # the selected network before restoration
         else:
-            model = rebuild(resume, checkpoint_path)
-            logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after iteration {resume['epoch'] * args.test_interval}")
-        train(model, data, 2, checkpoint_path, args, logger, resume)
+            model = model_from_checkpoint(run.resume, run.checkpoint_path, args, device)
+        train(model, data, 2, run, args)
 
     else:  # test1 / test2: re-test a saved model
-        how = suggested_command(parser, args, args.mode.replace("test", "train"))
-        ckpt = load_checkpoint(checkpoint_path, args.mode, how)
-        model = rebuild(ckpt, checkpoint_path)
+        model = model_from_checkpoint(run.saved(), run.checkpoint_path, args, device)
         test(model, data, args, logger)
 
-    finish_run(args, name, device)  # the record that says this run finished: its very last act
+    run.finish()  # the record that says this run finished: its very last act
 
 
 if __name__ == "__main__":

@@ -27,18 +27,17 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from common import execution
-from common.cli import check_args, check_before_data, conv_populations, experiment_parser, run_name, suggested_command
+from common.cli import check_args, check_before_data, conv_populations, experiment_parser, start_run
 from common.event_data import DEFAULT_NMNIST_ROOT, NMNISTFrames
 from common.events import NMNIST_SENSOR, DataError
 from common.hybrid_conv import (accuracy, add_size_arguments, check_size_arguments, checkpoint_meta,
                                 log_channels, network_from_checkpoint, new_network)
+from common.progress import epoch_bar
 from common.selection import select_conv
-from common.runs import finish_run, require_finished_adaptation
-from common.stages import ensure_dirs, select_filters
-from common.training import (KitError, get_logger, load_checkpoint, log_test_block, pick_device, resume_or_guard,
-                             run_main, save_resume_point, seed_everything, train_epochs)
+from common.stages import select_filters
+from common.training import Checkpoint, KitError, log_test_block, run_main, save_resume_point
 
+DATASET = "nmnist"  # the first part of every run name
 NEURON = dict(decay=0.3, thresh=0.3, lens=0.25, rcnn="relu")  # LIF constants and RCNN update of this experiment
 NCLASS = 10
 WIDTH = 83  # width of the log rules
@@ -54,12 +53,21 @@ parser.set_defaults(data=DEFAULT_NMNIST_ROOT, batch_size=100, stage1_epochs=100,
 ###############################################################################
 # Data
 ###############################################################################
-def load_data(args):
-    """(train set, test set): the first floor(N/100)*100 samples of each, the first --nwin frames."""
+def check_flags(args):
+    """Every flag's range, before any data are read (KitError)."""
+    check_args(args)
+    check_size_arguments(args)
+
+
+def load_data(args, device):
+    """(train loader, test loader) of the first floor(N/100)*100 samples of each split, the first --nwin frames
+    (on the CPU; batches move to `device` as they are used)."""
     try:
-        return tuple(NMNISTFrames(args.data, args.dt, train=split, nwin=args.nwin, multiple=100) for split in (True, False))
+        train_set, test_set = (NMNISTFrames(args.data, args.dt, train=split, nwin=args.nwin, multiple=100)
+                               for split in (True, False))
     except DataError as e:
         raise KitError(str(e))
+    return loader(train_set, args.batch_size, True), loader(test_set, args.batch_size, False)
 
 
 def loader(dataset, batch_size, train):
@@ -108,34 +116,39 @@ def evaluate(model, test_loader):
     return accuracy(correct, total), total_loss / len(test_loader)
 
 
+def model_from_checkpoint(ckpt, path, args, device):
+    return network_from_checkpoint(ckpt, path, NEURON, NMNIST_SENSOR, device)
+
+
+def test_metric(model, data, args):
+    """The number of the final test block: accuracy (%) on the test set."""
+    return evaluate(model, data[1])[0]
+
+
 def test(model, test_loader, logger):
     acc, loss = evaluate(model, test_loader)
     log_test_block(logger, "| Performance on Test Set | test loss {:.5f} | test acc {:.5f}".format(loss, acc), WIDTH)
 
 
-def train(model, loaders, stage, checkpoint_path, args, logger, resume=None):
+def train(model, loaders, stage, run, args):
     """Stage 1 (train1) or Restoration (train2): Adam with a constant learning rate and gradient clipping,
     evaluation on the test set after every epoch, best by test accuracy."""
     train_loader, test_loader = loaders
     epochs, lr = (args.stage1_epochs, args.stage1_lr) if stage == 1 else (args.stage2_epochs, args.stage2_lr)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    start = {}
-
-    def train_epoch(epoch):
-        start["time"] = time.time()
-        train_one_epoch(model, optimizer, train_loader, epoch, args, logger)
-
-    def evaluate_epoch(epoch):
+    ckpt = Checkpoint(run.checkpoint_path, checkpoint_meta(model, args.seed), "test_acc_record", keep="highest",
+                      resume=run.resume)
+    start = ckpt.restore(model, optimizer)
+    for epoch in epoch_bar(range(start, epochs + 1)):
+        epoch_start = time.time()
+        train_one_epoch(model, optimizer, train_loader, epoch, args, run.logger)
         acc, loss = evaluate(model, test_loader)
-        logger.info("-" * WIDTH)
-        logger.info("| end of epoch {:3d} | time: {:5.2f}s | test loss {:.5f} | test acc {:.3f}%".format(
-            epoch, time.time() - start["time"], loss, acc))
-        logger.info("-" * WIDTH)
-        return acc
-
-    model = train_epochs(model, optimizer, epochs, train_epoch, evaluate_epoch, lambda new, best: new > best,
-                         checkpoint_path, lambda: checkpoint_meta(model, args.seed), "test_acc_record", resume=resume)
-    test(model, test_loader, logger)
+        run.logger.info("-" * WIDTH)
+        run.logger.info("| end of epoch {:3d} | time: {:5.2f}s | test loss {:.5f} | test acc {:.3f}%".format(
+            epoch, time.time() - epoch_start, loss, acc))
+        run.logger.info("-" * WIDTH)
+        ckpt.end_epoch(epoch, acc)
+    test(ckpt.finish(), test_loader, run.logger)
 
 
 ###############################################################################
@@ -143,60 +156,40 @@ def train(model, loaders, stage, checkpoint_path, args, logger, resume=None):
 ###############################################################################
 def main():
     args = parser.parse_args()
-    check_args(args)
-    check_size_arguments(args)
-    check_before_data(args, parser, "nmnist", conv_populations, select_conv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args)
-    print(execution.from_args(args, device))  # before any model is built; every forward reads it
-    seed_everything(args.seed)
-    train_set, test_set = load_data(args)
-    loaders = loader(train_set, args.batch_size, True), loader(test_set, args.batch_size, False)
-    ensure_dirs()
-    name = run_name("nmnist", args)
-    checkpoint_path = f"checkpoint/{name}.t7"
-    logger = get_logger(("train_" if args.mode.startswith("train") else "test_") + name)
-    rebuild = lambda ckpt, path: network_from_checkpoint(ckpt, path, NEURON, NMNIST_SENSOR, device)
+    check_flags(args)
+    check_before_data(args, parser, DATASET, conv_populations, select_conv)
+    run = start_run(args, parser, DATASET, load_data)
+    loaders, logger, device = run.data, run.logger, run.device
 
     if args.mode == "train1":  # baselines, ffs, or HSTNN Adaptation (the redundant hybrid)
-        resume = resume_or_guard(checkpoint_path, args.overwrite)
-        if resume is None:
+        if run.resume is None:
             model = new_network(args, 2, NMNIST_SENSOR, NCLASS, NEURON, device, first_padding=0)
         else:
-            model = rebuild(resume, checkpoint_path)
-            logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after epoch {resume['epoch']}")
+            model = model_from_checkpoint(run.resume, run.checkpoint_path, args, device)
         log_channels(logger, model)
-        train(model, loaders, 1, checkpoint_path, args, logger, resume)
+        train(model, loaders, 1, run, args)
 
     elif args.mode == "train2":  # HSTNN Selection + Restoration
-        resume = resume_or_guard(checkpoint_path, args.overwrite)
-        if resume is None:
-            adapted = f"checkpoint/nmnist_hybrid_{args.seed}.t7"
-            how = suggested_command(parser, args, "train1", "hybrid")
-            require_finished_adaptation(adapted, args, logger, how)
-            ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})", how)
-            model = rebuild(ckpt, adapted)
+        if run.resume is None:
+            adapted, ckpt = run.adaptation()
+            model = model_from_checkpoint(ckpt, adapted, args, device)
             # the first batch of a shuffled training loader (the original logs no test of the adapted net here)
-            inputs, targets = next(iter(loader(train_set, args.hessian_batch, True)))
+            inputs, targets = next(iter(loader(loaders[0].dataset, args.hessian_batch, True)))
             inputs, targets = inputs.to(device), targets.to(device)
             keep = select_filters(model, lambda: F.mse_loss(model(inputs), targets), (inputs, targets), args,
-                                  adapted, "nmnist", name, logger)
+                                  adapted, DATASET, run.name, logger)
             model = model.shrunk(keep)
-            save_resume_point(model, checkpoint_path, checkpoint_meta(model, args.seed))  # a rerun continues here
+            save_resume_point(model, run.checkpoint_path, checkpoint_meta(model, args.seed))  # a rerun continues here
             test(model, loaders[1], logger)  # the selected network before restoration
         else:
-            model = rebuild(resume, checkpoint_path)
-            logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after epoch {resume['epoch']}")
-        train(model, loaders, 2, checkpoint_path, args, logger, resume)
+            model = model_from_checkpoint(run.resume, run.checkpoint_path, args, device)
+        train(model, loaders, 2, run, args)
 
     else:  # test1 / test2: re-test a saved model
-        how = suggested_command(parser, args, args.mode.replace("test", "train"))
-        ckpt = load_checkpoint(checkpoint_path, args.mode, how)
-        model = rebuild(ckpt, checkpoint_path)
+        model = model_from_checkpoint(run.saved(), run.checkpoint_path, args, device)
         test(model, loaders[1], logger)
 
-    finish_run(args, name, device)  # the record that says this run finished: its very last act
+    run.finish()  # the record that says this run finished: its very last act
 
 
 if __name__ == "__main__":

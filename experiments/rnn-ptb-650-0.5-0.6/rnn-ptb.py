@@ -181,8 +181,8 @@ def train(model, data, stage, run, args):
 ###############################################################################
 # The three stages
 ###############################################################################
-def main():
-    args = parser.parse_args()
+def check_flags(args):
+    """Every flag's range and consistency, before any data are read (KitError); sets the cell type."""
     check_args(args)
     if args.model in ("rnn", "lstm") and args.cell not in (None, args.model):
         raise KitError(f"--model {args.model} contradicts --cell {args.cell}")
@@ -191,6 +191,11 @@ def main():
         raise KitError("--bias: input biases exist for the sigmoid RNN cell only (use --no-bias with LSTM cells)")
     if args.nlayers != 2:
         raise KitError("--nlayers: the hybrid stack has exactly 2 layers")
+
+
+def main():
+    args = parser.parse_args()
+    check_flags(args)
     check_before_data(args, parser, DATASET, fc_populations, select_fc)
     run = start_run(args, parser, DATASET, load_data)
     data, logger, device = run.data, run.logger, run.device

@@ -30,17 +30,15 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from common import execution
-from common.cli import (check_args, check_before_data, experiment_parser, fc_populations, run_name,
-                        suggested_command)
+from common.cli import check_args, check_before_data, experiment_parser, fc_populations, start_run
 from common.hybrid_fc import HybridFC
+from common.progress import epoch_bar
 from common.smnist import load_split, loader, split_train_val
 from common.selection import select_fc
-from common.runs import finish_run, require_finished_adaptation
-from common.stages import ensure_dirs, fc_shapes, hessian_selection
-from common.training import (KitError, get_logger, load_checkpoint, load_weights, log_test_block, pick_device,
-                             resume_or_guard, run_main, save_resume_point, seed_everything, train_epochs)
+from common.stages import fc_shapes, hessian_selection
+from common.training import Checkpoint, KitError, load_weights, log_test_block, run_main, save_resume_point
 
+DATASET = "mnist"  # the first part of every run name
 DECAY, THRESH, LENS = 0.6, 0.6, 0.5  # LIF constants of the S-MNIST experiment
 STEPS, NINP, NCLASS = 28, 28, 10     # 28 columns of 28 pixels, 10 digits
 WIDTH = 83  # width of the log rules
@@ -60,6 +58,21 @@ parser.add_argument("--nlayers", type=int, default=2, help="number of layers (th
 parser.add_argument("--nclass", type=int, default=10, help="number of classes (MNIST: 10; only 10 is supported)")
 parser.set_defaults(data="../../data", batch_size=100, stage1_epochs=150, stage2_epochs=150, stage1_lr=3e-4,
                     stage2_lr=3e-4, dropout=0.3, clip=0.25, log_interval=100, nhid=100)
+
+
+###############################################################################
+# Data
+###############################################################################
+def load_data(args, device):
+    """Loaders of the "train" and "test" splits (and, under --protocol val, of the "val" images held out of
+    the training split); their batches stay on the CPU until used."""
+    train_images, train_labels = load_split(args.data, "train")
+    data = {"test": loader(*load_split(args.data, "test"), args.batch_size, shuffle=False)}
+    if args.protocol == "val":
+        (train_images, train_labels), val_split = split_train_val(train_images, train_labels, args.val_size)
+        data["val"] = loader(*val_split, args.batch_size, shuffle=False)
+    data["train"] = loader(train_images, train_labels, args.batch_size, shuffle=True)
+    return data
 
 
 ###############################################################################
@@ -93,7 +106,7 @@ def meta(model, args):
                 cell=model.cell, protocol=args.protocol, val_size=args.val_size if args.protocol == "val" else 0)
 
 
-def model_from_checkpoint(ckpt, path, device):
+def model_from_checkpoint(ckpt, path, args, device):
     """Rebuild a model from a checkpoint of this kit or of the authors' script."""
     cell = ckpt.get("cell") or ("lstm" if any("lstm" in k for k in ckpt["net"]) else "rnn")
     model = SMNISTModel(list(ckpt["rnn_shape"]), list(ckpt["snn_shape"]), cell)
@@ -149,6 +162,11 @@ def evaluate(model, batches, device):
     return 100.0 * correct / total, total_loss / len(batches)
 
 
+def test_metric(model, data, args):
+    """The number of the final test block: accuracy (%) on the test split."""
+    return evaluate(model, data["test"], next(model.parameters()).device)[0]
+
+
 def test(model, data, device, logger, split="test"):
     """The test block (or, for checks made under --protocol val before the end, a validation block)."""
     acc, loss = evaluate(model, data[split], device)
@@ -159,37 +177,33 @@ def test(model, data, device, logger, split="test"):
     log_test_block(logger, line, WIDTH)
 
 
-def train(model, data, stage, checkpoint_path, args, logger, device, resume=None):
+def train(model, data, stage, run, args):
     """Stage 1 (train1) or Restoration (train2): Adam, clipping, the best checkpoint by accuracy
     on the protocol's selection split."""
     epochs, lr = (args.stage1_epochs, args.stage1_lr) if stage == 1 else (args.stage2_epochs, args.stage2_lr)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     select, word = ("test", "test") if args.protocol == "test" else ("val", "valid")
-    started = {}
-
-    def one_epoch(epoch):
-        started["time"] = time.time()
-        train_one_epoch(model, optimizer, data["train"], epoch, args, logger, device)
-
-    def score(epoch):
-        acc, loss = evaluate(model, data[select], device)
-        logger.info("-" * WIDTH)
-        logger.info("| end of epoch {:3d} | time: {:5.2f}s | {} loss {:.5f} | {} acc {:.3f}%".format(
-            epoch, time.time() - started["time"], word, loss, word, acc))
-        logger.info("-" * WIDTH)
-        return acc
-
-    model = train_epochs(model, optimizer, epochs, one_epoch, score, lambda new, best: new > best, checkpoint_path,
-                         lambda: meta(model, args), f"{select}_acc_record", resume=resume)
-    logger.info(protocol_line(args.protocol, args.val_size))
-    test(model, data, device, logger)
+    ckpt = Checkpoint(run.checkpoint_path, meta(model, args), f"{select}_acc_record", keep="highest", resume=run.resume)
+    start = ckpt.restore(model, optimizer)
+    for epoch in epoch_bar(range(start, epochs + 1)):
+        epoch_start = time.time()
+        train_one_epoch(model, optimizer, data["train"], epoch, args, run.logger, run.device)
+        acc, loss = evaluate(model, data[select], run.device)
+        run.logger.info("-" * WIDTH)
+        run.logger.info("| end of epoch {:3d} | time: {:5.2f}s | {} loss {:.5f} | {} acc {:.3f}%".format(
+            epoch, time.time() - epoch_start, word, loss, word, acc))
+        run.logger.info("-" * WIDTH)
+        ckpt.end_epoch(epoch, acc)
+    model = ckpt.finish()
+    run.logger.info(protocol_line(args.protocol, args.val_size))
+    test(model, data, run.device, run.logger)
 
 
 ###############################################################################
 # The three stages
 ###############################################################################
-def main():
-    args = parser.parse_args()
+def check_flags(args):
+    """Every flag's range and consistency, before any data are read (KitError); sets the cell type."""
     check_args(args)
     if args.model in ("rnn", "lstm") and args.cell not in (None, args.model):
         raise KitError(f"--model {args.model} contradicts --cell {args.cell}, the non-spiking neuron type of "
@@ -197,51 +211,37 @@ def main():
     args.cell = args.model if args.model in ("rnn", "lstm") else (args.cell or "rnn")
     if args.nlayers != 2:
         raise KitError("--nlayers: the hybrid stack has exactly 2 layers")
-    check_before_data(args, parser, "mnist", fc_populations, select_fc)
     if args.nclass != NCLASS:
         raise KitError("--nclass: MNIST has 10 classes")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args)
-    print(execution.from_args(args, device))  # before any model is built; every forward reads it
-    seed_everything(args.seed)
-    train_images, train_labels = load_split(args.data, "train")
-    data = {"test": loader(*load_split(args.data, "test"), args.batch_size, shuffle=False)}
-    if args.protocol == "val":
-        (train_images, train_labels), val_split = split_train_val(train_images, train_labels, args.val_size)
-        data["val"] = loader(*val_split, args.batch_size, shuffle=False)
-    data["train"] = loader(train_images, train_labels, args.batch_size, shuffle=True)
-    ensure_dirs()
-    name = run_name("mnist", args)
-    checkpoint_path = f"checkpoint/{name}.t7"
-    logger = get_logger(("train_" if args.mode.startswith("train") else "test_") + name)
+
+
+def main():
+    args = parser.parse_args()
+    check_flags(args)
+    check_before_data(args, parser, DATASET, fc_populations, select_fc)
+    run = start_run(args, parser, DATASET, load_data)
+    data, logger, device = run.data, run.logger, run.device
 
     if args.mode == "train1":  # baselines, ffs, or HSTNN Adaptation (the redundant hybrid)
-        resume = resume_or_guard(checkpoint_path, args.overwrite)
-        if resume is None:
+        if run.resume is None:
             rnn_shape, snn_shape = fc_shapes(args.model, args.nhid, args.ratio, args.truncate_counts)
         else:
-            rnn_shape, snn_shape = resume["rnn_shape"], resume["snn_shape"]
-            logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after epoch {resume['epoch']}")
+            rnn_shape, snn_shape = run.resume["rnn_shape"], run.resume["snn_shape"]
         model = SMNISTModel(rnn_shape, snn_shape, args.cell).to(device)
         logger.info("model with rnn_shape: [{:3d}, {:3d}]".format(*rnn_shape))
         logger.info("model with snn_shape: [{:3d}, {:3d}]".format(*snn_shape))
-        train(model, data, 1, checkpoint_path, args, logger, device, resume)
+        train(model, data, 1, run, args)
 
     elif args.mode == "train2":  # HSTNN Selection + Restoration
-        resume = resume_or_guard(checkpoint_path, args.overwrite)
         check = "test" if args.protocol == "test" else "val"  # under --protocol val the test set waits for the end
-        if resume is None:
-            adapted = f"checkpoint/mnist_hybrid_{args.seed}.t7"
-            how = suggested_command(parser, args, "train1", "hybrid")
-            require_finished_adaptation(adapted, args, logger, how)
-            ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})", how)
+        if run.resume is None:
+            adapted, ckpt = run.adaptation()
             if ckpt.get("protocol", "test") != args.protocol:
                 raise KitError(f"{adapted} was selected under --protocol {ckpt.get('protocol', 'test')}; Selection and "
                                f"Restoration under --protocol {args.protocol} would mix the two protocols. Pass "
                                f"--protocol {ckpt.get('protocol', 'test')}, or run both stages of the other protocol "
                                "in a folder of its own")
-            model = model_from_checkpoint(ckpt, adapted, device)
+            model = model_from_checkpoint(ckpt, adapted, args, device)
             test(model, data, device, logger, check)  # the redundant network before selection
             images, labels = next(iter(data["train"]))  # the first batch of a freshly shuffled loader
             images, labels = images.to(device), labels.to(device)
@@ -256,30 +256,28 @@ def main():
                 heldout, heldout_loss = "the trace batch (no held-out images under --protocol test)", \
                     lambda m: nn.functional.cross_entropy(m(images)[0], labels).item()
             keep = hessian_selection(model, trace_loss, (images, labels), args.ratio, args.hessian_probes, adapted,
-                                     f"traces/trace_mnist_hybrid_{args.seed}", f"traces/{name}_importance.csv", logger,
-                                     args.truncate_counts, selection=args.selection, seed=args.seed,
+                                     f"traces/trace_{DATASET}_hybrid_{args.seed}", f"traces/{run.name}_importance.csv",
+                                     logger, args.truncate_counts, selection=args.selection, seed=args.seed,
                                      draw=args.selection_draw, heldout_loss=heldout_loss, heldout=heldout)
             # Restoration starts from the adapted weights reloaded, as the original did (which also
             # keeps its random stream), shrunk to the kept neurons
-            model = model_from_checkpoint(ckpt, adapted, device).shrunk(keep)
-            save_resume_point(model, checkpoint_path, meta(model, args))  # a rerun continues from here
+            model = model_from_checkpoint(ckpt, adapted, args, device).shrunk(keep)
+            save_resume_point(model, run.checkpoint_path, meta(model, args))  # a rerun continues from here
             test(model, data, device, logger, check)  # the selected network before restoration
         else:
-            model = model_from_checkpoint(resume, checkpoint_path, device)
-            logger.info(f"resuming from {checkpoint_path[:-3]}.resume.t7 after epoch {resume['epoch']}")
-        train(model, data, 2, checkpoint_path, args, logger, device, resume)
+            model = model_from_checkpoint(run.resume, run.checkpoint_path, args, device)
+        train(model, data, 2, run, args)
 
     else:  # test1 / test2: re-test a saved model
-        how = suggested_command(parser, args, args.mode.replace("test", "train"))
-        ckpt = load_checkpoint(checkpoint_path, args.mode, how)
-        model = model_from_checkpoint(ckpt, checkpoint_path, device)
+        ckpt = run.saved()
+        model = model_from_checkpoint(ckpt, run.checkpoint_path, args, device)
         if "protocol" in ckpt:
             logger.info(protocol_line(ckpt["protocol"], ckpt.get("val_size", 0)))
         else:
             logger.info("protocol: test (a checkpoint of the original code, selected by the best test accuracy)")
         test(model, data, device, logger)
 
-    finish_run(args, name, device)  # the record that says this run finished: its very last act
+    run.finish()  # the record that says this run finished: its very last act
 
 
 if __name__ == "__main__":

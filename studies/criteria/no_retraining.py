@@ -46,7 +46,7 @@ def spearman(a, b):
 
 def rows_for(script, path, seed, ratios, draws, probes, data):
     ckpt = torch.load(path, weights_only=True)
-    model = script["model_from_checkpoint"](ckpt, path, torch.device("cpu"))
+    model = script["model_from_checkpoint"](ckpt, path, None, torch.device("cpu"))
     model.eval()
     images, labels = data["trace"]
     loss = lambda: torch.nn.functional.cross_entropy(model(images)[0], labels)

@@ -89,7 +89,7 @@ def main():
     for seed in seeds:
         path = os.path.join(RUN, "checkpoint", f"mnist_hybrid_{seed}.t7")
         ckpt = torch.load(path, weights_only=True)
-        model = script["model_from_checkpoint"](ckpt, path, torch.device("cpu"))
+        model = script["model_from_checkpoint"](ckpt, path, None, torch.device("cpu"))
         full.append(script["evaluate"](model, test, "cpu")[0])
         trace_file = glob.glob(os.path.join(RUN, "traces", f"trace_mnist_hybrid_{seed}_*.npz"))
         if trace_file:
