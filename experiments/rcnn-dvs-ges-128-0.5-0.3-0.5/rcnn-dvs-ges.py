@@ -106,6 +106,7 @@ def evaluate(model, data, args):
 
 
 def model_from_checkpoint(ckpt, path, args, device):
+    """Rebuild a network from a checkpoint of this kit or of the authors' script."""
     return network_from_checkpoint(ckpt, path, NEURON, DVS_SENSOR // args.ds, device)
 
 

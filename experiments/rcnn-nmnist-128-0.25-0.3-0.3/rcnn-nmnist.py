@@ -117,6 +117,7 @@ def evaluate(model, test_loader):
 
 
 def model_from_checkpoint(ckpt, path, args, device):
+    """Rebuild a network from a checkpoint of this kit or of the authors' script."""
     return network_from_checkpoint(ckpt, path, NEURON, NMNIST_SENSOR, device)
 
 
