@@ -238,7 +238,9 @@ def table_q1(path):
                           ("magnitude", "spearman_oracle_"), ("taylor", "spearman_oracle_"),
                           ("random-0", "spearman_oracle_"), ("hessian", "spearman_probe_halves_")):
             seeds = set.intersection(*[set(data.get((w, c, "", metric + k), {})) for k in pops])
-            v = [statistics.fmean(data[(w, c, "", metric + k)][s] for k in pops) for s in sorted(seeds)]
+            per_seed = [[data[(w, c, "", metric + k)][s] for k in pops] for s in sorted(seeds)]
+            v = [statistics.fmean(x for x in xs if not math.isnan(x)) for xs in per_seed  # nan: a constant population
+                 if any(not math.isnan(x) for x in xs)]
             p = paired(v)
             spear[(w, c, metric)] = p
             cells.append("–" if p is None else (f"{p['mean']:.2f} (1)" if p["n"] == 1 else

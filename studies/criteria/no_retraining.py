@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 import torch
+from scipy import stats
 
 from study import DATA, RATIOS, RUNS, SCRIPT, SEEDS, WIDTHS
 
@@ -40,8 +41,10 @@ FIELDS = ("width", "seed", "criterion", "ratio", "metric", "value")
 
 
 def spearman(a, b):
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1])
+    """Rank correlation with tied values given their average rank (silent neurons tie); nan if either is constant."""
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(stats.spearmanr(a, b)[0])
 
 
 def rows_for(script, path, seed, ratios, draws, probes, data):
