@@ -20,12 +20,13 @@ from common.hybrid_fc import HybridFC
 from common.training import KitError
 from conftest import ROOT, run_script
 from idx import write_fake_mnist
-from test_event_pipelines import nmnist_root  # noqa: F401 (a fixture)
+from test_event_pipelines import dvs_root, nmnist_root  # noqa: F401 (fixtures)
 from tiny import TinyNet
 
 PTB = os.path.join(ROOT, "experiments", "rnn-ptb-650-0.5-0.6", "rnn-ptb.py")
 SMNIST = os.path.join(ROOT, "experiments", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py")
 NMNIST = os.path.join(ROOT, "experiments", "rcnn-nmnist-128-0.25-0.3-0.3", "rcnn-nmnist.py")
+DVS = os.path.join(ROOT, "experiments", "rcnn-dvs-ges-128-0.5-0.3-0.5", "rcnn-dvs-ges.py")
 FLAGS = {
     PTB: ["--nhid", 6, "--emsize", 5, "--bptt", 5, "--batch_size", 4, "--log-interval", 20, "--stage1_epochs", 1,
           "--stage2_epochs", 2, "--hessian_probes", 4],
@@ -33,13 +34,19 @@ FLAGS = {
              "--hessian_probes", 4, "--stage1_lr", 3e-3, "--stage2_lr", 3e-3, "--cell", "lstm"],
     NMNIST: ["--channels", "4,4,4", "--nwin", 3, "--batch_size", 50, "--stage1_epochs", 1, "--stage2_epochs", 2,
              "--log-interval", 1, "--hessian_probes", 2, "--hessian_batch", 10],
+    DVS: ["--channels", "4,4,4", "--nwin", 3, "--ds", 16, "--batch_size", 2, "--test_interval", 1, "--stage1_epochs", 1,
+          "--stage2_epochs", 2, "--hessian_probes", 2, "--hessian_batch", 3],
 }
+NAMES = {PTB: "ptb", SMNIST: "mnist", NMNIST: "nmnist", DVS: "dvsGesture"}
+SCRIPTS = pytest.mark.parametrize("script", [PTB, SMNIST, NMNIST, DVS], ids=["ptb", "smnist-lstm", "nmnist", "dvs"])
 FAST = [(HybridFC, "run_layers"), (HybridConvNet, "forward_layers"), (fast_lif._LIFMultiStep, "forward"),
         (hybrid_fc._RNNScan, "forward"), (hybrid_conv._RCNNScan, "forward"), (hybrid_conv._AvgPool, "forward")]
 DEFINITION = [(HybridFC, "run_steps"), (HybridConvNet, "forward_steps")]
 
 
-def data_flags(script, tmp_path, corpus, nmnist_root):
+def data_flags(script, tmp_path, corpus, nmnist_root, dvs_root):
+    if script == DVS:
+        return ["--data", os.path.join(dvs_root, "DvsGesture", "dvs_gestures_events.hdf5")]
     if script == PTB:
         return ["--data", corpus]
     if script == SMNIST:
@@ -72,10 +79,10 @@ def calls(monkeypatch):
     return counts
 
 
-@pytest.mark.parametrize("script", [PTB, SMNIST, NMNIST], ids=["ptb", "smnist-lstm", "nmnist"])
-def test_definition_runs_no_fast_path_code_in_any_stage(script, tmp_path, corpus, nmnist_root, calls,  # noqa: F811
-                                                        monkeypatch):
-    flags = FLAGS[script] + ["--device", "cpu", "--threads", "1"] + data_flags(script, tmp_path, corpus, nmnist_root)
+@SCRIPTS
+def test_definition_runs_no_fast_path_code_in_any_stage(script, tmp_path, corpus, nmnist_root, dvs_root,  # noqa: F811
+                                                        calls, monkeypatch):
+    flags = FLAGS[script] + ["--device", "cpu", "--threads", "1"] + data_flags(script, tmp_path, corpus, nmnist_root, dvs_root)
     cwd = str(tmp_path)
     for mode in ("train1", "train2", "test2"):
         reset(calls)
@@ -113,11 +120,11 @@ def masked_log(path):
     return re.sub(r"time: *\d+\.\d+s", "time: <t>", text)
 
 
-@pytest.mark.parametrize("script", [PTB, SMNIST, NMNIST], ids=["ptb", "smnist-lstm", "nmnist"])
+@SCRIPTS
 def test_definition_restoration_equals_the_definition_forced_everywhere(script, tmp_path, corpus, nmnist_root,  # noqa: F811
-                                                                        monkeypatch):
+                                                                        dvs_root, monkeypatch):
     """train2 --definition from one Adaptation checkpoint = train2 with every forward patched to the definition."""
-    flags = FLAGS[script] + ["--device", "cpu", "--threads", "1"] + data_flags(script, tmp_path, corpus, nmnist_root)
+    flags = FLAGS[script] + ["--device", "cpu", "--threads", "1"] + data_flags(script, tmp_path, corpus, nmnist_root, dvs_root)
     train2 = flags + ["--model", "hybrid", "--mode", "train2", "--ratio", 0.5]
     flag, forced = os.path.join(str(tmp_path), "flag"), os.path.join(str(tmp_path), "forced")
     os.makedirs(flag)
@@ -128,7 +135,7 @@ def test_definition_restoration_equals_the_definition_forced_everywhere(script, 
         m.setattr(HybridFC, "run_layers", lambda self, x, hidden: self.run_steps(x, hidden))
         m.setattr(HybridConvNet, "forward_layers", lambda self, inputs: self.forward_steps(inputs))
         assert run_script(script, train2, forced) == 0
-    name = {PTB: "ptb", SMNIST: "mnist", NMNIST: "nmnist"}[script] + "_hybrid_1111_0.5"
+    name = NAMES[script] + "_hybrid_1111_0.5"
     a, b = (torch.load(os.path.join(d, "checkpoint", f"{name}.t7"), weights_only=True) for d in (flag, forced))
     assert a["net"].keys() == b["net"].keys()
     for key in a["net"]:
