@@ -137,6 +137,11 @@ STAGES = {("hybrid", "train1"): "adaptation", ("hybrid", "train2"): "selection+r
           ("hybrid", "test2"): "test of the restored network"}
 
 
+def _execution():
+    from common import execution  # not at the top: common.execution imports common.training, which imports this
+    return execution.current()
+
+
 def finish_run(args, name, device=None):
     """The last call of a successful train or test command: write the completion record atomically,
     then remove the run's resume file (a run killed before this point resumes, even in its final test)."""
@@ -152,6 +157,7 @@ def finish_run(args, name, device=None):
         "protocol": getattr(args, "protocol", None),
         "checkpoint": file_facts(checkpoint), "log": file_facts(log),
         "argv": list(sys.argv), "kit_version": kit_version(), "device": str(device) if device is not None else None,
+        "execution": _execution(),
         "wall_s": round(time.time() - STARTED, 3), "peak_rss_mb": rss, "peak_gpu_mb": gpu,
         "allow_unfinished": bool(getattr(args, "allow_unfinished", False)),
         "unfinished_adaptation": _final.get("unfinished_adaptation"),

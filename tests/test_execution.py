@@ -1,5 +1,6 @@
 """The execution setting: `--definition` governs every forward of every stage, and the default path's
 contract with the definition (spikes identical, values within float32 rounding) over a sweep of shapes."""
+import json
 import os
 import random
 import re
@@ -91,6 +92,9 @@ def test_definition_runs_no_fast_path_code_in_any_stage(script, tmp_path, corpus
         assert sum(calls[f"{o.__name__}.{n}"] for o, n in DEFINITION) > 0, mode
         assert calls["probes per product"] <= {1}
         assert calls["probes per product"] == ({1} if mode == "train2" else set())
+        name = NAMES[script] + "_hybrid_1111" + ("_0.5" if mode != "train1" else "")
+        record = os.path.join(cwd, "log", f"{'test' if mode == 'test2' else 'train'}_{name}.json")
+        assert json.load(open(record))["execution"] == "definition"
     # the same instruments see the fast path of a default run (another ratio), in Selection and in Restoration
     reset(calls)
     before_restoration = []
@@ -100,6 +104,8 @@ def test_definition_runs_no_fast_path_code_in_any_stage(script, tmp_path, corpus
     assert run_script(script, flags + ["--model", "hybrid", "--mode", "train2", "--ratio", 0.25, "--truncate_counts"],
                       cwd) == 0
     assert fast_forwards(calls) > before_restoration[0] > 0
+    record = os.path.join(cwd, "log", f"train_{NAMES[script]}_hybrid_1111_0.25.json")
+    assert json.load(open(record))["execution"] == "torch"
 
 
 def reset(calls):
