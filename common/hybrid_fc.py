@@ -85,6 +85,8 @@ class HybridFC(nn.Module):
         """x: [T, B, ninp]. Returns (layer-2 spikes [T, B, s1], layer-2 RNN states [T, B, r1], hidden).
 
         The SNN state starts at zero on every call; the RNN/LSTM state is carried in `hidden`.
+        The process's execution setting (common.execution) picks run_steps (definition) or
+        run_layers (torch, triton), unless `fast` overrides it for this model.
         `masks` (population key -> 0/1 vector) forces chosen neurons' outputs to zero; it exists
         to prove that shrinking a network equals masking it, and runs the definition.
         """
