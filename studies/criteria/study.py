@@ -17,7 +17,7 @@ from common.launcher import Launcher  # noqa: E402
 RUNS = os.path.join(HERE, "runs")   # git-ignored: checkpoints, traces, logs as the scripts write them
 DATA = os.path.join(HERE, "data")   # git-ignored: DATA/MNIST/raw, filled by run.py
 SCRIPT = os.path.join(ROOT, "experiments", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py")
-SEEDS = [1111, 2222, 3333, 4444, 5555, 6666, 7777, 8888]
+SEEDS = [1111, 2222, 3333, 4444, 5555, 6666, 7777, 8888, 9999, 10101, 11211, 12321]  # 12: a paired MDD near 2 points at 0.25
 WIDE_SEEDS = SEEDS[:3]              # Q1 at the other widths
 WIDTHS = [60, 30, 120, 240]         # Adaptation widths, in the order they run (mprun-adaptation.py's stages)
 RATIOS = [0.25, 0.5, 0.75]
