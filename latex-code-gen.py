@@ -18,7 +18,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
-from common import results  # noqa: E402
+from common.report import logs, profile, tables  # noqa: E402
 
 
 def number_list(kind):
@@ -56,23 +56,23 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     if args.experiment:
-        experiments = results.separate_outputs([e for name in args.experiment for e in results.make_experiments(
+        experiments = logs.separate_outputs([e for name in args.experiment for e in logs.make_experiments(
             experiment_folder(name), args.seeds, args.ratios, args.logs, legacy=args.legacy_logs)])
     else:
-        experiments = results.discover(ROOT, args.seeds, args.ratios, args.logs, legacy=args.legacy_logs)
+        experiments = logs.discover(ROOT, args.seeds, args.ratios, args.logs, legacy=args.legacy_logs)
     if not experiments:
         print("No logs found (looked for experiments/*/log and studies/*/log). Run an mprun-*.py first, "
               "or name a folder with --experiment.")
-    found = results.write_report(experiments, args.out, plots=not args.no_plots)
+    found = tables.write_report(experiments, args.out, plots=not args.no_plots)
 
     folders = sorted({e.folder for e in experiments})
     if folders or os.path.exists(args.profile_csv):
-        profile = results.profile_text(folders, args.profile_csv)
+        table = profile.profile_text(folders, args.profile_csv)
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "profile.md"), "w") as fp:
-            fp.write(profile)
-        print("Profile (jobs run by the launcher; epoch time from the train logs):\n" + profile)
-    print(results.problems_text(found))
+            fp.write(table)
+        print("Profile (jobs run by the launcher; epoch time from the train logs):\n" + table)
+    print(tables.problems_text(found))
     return 0
 
 

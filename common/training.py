@@ -21,7 +21,7 @@ class KitError(Exception):
 def run_main(main):
     """Call main(); a KitError ends the program with its message and exit code 2.
     When a launcher asks for it (HSTNN_PROFILE_FILE), the run's peak GPU memory is written at exit."""
-    from common.profiling import write_profile_at_exit
+    from common.launch.profiling import write_profile_at_exit
     write_profile_at_exit()
     try:
         main()

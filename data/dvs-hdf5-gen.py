@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # the kit
 try:
     import h5py
-    from common.events import DVS_SENSOR, DataError, find_gesture_recordings, load_gesture_recording
+    from common.data.events import DVS_SENSOR, DataError, find_gesture_recordings, load_gesture_recording
 except ImportError as e:
     sys.exit(f"error: {e}. Install the requirements first: pip install -r requirements.txt")
 

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # the kit
 try:
-    from common.events import NMNIST_URL, DataError, binary_frames, read_nmnist_bin
+    from common.data.events import NMNIST_URL, DataError, binary_frames, read_nmnist_bin
 except ImportError as e:
     sys.exit(f"error: {e}. Install the requirements first: pip install -r requirements.txt")
 

@@ -16,7 +16,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from common.smnist import FILES, MNIST_URL, find_file, load_split  # noqa: E402
+from common.data.smnist import FILES, MNIST_URL, find_file, load_split  # noqa: E402
 from common.training import KitError, run_main  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))

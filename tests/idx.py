@@ -1,7 +1,7 @@
 """Writers for MNIST's IDX files, to build tiny fake MNIST folders in tests (test-only code).
 
 Written from the format's description (big-endian magic 0x0000 <type> <ndim>, then ndim uint32 sizes,
-then the data), independently of common/smnist.py, so that the reader is tested against the format.
+then the data), independently of common/data/smnist.py, so that the reader is tested against the format.
 """
 import gzip
 import os

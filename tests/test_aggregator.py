@@ -9,7 +9,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from common import results as R  # noqa: E402
+from common.report import logs as R, published as P  # noqa: E402
 
 
 def aggregate(*argv):
@@ -49,9 +49,9 @@ def logged(dataset, value):
 
 
 def logs_from_published(folder, dataset, kind):
-    pub = R.published(dataset)
+    pub = P.published(dataset)
     for table in ("ffs", "hybrid"):
-        seeds = [int(s) for s in R.PUBLISHED_CSV[(dataset, table)].split("\n")[0].split(", ")[1:-2]]
+        seeds = [int(s) for s in P.PUBLISHED_CSV[(dataset, table)].split("\n")[0].split(", ")[1:-2]]
         for label, (values, _, _) in pub[table].items():
             for seed, v in zip(seeds, values):
                 name = f"{dataset}_{label}_{seed}" if label in ("rnn", "snn") else f"{dataset}_{table}_{seed}_{float(label)}"
@@ -68,7 +68,7 @@ def test_published_csvs_are_reproduced_byte_for_byte(tmp_path, folder, dataset, 
                      "--profile-csv", tmp_path / "none.csv") == 0
     for table in ("ffs", "hybrid"):
         written = (tmp_path / "out" / f"{dataset}-RNN-{table}.csv").read_bytes()
-        assert written == (R.PUBLISHED_CSV[(dataset, table)] + "\n").encode()  # print(csv, file=fp)
+        assert written == (P.PUBLISHED_CSV[(dataset, table)] + "\n").encode()  # print(csv, file=fp)
 
 
 def original_csv_rules(label, values):

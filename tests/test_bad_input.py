@@ -13,9 +13,9 @@ import torch
 
 from conftest import ROOT, run_script, write_corpus
 from common.cli import experiment_parser, other_flags
-from common.event_data import DVSGesture, NMNISTFrames
-from common.events import DataError
-from common.smnist import read_idx
+from common.data.event_data import DVSGesture, NMNISTFrames
+from common.data.events import DataError
+from common.data.smnist import read_idx
 from common.training import KitError, guard_overwrite
 from event_writers import write_nmnist_bin
 from idx import NAMES, idx_bytes, write_idx_file

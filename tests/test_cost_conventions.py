@@ -6,7 +6,8 @@ import types
 import pytest
 import torch
 
-from common import cost, results
+from common import cost
+from common.report import logs, tradeoff
 from common.hybrid_conv import HybridConvNet, build_configs
 from tiny import TinyNet
 
@@ -143,7 +144,7 @@ def test_rate_readout_costs_one_ac_per_spike():
     assert c.acs["readout"] == spikes2 * nout and c.macs["readout"] == B * 2 * nout and c.samples == B
     old, _ = count(net, x, net.init_hidden(B), convention="kit-v1")
     with torch.no_grad():
-        rates = net.run_steps(x, net.init_hidden(B))[0].sum(0) / T
+        rates = net.forward_definition(x, net.init_hidden(B))[0].sum(0) / T
     assert old.macs["readout"] == B * 2 * nout + int(((rates != 0) & (rates != 1)).sum()) * nout
 
 
@@ -235,24 +236,24 @@ def write_cost(folder, name, energy, **extra):
 def test_aggregator_refuses_to_average_different_conventions(tmp_path):
     folder = tmp_path / "rnn-ptb-650-0.5-0.6"
     (folder / "log").mkdir(parents=True)
-    exp = results.Experiment(str(folder), "ptb", "rnn", [1111, 2222], [0.5])
+    exp = logs.Experiment(str(folder), "ptb", "rnn", [1111, 2222], [0.5])
     write_cost(folder, "ptb_rnn_1111", 10.0, convention="standard", memory="sram", memory_pj=5.0, energy_memory_pj=50.0)
     write_cost(folder, "ptb_rnn_2222", 20.0, convention="standard", memory="sram", memory_pj=5.0, energy_memory_pj=70.0)
-    t = results.collect_tradeoff(results.collect(exp))
+    t = tradeoff.collect_tradeoff(logs.collect(exp))
     assert (t.convention, t.memory, t.problems) == ("standard", "sram 5 pJ", [])
-    row = results.tradeoff_rows(t)[0]
+    row = tradeoff.tradeoff_rows(t)[0]
     assert (row["type"], row["energy_pj"], row["energy_memory_pj"]) == ("rnn", 15.0, 60.0)
-    head = results.tradeoff_csv(results.tradeoff_rows(t), t.convention, t.memory).splitlines()[0].split(",")
+    head = tradeoff.tradeoff_csv(tradeoff.tradeoff_rows(t), t.convention, t.memory).splitlines()[0].split(",")
     assert {"energy_pj[standard]", "macs[standard]", "energy_memory_pj[standard; sram 5 pJ]", "params"} <= set(head)
 
     write_cost(folder, "ptb_rnn_2222", 20.0)  # an earlier result: no convention recorded, i.e. kit-v1
     write_cost(folder, "ptb_snn_1111", 5.0, convention="standard")
-    t = results.collect_tradeoff(results.collect(exp))
+    t = tradeoff.collect_tradeoff(logs.collect(exp))
     assert t.convention is None and t.memory is None and len(t.problems) == 2
     assert "different conventions (kit-v1: ptb_rnn_2222; standard: ptb_rnn_1111, ptb_snn_1111)" in t.problems[0]
     assert "different memory terms" in t.problems[1]
-    rows = {r["type"]: r for r in results.tradeoff_rows(t)}
+    rows = {r["type"]: r for r in tradeoff.tradeoff_rows(t)}
     assert rows["rnn"]["energy_pj"] is None and rows["snn"]["energy_pj"] is None and rows["rnn"]["n_cost"] == 2
-    assert "energy_pj[mixed]" in results.tradeoff_csv(list(rows.values())).splitlines()[0]
-    written, problems = results.write_tradeoff(results.collect(exp), str(tmp_path / "ptb-RNN"), plots=False)
+    assert "energy_pj[mixed]" in tradeoff.tradeoff_csv(list(rows.values())).splitlines()[0]
+    written, problems = tradeoff.write_tradeoff(logs.collect(exp), str(tmp_path / "ptb-RNN"), plots=False)
     assert problems == t.problems and "energy_pj[mixed]" in open(written[0]).read()

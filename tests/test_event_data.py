@@ -10,8 +10,8 @@ import pytest
 import scipy.io
 import torch
 
-from common.event_data import DVSGesture, NMNISTFrames
-from common.events import (DataError, bin_events, binary_frames, clip_to_gestures, find_gesture_recordings,
+from common.data.event_data import DVSGesture, NMNISTFrames
+from common.data.events import (DataError, bin_events, binary_frames, clip_to_gestures, find_gesture_recordings,
                            load_gesture_recording, read_aedat31, read_gesture_labels, read_nmnist_bin)
 from event_writers import (polarity_packet, special_packet, write_aedat31, write_gesture_labels,
                            write_gesture_recording, write_nmnist_bin)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from conftest import ROOT, run_script, write_corpus
-from common import results as R
+from common.report import logs as R
 
 SCRIPT = os.path.join(ROOT, "experiments", "rnn-ptb-650-0.5-0.6", "rnn-ptb.py")
 SMALL = ["--nhid", 8, "--emsize", 8, "--bptt", 6, "--batch_size", 4, "--log-interval", 1000, "--device", "cpu",

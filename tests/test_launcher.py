@@ -10,7 +10,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from common import launcher as L  # noqa: E402
+from common.launch import launcher as L
+from common.launch.local import Slots  # noqa: E402
 
 # A stand-in for a training script: same flags, same file names, same final test block and completion
 # record; no torch.
@@ -132,7 +133,7 @@ def test_bad_dicts_are_clear_errors(tmp_path, bad, message):
 
 
 def test_slots_round_robin():
-    slots = L.Slots([0, 1, 2], 2)
+    slots = Slots([0, 1, 2], 2)
     assert [slots.take() for _ in range(6)] == [0, 1, 2, 0, 1, 2] and not slots.free()
     slots.give_back(1)
     assert slots.take() == 1
@@ -290,7 +291,7 @@ def test_outputs_are_separate_and_profiles_recorded(exp):
 
 def test_ctrl_c_stops_the_queue_and_terminates_jobs(exp):
     (exp / "mprun-fake.py").write_text(
-        f"import sys\nsys.path.insert(0, {ROOT!r})\nfrom common.launcher import Launcher\n"
+        f"import sys\nsys.path.insert(0, {ROOT!r})\nfrom common.launch.launcher import Launcher\n"
         f"ln = Launcher(script='job.py', dataset='ptb', gpus=[], cpu_jobs=2, profile_csv='profile.csv')\n"
         f"ln.multi_task('.', dict(mode='train1', sleep=60, seed=[1, 2, 3], ratio=[0], model=['rnn']))\n"
         f"ln.finish()\n")
@@ -312,7 +313,7 @@ def test_ctrl_c_stops_the_queue_and_terminates_jobs(exp):
 
 def test_profiling_writes_json_at_exit(tmp_path):
     path = tmp_path / "profile.json"
-    subprocess.run([sys.executable, "-c", "from common.profiling import write_profile_at_exit as w; w()"],
+    subprocess.run([sys.executable, "-c", "from common.launch.profiling import write_profile_at_exit as w; w()"],
                    cwd=ROOT, env=dict(os.environ, HSTNN_PROFILE_FILE=str(path), CUDA_VISIBLE_DEVICES=""), check=True)
     profile = json.loads(path.read_text())
     assert profile["peak_gpu_mem_bytes"] is None and isinstance(profile["device"], str) and profile["device"]
@@ -330,7 +331,7 @@ def test_slurm_backend_with_submitits_debug_executor(exp):
 
 
 def test_sbatch_text_of_a_job_array(exp):
-    from common.slurm import sbatch_text
+    from common.launch.slurm import sbatch_text
     s = launcher(exp, "--partition", "gpu", "--time-min", "120", "--mem-gb", "12", "--cpus-per-job", "4",
                  "--array-parallelism", "3", backend="slurm").settings
     text = sbatch_text(s, 10, os.path.join(str(exp), "log", "slurm", "%j"), "stage 2")

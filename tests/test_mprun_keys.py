@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from conftest import ROOT, run_script
-from common import launcher as L
+from common.launch import launcher as L
 from common.cli import experiment_parser
 
 # A training script without torch: exact flag names, and a file saying how it was called.
@@ -31,7 +31,7 @@ def fake_experiment(tmp_path, second_dict):
     folder.mkdir()
     (folder / "fake-ptb.py").write_text(FAKE_SCRIPT)
     (folder / "mprun-fake-ptb.py").write_text(
-        f"import sys\nsys.path.insert(0, {ROOT!r})\nfrom common.launcher import Launcher\n"
+        f"import sys\nsys.path.insert(0, {ROOT!r})\nfrom common.launch.launcher import Launcher\n"
         f"ln = Launcher(gpus=[], cpu_jobs=1, profile_csv='profile.csv', progress_every_s=1000)\n"
         f"FAKE_XNN_Parameter = dict(stage1_epoch=7, mode='train1', seed=[1], ratio=[0], model=['rnn'])\n"
         f"ln.multi_task('.', FAKE_XNN_Parameter)\n"

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from common import plots
-from common import results as R
+from common.report import plots
+from common.report import logs as R, published, tables, tradeoff
 
 PTB_LOG = """model with rnn_shape: [  8,   8]
 | epoch   1 |    20/   73 batches | 83.23 ms/batch | loss  3.68 | ppl    39.84
@@ -69,7 +69,7 @@ def test_published_numbers_on_a_panel_of_their_own(tmp_path):
     ours, theirs = fig.axes
     assert "ours" in ours.get_title() and "over 3 seeds" in ours.get_title()
     assert "published by the authors" in theirs.get_title() and "over 5 seeds" in theirs.get_title()
-    pub = R.published("mnist")
+    pub = published.published("mnist")
     hstnn = lines_by_label(theirs)["HSTNN"].lines[0]
     expected = sorted((float(k), v[1]) for k, v in pub["hybrid"].items() if k not in ("rnn", "snn"))
     assert list(hstnn.get_xdata()) == [r for r, _ in expected] and list(hstnn.get_ydata()) == [a for _, a in expected]
@@ -98,7 +98,7 @@ def test_report_writes_the_plots_and_curves_show_every_run(tmp_path):
     (tmp_path / "rnn-ptb-650" / "log" / "train_ptb_hybrid_2222_0.5.log").write_text(
         "| end of epoch   1 | time:  6.20s | valid loss  6.00 | valid ppl   403.43\n")
     res = results_of(exp, {("rnn", None): 110.0, ("ffs", 0.5): 105.0})
-    written = R.plot(res, str(tmp_path / "ptb-RNN"))
+    written = tables.plot(res, str(tmp_path / "ptb-RNN"))
     assert [os.path.basename(p) for p in written] == ["ptb-RNN.png", "ptb-RNN.pdf", "ptb-RNN-curves.png"]
     for p in written:
         assert os.path.getsize(p) > 5000
@@ -130,9 +130,9 @@ def test_firing_rates_per_layer_beside_the_tradeoff(tmp_path):
             (folder / "log" / f"cost_{name.format(seed)}.json").write_text(
                 json.dumps(cost_json({"snn1": a + 0.1 * i, "snn2": b}, "standard" if i else None)))
     res = results_of(exp, OURS)
-    written, _ = R.write_tradeoff(res, str(tmp_path / "mnist-RNN"))
+    written, _ = tradeoff.write_tradeoff(res, str(tmp_path / "mnist-RNN"))
     assert str(tmp_path / "mnist-RNN-tradeoff-firing-rates.png") in written
-    fig = plots.firing_rate_figure(exp, R.tradeoff_rows(R.collect_tradeoff(res)))
+    fig = plots.firing_rate_figure(exp, tradeoff.tradeoff_rows(tradeoff.collect_tradeoff(res)))
     snn1, snn2 = fig.axes
     assert (snn1.get_title(), snn2.get_title()) == ("snn1", "snn2")
     assert list(lines_by_label(snn1)["HSTNN"].lines[0].get_ydata()) == pytest.approx([0.45])  # mean over seeds

@@ -8,7 +8,7 @@ import types
 import pytest
 import torch
 
-from common import jobs
+from common.launch import jobs
 from common.hessian import hutchinson_traces
 from common.progress import epoch_bar
 from common.training import Checkpoint, get_logger

@@ -117,7 +117,7 @@ def test_errors_are_clear_messages(tmp_path, corpus, capsys):
 def reference_test_ppl(state, corpus_dir, bsz, bptt):
     """An independent evaluation of an authors'-format checkpoint: the published recurrence written
     out directly (no kit code), with the test formula sum(len * CE) / (len(test) - 1)."""
-    from common.ptb import Corpus, batchify
+    from common.data.ptb import Corpus, batchify
     corpus = Corpus(corpus_dir)
     data = batchify(corpus.test, bsz, "cpu")
     w = state["net"]

@@ -121,7 +121,7 @@ def slurm_cluster(tmp_path, monkeypatch):
 
 def test_sweep_through_a_real_slurm(slurm_cluster, tmp_path):
     from test_launcher import FAKE_JOB
-    from common import launcher as L
+    from common.launch import launcher as L
     exp = tmp_path / "rnn-ptb-10-0.5-0.6"
     exp.mkdir()
     (exp / "job.py").write_text(FAKE_JOB)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.smnist import load_split, loader, read_idx, split_train_val, write_mnist_raw
+from common.data.smnist import load_split, loader, read_idx, split_train_val, write_mnist_raw
 from common.training import KitError
 from conftest import ROOT, SHARED_DATA, run_script
 from idx import NAMES, fake_digits, write_fake_mnist
@@ -163,7 +163,7 @@ def test_model_reads_columns_and_reads_out_rate_and_final_state(cell):
     model.run = spy
     logits, hidden = model(images)
     assert torch.equal(seen["x"][5, 1], images[1, 0, :, 5])  # step 5 of image 1 is its column 5, top to bottom
-    spikes, states, _ = model.run_steps(seen["x"], model.init_hidden(3))
+    spikes, states, _ = model.forward_definition(seen["x"], model.init_hidden(3))
     assert 0 < spikes.mean() < 1
     expected = model.all_fc(torch.cat([spikes.sum(0) / 28, states[-1]], 1))
     assert torch.allclose(logits, expected, atol=1e-12)
@@ -186,7 +186,7 @@ def test_shrunk_model_equals_masked_model(cell):
     small = model.shrunk(keep)
     images = torch.rand(4, 1, 28, 28, dtype=torch.float64)
     x = images.reshape(-1, 28, 28).transpose(1, 2).transpose(0, 1)
-    spikes, states, _ = model.run_steps(x, model.init_hidden(4), masks=model.masks_for(keep))
+    spikes, states, _ = model.forward_definition(x, model.init_hidden(4), masks=model.masks_for(keep))
     masked = model.all_fc(torch.cat([spikes.sum(0) / 28, states[-1]], 1))
     assert spikes.sum() > 0
     for fast in (True, False):

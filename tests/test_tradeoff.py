@@ -278,7 +278,7 @@ def test_ptb_end_to_end_cost_robustness_and_report(tmp_path, capsys):
 
 
 def test_lstm_smnist_cost_per_image(tmp_path, capsys):
-    from common.smnist import write_mnist_raw
+    from common.data.smnist import write_mnist_raw
     rng = np.random.default_rng(0)
     digits = lambda n: (rng.integers(0, 256, (n, 28, 28)).astype(np.uint8) * (rng.random((n, 28, 28)) < 0.3),
                         rng.integers(0, 10, n))

@@ -11,7 +11,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from common.launcher import Launcher  # noqa: E402
+from common.launch.launcher import Launcher  # noqa: E402
 
 launcher = Launcher(
     gpus="auto",        # GPU ids such as [0, 1]; "auto": every visible GPU; []: CPU only
@@ -36,7 +36,7 @@ PTB_Parameter["batch_size"]   = 25
 PTB_Parameter["seed"]         = seed_list
 
 PTB_XNN_Parameter = dict(PTB_Parameter)
-PTB_XNN_Parameter["stage1_epoch"] = 200         # the flag --stage1_epochs (see DICT_KEY_FLAGS in common/launcher.py)
+PTB_XNN_Parameter["stage1_epoch"] = 200         # the flag --stage1_epochs (see DICT_KEY_FLAGS in common/launch/settings.py)
 PTB_XNN_Parameter["stage1_lr"]    = 0.5
 PTB_XNN_Parameter["stage1_decay"] = 25
 PTB_XNN_Parameter["mode"]         = "train1"    # "train1" trains (and tests); "test1" tests again

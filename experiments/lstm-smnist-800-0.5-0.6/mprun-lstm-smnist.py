@@ -16,7 +16,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from common.launcher import Launcher  # noqa: E402
+from common.launch.launcher import Launcher  # noqa: E402
 
 launcher = Launcher(
     gpus="auto",        # GPU ids such as [0, 1]; "auto": every visible GPU; []: CPU only
@@ -42,7 +42,7 @@ SMNIST_Parameter["protocol"]     = PROTOCOL
 SMNIST_Parameter["seed"]         = seed_list
 
 SMNIST_XNN_Parameter = dict(SMNIST_Parameter)
-SMNIST_XNN_Parameter["stage1_epoch"] = 150         # the flag --stage1_epochs (see DICT_KEY_FLAGS in common/launcher.py)
+SMNIST_XNN_Parameter["stage1_epoch"] = 150         # the flag --stage1_epochs (see DICT_KEY_FLAGS in common/launch/settings.py)
 SMNIST_XNN_Parameter["stage1_lr"]    = 3e-4
 SMNIST_XNN_Parameter["mode"]         = "train1"    # "train1" trains (and tests); "test1" tests again
 SMNIST_XNN_Parameter["ratio"]        = [0]

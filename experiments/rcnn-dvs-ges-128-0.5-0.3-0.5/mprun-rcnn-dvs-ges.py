@@ -9,7 +9,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from common.launcher import Launcher  # noqa: E402
+from common.launch.launcher import Launcher  # noqa: E402
 
 launcher = Launcher(
     gpus="auto",        # GPU ids such as [0, 1]; "auto": every visible GPU; []: CPU only
@@ -46,7 +46,7 @@ DVS_GESTURE_FFS_Parameter = dict(DVS_GESTURE_XNN_Parameter, model=["ffs"], ratio
 multi_task(path, DVS_GESTURE_FFS_Parameter)
 
 DVS_GESTURE_HBR_Parameter = dict(DVS_GESTURE_Parameter)
-DVS_GESTURE_HBR_Parameter["stage2_epoch"] = 6400        # --stage2_epochs (see DICT_KEY_FLAGS in common/launcher.py)
+DVS_GESTURE_HBR_Parameter["stage2_epoch"] = 6400        # --stage2_epochs (see DICT_KEY_FLAGS in common/launch/settings.py)
 DVS_GESTURE_HBR_Parameter["stage2_lr"]    = 3e-4
 DVS_GESTURE_HBR_Parameter["mode"]         = "train2"    # "train2": Selection + Restoration; "test2" tests again
 DVS_GESTURE_HBR_Parameter["hessian_batch"] = 18         # the original's trace code hard-coded 18 (and crashed otherwise)

@@ -27,8 +27,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from common.cli import check_args, check_before_data, conv_populations, experiment_parser, start_run
-from common.event_data import DEFAULT_DVS_HDF5, DVSGesture
-from common.events import DVS_SENSOR, DataError
+from common.data.event_data import DEFAULT_DVS_HDF5, DVSGesture
+from common.data.events import DVS_SENSOR, DataError
 from common.hybrid_conv import (accuracy, add_size_arguments, check_size_arguments, checkpoint_meta,
                                 log_channels, network_from_checkpoint, new_network)
 from common.progress import epoch_bar

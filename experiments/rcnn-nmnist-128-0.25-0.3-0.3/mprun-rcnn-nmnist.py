@@ -9,7 +9,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from common.launcher import Launcher  # noqa: E402
+from common.launch.launcher import Launcher  # noqa: E402
 
 launcher = Launcher(
     gpus="auto",        # GPU ids such as [0, 1]; "auto": every visible GPU; []: CPU only
@@ -31,7 +31,7 @@ NMNIST_Parameter["batch_size"]   = 100
 NMNIST_Parameter["seed"]         = seed_list
 
 NMNIST_XNN_Parameter = dict(NMNIST_Parameter)
-NMNIST_XNN_Parameter["stage1_epoch"] = 100         # the flag --stage1_epochs (see DICT_KEY_FLAGS in common/launcher.py)
+NMNIST_XNN_Parameter["stage1_epoch"] = 100         # the flag --stage1_epochs (see DICT_KEY_FLAGS in common/launch/settings.py)
 NMNIST_XNN_Parameter["stage1_lr"]    = 8e-4
 NMNIST_XNN_Parameter["mode"]         = "train1"    # "train1" trains (and tests); "test1" tests again
 NMNIST_XNN_Parameter["ratio"]        = [0]

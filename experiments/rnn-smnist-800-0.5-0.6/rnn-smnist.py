@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from common.cli import check_args, check_before_data, experiment_parser, fc_populations, start_run
 from common.hybrid_fc import HybridFC
 from common.progress import epoch_bar
-from common.smnist import load_split, loader, split_train_val
+from common.data.smnist import load_split, loader, split_train_val
 from common.selection import select_fc
 from common.stages import fc_shapes, hessian_selection
 from common.training import Checkpoint, KitError, load_weights, log_test_block, run_main, save_resume_point

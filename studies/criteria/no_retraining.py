@@ -34,7 +34,7 @@ from common.criteria import random_scores, ranking, score_table  # noqa: E402
 from common.hessian import hutchinson_traces, importance  # noqa: E402
 from common.runs import verify  # noqa: E402
 from common.selection import select_fc  # noqa: E402
-from common.smnist import load_split, loader, split_train_val  # noqa: E402
+from common.data.smnist import load_split, loader, split_train_val  # noqa: E402
 
 CRITERIA = ("hessian", "reversed", "magnitude", "trace", "taylor", "oracle")
 FIELDS = ("width", "seed", "criterion", "ratio", "metric", "value")

@@ -12,7 +12,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
-from common.launcher import Launcher  # noqa: E402
+from common.launch.launcher import Launcher  # noqa: E402
 
 RUNS = os.path.join(HERE, "runs")   # git-ignored: checkpoints, traces, logs as the scripts write them
 DATA = os.path.join(HERE, "data")   # git-ignored: DATA/MNIST/raw, filled by run.py

@@ -32,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 from common.hessian import hutchinson_traces, importance  # noqa: E402
 from common.selection import select_fc  # noqa: E402
-from common.smnist import load_split, loader  # noqa: E402
+from common.data.smnist import load_split, loader  # noqa: E402
 
 RUN = os.path.join(HERE, "runs", "rnn-smnist")
 KEYS = ("rnn1", "rnn2", "snn1", "snn2")

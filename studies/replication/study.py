@@ -6,7 +6,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
-from common.launcher import Launcher  # noqa: E402
+from common.launch.launcher import Launcher  # noqa: E402
 
 RUNS = os.path.join(HERE, "runs")    # one experiment folder per experiment (log/, checkpoint/, traces/); git-ignored
 DATA = os.path.join(HERE, "data")    # filled by run.py from $HSTNN_STUDY_DATA; git-ignored

@@ -1,5 +1,5 @@
 """One job of the launcher: the command it runs, where its files are, and how it runs to its end (shared by
-the local queue in common/launcher.py and the Slurm backend in common/slurm.py)."""
+the local queue in common/launch/local.py and the Slurm backend in common/launch/slurm.py)."""
 import json
 import os
 import shlex
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from common import runs
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @dataclass

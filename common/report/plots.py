@@ -4,6 +4,9 @@ import math
 import os
 import re
 
+from common.report.logs import METRIC, ratio_str, result_name, row_stats
+from common.report.published import published
+
 END_OF_EPOCH = re.compile(r"^\| end of epoch\s+(\d+) \|.*\| (\w+) (acc|ppl)\s+(\S+?)%?\s*$")
 STYLES = {"ffs": ("ffs (hybrid from scratch)", "C0", "o"), "hybrid": ("HSTNN", "C1", "s")}
 NO_RUNS = "no finished runs"
@@ -49,7 +52,6 @@ def draw_against_ratio(ax, points, refs):
 def experiment_figure(res):
     """The figure of plot_experiment (not saved): ours on the left; where the authors published this table,
     their numbers on the right on a scale of their own (at S-MNIST they sit at 98-99 %, far above ours)."""
-    from common.results import METRIC, published, row_stats
 
     plt = pyplot()
     exp = res.experiment
@@ -127,7 +129,6 @@ def read_curve(path):
 
 def learning_curves(exp):
     """{(model, ratio, seed): (points, what)} of every train log of the experiment that logged epochs."""
-    from common.results import result_name
 
     keys = [(exp.rnn_type, None), ("snn", None), ("hybrid", None)] + \
            [(m, r) for r in exp.ratios for m in ("ffs", "hybrid")]
@@ -144,7 +145,6 @@ def learning_curves(exp):
 def curves_figure(exp, curves):
     """Three panels sharing the y axis: the pure networks and Adaptation; ffs; HSTNN's Restoration. One line per
     run, coloured by model (first panel) or by SNN ratio."""
-    from common.results import ratio_str
 
     plt = pyplot()
     from matplotlib.ticker import MaxNLocator

@@ -11,10 +11,10 @@ import h5py
 import numpy as np
 import torch
 
-from common.events import (DVS_GESTURE_URL, DVS_SENSOR, N_GESTURES, NMNIST_URL, DataError,
+from common.data.events import (DVS_GESTURE_URL, DVS_SENSOR, N_GESTURES, NMNIST_URL, DataError,
                            bin_events)
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_DVS_HDF5 = os.path.join(REPO, "data", "DvsGesture", "dvs_gestures_events.hdf5")
 DEFAULT_NMNIST_ROOT = os.path.join(REPO, "data", "N-MNIST", "processed")
 

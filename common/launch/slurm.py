@@ -11,7 +11,7 @@ import time
 import submitit
 from submitit.slurm.slurm import _make_sbatch_string  # submitit's own sbatch writer, to show the text
 
-from common.jobs import ROOT, Interrupted, Result, last_lines, run_blocking, slurm_folder
+from common.launch.jobs import ROOT, Interrupted, Result, last_lines, run_blocking, slurm_folder
 
 
 class SlurmTask(submitit.helpers.Checkpointable):

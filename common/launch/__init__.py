@@ -1,0 +1,1 @@
+"""Running many jobs: the launcher behind the mprun-*.py files, its settings, the local queue and the Slurm backend."""

@@ -1,0 +1,321 @@
+"""Run the parameter dicts of an mprun-*.py file as a queue of jobs.
+
+    launcher = Launcher(gpus="auto", slots_per_gpu=1)      # command-line flags override these settings
+    launcher.multi_task("./", PTB_XNN_Parameter)           # waits for its jobs, so calls run in order
+    launcher.finish()                                      # summary; exit code 1 if a job failed
+
+multi_task expands a dict as the authors' mprun did (ratio, then seed, then model; every other key becomes
+`--key value`, keys containing "ratio", "seed" or "model" excepted) and runs the jobs on a local queue
+(slots per GPU, GPUs round-robin, CUDA_VISIBLE_DEVICES per job; a bounded number of CPU jobs without GPU)
+or as one Slurm job array through submitit (common/launch/slurm.py). A job whose log already ends with its final
+test block is skipped; an interrupted one is simply run again, and the script resumes it.
+"""
+import difflib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import fields
+
+from common import runs
+from common.launch.jobs import ROOT, Interrupted, Job, Result, slurm_folder
+from common.launch.local import run_local
+from common.launch.settings import (DICT_KEY_FLAGS, MODES, LauncherError, Settings, check_settings, parse_command_line,
+                                    visible_gpus)
+from common.launch.summary import Progress, append_profile, summary_text
+from common.report.logs import DATASET_IN_FOLDER
+
+
+def as_list(value):
+    return list(value) if isinstance(value, (list, tuple, range)) else [value]
+
+
+def expand_jobs(path, params, script, dataset):
+    """The jobs of one parameter dict, ratio outer, then seed, then model (as the authors' mprun)."""
+    if not isinstance(params, dict):
+        raise LauncherError(f"a parameter dict is expected, got {type(params).__name__}")
+    for key in ("ratio", "seed", "model", "mode"):
+        if key not in params:
+            raise LauncherError(f"the parameter dict has no {key!r} key (keys: {', '.join(params)})")
+    if params["mode"] not in MODES:
+        raise LauncherError(f"mode must be one of {', '.join(MODES)}, got {params['mode']!r}")
+    if "gpu" in params:
+        raise LauncherError("choose GPUs with the launcher's gpus setting (or --gpus), not a 'gpu' key in the dict")
+    flags = []
+    for k, v in params.items():
+        if "ratio" in k or "seed" in k or "model" in k or v is None or v is False:
+            continue
+        flag = f"--{DICT_KEY_FLAGS.get(k, k)}"
+        flags += [flag] if v is True else [flag, str(v)]
+    for what, kind in (("ratio", float), ("seed", int)):
+        for v in as_list(params[what]):
+            try:
+                kind(v)
+            except (TypeError, ValueError):
+                raise LauncherError(f"every {what} must be a number, got {v!r}")
+    jobs, seen = [], set()
+    for r in as_list(params["ratio"]):
+        for s in as_list(params["seed"]):
+            for m in as_list(params["model"]):
+                if params["mode"] in ("train2", "test2") and m != "hybrid":
+                    raise LauncherError(f"mode {params['mode']} is for model hybrid only, got model {m!r}")
+                argv = [script, "--ratio", str(r), "--seed", str(s), "--model", str(m)] + flags
+                job = Job(path, argv, dataset, str(m), str(s), str(r), params["mode"])
+                if job.key not in seen:  # e.g. rnn listed with several ratios: one run
+                    seen.add(job.key)
+                    jobs.append(job)
+    return jobs
+
+
+def done_state(job):
+    """None when the job has to run; "" when its completion record says it finished and still matches its log
+    and checkpoint (common.runs.verify) with the same flags; else how the recorded flags differ."""
+    _, record, problem = runs.verify(job.log_path)
+    if problem:
+        return None
+    return runs.changed_flags(record, job.argv)
+
+
+def is_done(job):
+    return done_state(job) is not None
+
+
+def missing_input(job):
+    """Why the checkpoint this job loads is not a finished run's, or None. A train2 job given --allow-unfinished
+    needs only the file."""
+    needed = {"test1": job.name, "train2": runs.run_name(job.dataset, "hybrid", job.seed), "test2": job.name}.get(job.mode)
+    if needed is None:
+        return None
+    if not os.path.exists(job.checkpoint(needed)):
+        return f"checkpoint/{needed}.t7 does not exist (its training stage has not run)"
+    if os.path.exists(job.resume_file(needed)):
+        return f"checkpoint/{needed}.t7 is unfinished (checkpoint/{needed}.resume.t7 exists)"
+    if job.mode == "train2" and {"--allow-unfinished", "--allow_unfinished"} & set(job.argv):
+        return None
+    _, _, problem = runs.verify(runs.log_path(needed, "train", job.cwd), check_log=False)
+    if problem is None:
+        return None
+    return f"checkpoint/{needed}.t7 is not a finished run's: {problem}" + \
+        ("; the dict key allow_unfinished=True selects from it anyway" if job.mode == "train2" else "")
+
+
+# -- the mprun interface ----------------------------------------------------------------------------
+def main_file():
+    main = sys.modules.get("__main__")
+    return os.path.abspath(main.__file__) if main is not None and getattr(main, "__file__", None) else None
+
+
+def script_for(mprun_file):
+    base = os.path.basename(mprun_file or "")
+    if not base.startswith("mprun-"):
+        raise LauncherError("cannot tell the training script from this file's name; pass script='xxx.py' to Launcher")
+    return base[len("mprun-"):]
+
+
+def dataset_for(script):
+    name = script.lower()
+    for key, ds in DATASET_IN_FOLDER:
+        if key in name:
+            return ds
+    raise LauncherError(f"cannot tell the dataset of {script!r}; pass dataset='ptb' (or mnist, dvsGesture, nmnist)")
+
+
+# Runs a training script in a fresh interpreter up to its parse_args call and prints its parser's flags.
+FLAGS_PROBE = """
+import argparse, json, runpy, sys
+class Parsed(BaseException):
+    pass
+def parsed(self, *args, **kwargs):
+    print(json.dumps([flag for action in self._actions for flag in action.option_strings]))
+    raise Parsed
+argparse.ArgumentParser.parse_args = argparse.ArgumentParser.parse_known_args = parsed
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except Parsed:
+    sys.exit(0)
+sys.exit("it ended without reading its command line")
+"""
+
+
+def script_flags(script):
+    """The flags (--name) that a training script's parser accepts; nothing is trained."""
+    env = {k: v for k, v in os.environ.items() if k != "HSTNN_PROFILE_FILE"}
+    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    proc = subprocess.run([sys.executable, "-c", FLAGS_PROBE, script], cwd=os.path.dirname(script), env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        why = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        raise LauncherError(f"cannot read the flags of {script}: {why}")
+    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def unknown_keys(params, flags):
+    """'key (did you mean ...?)' for each key of a parameter dict that is not a flag of the script."""
+    names = sorted(f[2:] for f in flags if f.startswith("--"))
+    unknown = []
+    for key in params:
+        if f"--{DICT_KEY_FLAGS.get(key, key)}" not in flags:
+            close = difflib.get_close_matches(key, names, n=1)
+            unknown.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return unknown
+
+
+def fail(message, code=2):
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+class Launcher:
+    """Holds the settings (command-line flags override the keyword arguments) and the results so far."""
+
+    def __init__(self, script=None, dataset=None, base_dir=None, argv=None, **settings):
+        unknown = set(settings) - {f.name for f in fields(Settings)}
+        if unknown:
+            fail(f"unknown launcher setting(s) {', '.join(sorted(unknown))}; "
+                 f"known: {', '.join(f.name for f in fields(Settings))}")
+        try:
+            defaults = Settings(**settings)
+            check_settings(defaults)
+            self.argv = sys.argv[1:] if argv is None else list(argv)
+            self.settings = parse_command_line(defaults, self.argv)
+            mprun = main_file()
+            self.base_dir = base_dir or (os.path.dirname(mprun) if mprun else os.getcwd())
+            self.script = script or script_for(mprun)
+            self.dataset = dataset or dataset_for(self.script)
+        except LauncherError as e:
+            fail(str(e))
+        self.results, self.stage, self.start = [], 0, time.time()
+        self.flags, self.file_checked = {}, None  # script -> its flags; whether a dry run checked every dict
+
+    def jobs_for(self, path, params):
+        cwd = os.path.normpath(os.path.join(self.base_dir, path))
+        if not os.path.isdir(cwd):
+            raise LauncherError(f"experiment folder {cwd} does not exist")
+        if not os.path.exists(os.path.join(cwd, self.script)) and not self.settings.dry_run:
+            raise LauncherError(f"training script {os.path.join(cwd, self.script)} does not exist")
+        return expand_jobs(cwd, params, self.script, self.dataset)
+
+    def multi_task(self, path, params):
+        """Run one parameter dict's jobs and wait for them. Returns their Results."""
+        self.stage += 1
+        label = f"stage {self.stage}"
+        s = self.settings
+        if s.stages and self.stage not in s.stages:
+            print(f"== {label}: not selected (--stages {','.join(map(str, s.stages))})", flush=True)
+            return []
+        try:
+            jobs = self.jobs_for(path, params)
+            self.check_keys(jobs, params)
+        except LauncherError as e:
+            fail(f"{label}: {e}")
+        state = {j.key: done_state(j) for j in jobs}
+        done = {key for key, st in state.items() if st is not None}
+        for j in jobs:
+            if state[j.key]:
+                print(f"== {label}: {j.key} done with other flags ({state[j.key]}); "
+                      + ("running it again (--rerun)" if s.rerun else "skipped; --rerun runs it again"), flush=True)
+        todo = jobs if s.rerun else [j for j in jobs if j.key not in done]
+        for j in todo:
+            if j.key in done and j.mode.startswith("train"):
+                j.argv.append("--overwrite")  # the scripts keep the old checkpoint aside
+        if s.dry_run:
+            return self.dry_run(label, jobs, todo)
+        results = [Result(j, "skipped") for j in jobs if j.key in done and not s.rerun]
+        if results:
+            print(f"== {label}: {len(results)} of {len(jobs)} jobs already done (finished records), skipped; "
+                  f"--rerun runs them again", flush=True)
+        runnable = []
+        for j in todo:
+            why = missing_input(j) if s.check_inputs else None
+            if why:
+                results.append(Result(j, "blocked", message=why + "; --no-input-check starts it anyway"))
+            else:
+                runnable.append(j)
+        print(f"== {label}: {len(runnable)} jobs to run ({s.backend})", flush=True)
+        progress = Progress(label, len(runnable), s.progress_every_s)
+        try:
+            if runnable and s.backend == "slurm":
+                from common.launch.slurm import run_slurm
+                results += run_slurm(runnable, s, label, progress)
+            elif runnable:
+                results += run_local(runnable, s, progress)
+        except Interrupted as stop:
+            self.record(in_order(jobs, results + stop.results))
+            print(summary_text("interrupted; so far", self.results, time.time() - self.start), flush=True)
+            sys.exit(130)
+        results = in_order(jobs, results)
+        self.record(results)
+        print(summary_text(label, results, time.time() - progress.start, details=False), flush=True)
+        return results
+
+    def check_keys(self, jobs, params):
+        """Every key of the dict must be a flag of the script (DICT_KEY_FLAGS maps the original abbreviations).
+        A real launch of an mprun file first runs the whole file as a dry run, which checks every dict, so that
+        a bad key in a later dict stops the launch before any job."""
+        if not self.settings.dry_run and self.file_checked is None:
+            self.file_checked = self.check_whole_file()
+        if self.file_checked or not jobs:
+            return
+        script = os.path.join(jobs[0].cwd, self.script)
+        if not os.path.exists(script):  # a dry run only (jobs_for)
+            print(f"# keys not checked: {script} does not exist", flush=True)
+            return
+        if script not in self.flags:
+            self.flags[script] = script_flags(script)
+        unknown = unknown_keys(params, self.flags[script])
+        if unknown:
+            mprun = main_file()
+            where = os.path.basename(mprun) if mprun and os.path.basename(mprun).startswith("mprun-") else "this file"
+            raise LauncherError(f"the parameter dict in {where} has {'keys' if len(unknown) > 1 else 'a key'} that "
+                                f"{self.script} does not take: {', '.join(unknown)}")
+
+    def check_whole_file(self):
+        """The mprun file that is running, with the same flags plus --dry-run, in a fresh interpreter: True when
+        it passes; on an error its message is shown and the launch stops. False when no mprun file runs."""
+        mprun = main_file()
+        if not mprun or not os.path.basename(mprun).startswith("mprun-"):
+            return False
+        proc = subprocess.run([sys.executable, mprun, *self.argv, "--dry-run"], capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr)
+            sys.exit(proc.returncode)
+        return True
+
+    def record(self, results):
+        self.results += results
+        append_profile(self.settings.profile_csv, results, self.settings.backend)
+
+    def dry_run(self, label, jobs, todo):
+        s = self.settings
+        gpus = visible_gpus() if s.gpus == "auto" else list(s.gpus)
+        print(f"== {label}: {len(todo)} of {len(jobs)} jobs would run "
+              f"({s.backend}; {'GPUs ' + ','.join(map(str, gpus)) if gpus else 'CPU'})")
+        keys, n = {j.key for j in todo}, 0
+        for j in jobs:
+            if j.key not in keys:
+                print(f"# done, skipped: {j.key}")
+            elif s.backend == "slurm":
+                print(j.command())
+            else:
+                print(j.command(gpus[n % len(gpus)] if gpus else None, cpu_only=not gpus))
+                n += 1
+        if s.backend == "slurm" and todo:
+            from common.launch.slurm import sbatch_text
+            print(f"# sbatch script of the job array:\n{sbatch_text(s, len(todo), slurm_folder(todo[0]), label)}")
+        results = [Result(j, "dry-run") for j in jobs]
+        self.results += results
+        return results
+
+    def finish(self):
+        """Print the summary of every stage, each failed job in full, and exit: 0 if every job is done."""
+        ran = [r for r in self.results if r.status != "dry-run"]
+        if ran:
+            print(summary_text("all stages", ran, time.time() - self.start), flush=True)
+        sys.exit(1 if any(r.bad for r in self.results) else 0)
+
+
+def in_order(jobs, results):
+    order = {j.key: i for i, j in enumerate(jobs)}
+    return sorted(results, key=lambda r: order[r.job.key])

@@ -1,0 +1,1 @@
+"""Reading the runs' logs and records into the tables, plots and trade-off of latex-code-gen.py."""
