@@ -44,7 +44,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from common import hessian, hybrid_conv, hybrid_fc  # noqa: E402
-from common.fast_lif import lif_multistep, lif_multistep_reference  # noqa: E402
+from common.fast.lif import lif_multistep, lif_multistep_reference  # noqa: E402
 from common.hybrid_conv import HybridConvNet, build_configs, population_channels  # noqa: E402
 
 # sizes: the paper's (full), reduced (quick), tiny (smoke). dvs batch: (cuda, cpu)

@@ -26,9 +26,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-from common.fast_lif import lif_multistep
+from common.fast.lif import lif_multistep
 from common.hybrid_conv import HybridConvNet
 from common.hybrid_fc import HybridFC, project
+from common.neurons import RCNN_UPDATES
 
 MAC_PJ, AC_PJ = 4.6, 0.9  # energy per 32-bit float MAC / AC at 45 nm (Horowitz, ISSCC 2014)
 CONVENTIONS = ("standard", "kit-v1")
@@ -241,7 +242,7 @@ def conv_forward(model, counter):
                 drive = drive.view(T, B, *drive.shape[1:])
                 y, ys = torch.zeros_like(drive[0]), []
                 for t in range(T):
-                    y = model.rcnn_update(drive[t], rec(y))
+                    y = RCNN_UPDATES[model.config["rcnn"]](drive[t], rec(y))
                     ys.append(y)
                 parts.append(layer.pooled(torch.stack(ys)))
             x = torch.cat(parts, dim=2)

@@ -6,8 +6,9 @@
                 recurrence as single autograd nodes running torch loops (any device)
     triton      as torch, with the LIF loops as fused Triton kernels (CUDA, float32, Triton installed)
 
-A script sets it once (`from_args`) before building any model; the fc stack, the conv stack, the
-multi-step LIF and the Hessian path read `current()`. Unset, it is the device's default: triton on
+The fast paths are the multi-step neurons of common/fast/ (one module per step function of
+common/neurons.py). A script sets it once (`from_args`) before building any model; the fc stack, the
+conv stack (`runs_fast`), the multi-step LIF and the Hessian path read `current()`. Unset, it is the device's default: triton on
 CUDA where Triton is importable, torch otherwise.
 """
 import contextlib
@@ -21,7 +22,7 @@ _setting = None
 
 
 def triton_available():
-    from common.fast_lif import triton
+    from common.fast.lif import triton
     return triton is not None and torch.cuda.is_available()
 
 
@@ -53,6 +54,11 @@ def current():
 
 def is_definition():
     return current() == "definition"
+
+
+def runs_fast(model):
+    """Whether `model` runs forward_fast: its `fast` attribute when set (tests, benchmarks), else the setting."""
+    return not is_definition() if model.fast is None else model.fast
 
 
 @contextlib.contextmanager

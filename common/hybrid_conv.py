@@ -13,11 +13,11 @@ Parameter names and the three config lists are the authors' (hcnn_layers.<l>.{rc
 linear_layers.{0,1}; layer_config / buffer_config / linear_config), so their checkpoints load into
 a model rebuilt from the configs they stored. A population may be empty (pure RCNN or SCNN nets).
 
-Two equal ways to run the network: `forward_steps` is the definition (time-major, one step of every
-layer after the other, as the authors wrote it); `forward_layers` runs layer by layer: the input convs
-over all T*B frames at once, the LIF population as one multi-step scan, the RCNN recurrence as one
-scan node (rcnn_scan), and pooling that keeps nothing for its backward: about half the definition's
-memory for the same numbers.
+Two equal ways to run the network: `forward_definition` is the definition (time-major, one step of
+every layer after the other, as the authors wrote it); `forward_fast` runs layer by layer: the input
+convs over all T*B frames at once, then the multi-step neurons of common/fast/ (lif_multistep,
+rcnn_multistep) and pooling that keeps nothing for its backward: about half the definition's memory
+for the same numbers.
 """
 import copy
 import math
@@ -28,17 +28,14 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from common import execution
-from common.fast_lif import _is_batched, lif_multistep
-from common.neurons import lif_step
+from common.fast.lif import lif_multistep
+from common.fast.rcnn import pooled_unsaved, rcnn_multistep
+from common.neurons import RCNN_UPDATES, lif_step, rcnn_step
 from common.counts import SelectionError, neuron_count
 from common.training import KitError, load_weights
 
 TYPES = ("rcnn", "scnn")
-RECOMPUTE_BELOW = 16  # forward_layers recomputes SCNN input convs with fewer input channels in the backward
-RCNN_UPDATES = {
-    "tanh": lambda fc, fv: torch.tanh(fc + torch.relu(fv)),  # DVS Gesture
-    "relu": lambda fc, fv: torch.relu(fc + fv),              # N-MNIST
-}
+RECOMPUTE_BELOW = 16  # forward_fast recomputes SCNN input convs with fewer input channels in the backward
 
 
 # -- shapes ---------------------------------------------------------------------------------------------
@@ -120,97 +117,6 @@ def build_configs(channels, rcnn, scnn, in_channels, input_size, nclass, first_p
     return layer_config, buffer_config, linear_config
 
 
-# -- layer-major pieces of forward_layers -----------------------------------------------------------------------
-def rcnn_scan(drive, conv, kind, pool):
-    """pooled ys, where ys[t] = RCNN_UPDATES[kind](drive[t], conv(ys[t-1])), ys[-1] = 0: drive [T, B, C, H, W].
-
-    The definition's operations step by step (same bits), as one autograd node that keeps only the
-    states (and, for 'tanh', where conv(y) > 0 as bools) instead of three maps per step, and receives
-    the gradient of the pooled maps (a quarter of the size). Its backward is a reverse loop of
-    input-gradient convs plus a few weight-gradient convs over chunks of steps, written in differentiable
-    torch ops on the saved tensors, so a second backward (Hessians) is exact.
-    """
-    return _RCNNScan.apply(drive, conv.weight, conv.bias, kind, conv.padding, pool)[0]
-
-
-class _RCNNScan(torch.autograd.Function):
-
-    @staticmethod
-    def forward(ctx, drive, weight, bias, kind, padding, pool):
-        ys = torch.empty_like(drive)
-        mask = torch.empty_like(drive, dtype=torch.bool) if kind == "tanh" else None
-        y = torch.zeros_like(drive[0])
-        for t in range(len(drive)):
-            fv = F.conv2d(y, weight, bias, padding=padding)
-            if kind == "tanh":
-                torch.gt(fv, 0, out=mask[t])
-                y = torch.tanh(drive[t] + torch.relu(fv), out=ys[t])
-            else:
-                y = ys[t].copy_(torch.relu(drive[t] + fv))
-        pooled = F.avg_pool2d(ys.flatten(0, 1), *pool)
-        ctx.save_for_backward(ys, weight, mask)
-        ctx.kind, ctx.padding, ctx.pool = kind, padding, pool
-        ctx.set_materialize_grads(False)
-        return pooled.view(*ys.shape[:3], *pooled.shape[-2:]), ys  # ys: an output, so that it can be saved
-
-    @staticmethod
-    def backward(ctx, grad_pooled, grad_ys):
-        ys, weight, mask = ctx.saved_tensors
-        (k, s), shape_only = ctx.pool, ys.new_zeros(()).expand(ys.shape[1:])
-
-        def grad(t):  # dL/dy_t: through the pooling, and directly (only in a second backward)
-            g = 0 if grad_pooled is None else \
-                torch.ops.aten.avg_pool2d_backward(grad_pooled[t], shape_only, [k, k], [s, s], [0, 0], False, True, None)
-            return g if grad_ys is None else g + grad_ys[t]
-
-        tanh, T, pad = ctx.kind == "tanh", len(ys), ctx.padding
-        inplace = not torch.is_grad_enabled() and not any(_is_batched(g) for g in (grad_pooled, grad_ys) if g is not None)
-        da = torch.empty_like(ys) if inplace else [None] * T  # dL/d drive
-        db = [None] * T  # dL/d conv(y_{t-1}), kept only until its chunk's weight gradient is taken
-        dw, dbias = torch.zeros_like(weight), 0
-        carry, chunk = None, -(-T // 8)  # the weight gradient in about 8 products: few calls, small buffers
-        flat = lambda a: a.reshape(-1, *a.shape[2:])
-        for t in range(T - 1, -1, -1):
-            g = grad(t) if carry is None else grad(t) + carry
-            local = 1 - ys[t] * ys[t] if tanh else ys[t] > 0
-            if inplace:
-                da_t = torch.mul(g, local, out=da[t])
-            else:
-                da[t] = da_t = g * local
-            db[t] = da_t * mask[t] if tanh else da_t
-            if t:
-                carry = torch.nn.grad.conv2d_input(ys[t - 1].shape, weight, db[t], padding=pad)
-            if t % chunk == 0:  # steps t .. hi-1 are complete
-                hi = min(t + chunk, T)
-                d = torch.stack(db[t:hi])
-                db[t:hi] = [None] * (hi - t)
-                dbias = dbias + d.sum((0, 1, 3, 4))
-                lo = max(t, 1)  # y_{-1} = 0 adds nothing to dw
-                if lo < hi:
-                    dw = dw + torch.nn.grad.conv2d_weight(flat(ys[lo - 1:hi - 1]), weight.shape, flat(d[lo - t:]), padding=pad)
-        return torch.stack(da) if not inplace else da, dw, dbias if ctx.needs_input_grad[2] else None, None, None, None
-
-
-def pooled_unsaved(layer, x):
-    """layer.pooled(x) (same bits) without keeping x for the backward, which needs only its shape."""
-    lead = x.shape[:-3]
-    out = _AvgPool.apply(x.reshape(-1, *x.shape[-3:]), *layer.pool)
-    return out.view(*lead, *out.shape[1:])
-
-
-class _AvgPool(torch.autograd.Function):
-
-    @staticmethod
-    def forward(ctx, x, kernel, stride):
-        ctx.shape, ctx.pool = x.shape, (kernel, stride)
-        return F.avg_pool2d(x, kernel, stride)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (k, s), shape_only = ctx.pool, grad.new_zeros(()).expand(ctx.shape)
-        return torch.ops.aten.avg_pool2d_backward(grad, shape_only, [k, k], [s, s], [0, 0], False, True, None), None, None
-
-
 # -- the network ------------------------------------------------------------------------------------------
 class HybridLayer(nn.Module):
     """One layer's convs (creation order rcnn_fc, rcnn_fv, scnn_fc: the authors' RNG order). PyTorch's
@@ -254,7 +160,6 @@ class HybridConvNet(nn.Module):
         self.layer_config, self.buffer_config, self.linear_config = (self.config[k] for k in
                                                                      ("layer_config", "buffer_config", "linear_config"))
         self.decay, self.thresh, self.lens = decay, thresh, lens
-        self.rcnn_update = RCNN_UPDATES[rcnn]
         self.fast = None  # None follows common.execution; True/False force layer-major/definition (tests, benchmarks)
         self.hcnn_layers = nn.ModuleList([HybridLayer(**layer, device=device) for layer in layer_config])
         self.linear_layers = nn.ModuleList([nn.Linear(lin["input_channels"], lin["output_channels"], device=device)
@@ -280,16 +185,16 @@ class HybridConvNet(nn.Module):
         if inputs.shape[-2] != self.input_size or inputs.shape[-3] != self.input_size:
             raise ValueError(f"the network was built for {self.input_size}x{self.input_size} frames, "
                              f"got {tuple(inputs.shape[-3:-1])}")
-        if masks is None and (not execution.is_definition() if self.fast is None else self.fast):
-            return self.forward_layers(inputs)
-        return self.forward_steps(inputs, masks)
+        if masks is None and execution.runs_fast(self):
+            return self.forward_fast(inputs)
+        return self.forward_definition(inputs, masks)
 
     def readout(self, spike_sum, last_y):
         parts = [p for p in (spike_sum, last_y) if p is not None]
         x = torch.cat(parts, dim=1).flatten(1)
         return self.linear_layers[1](F.relu(self.linear_layers[0](x)))
 
-    def forward_steps(self, inputs, masks=None):
+    def forward_definition(self, inputs, masks=None):
         """The definition: at every time step, every layer in turn (the authors' loop)."""
         n = len(self.hcnn_layers)
         mem, spk, y = [None] * n, [None] * n, [None] * n
@@ -307,10 +212,7 @@ class HybridConvNet(nn.Module):
                         spk[l] = spk[l] * masks[f"hcnn_layers.{l}.scnn_fc"].view(1, -1, 1, 1)
                     parts.append(layer.pooled(spk[l]))
                 if layer.rcnn_channels:
-                    drive = layer.rcnn_fc(x)
-                    if y[l] is None:
-                        y[l] = torch.zeros_like(drive)
-                    y[l] = self.rcnn_update(drive, layer.rcnn_fv(y[l]))
+                    y[l] = rcnn_step(x, y[l], layer.rcnn_fc, layer.rcnn_fv, self.config["rcnn"])
                     if masks is not None:
                         y[l] = y[l] * masks[f"hcnn_layers.{l}.rcnn_fc"].view(1, -1, 1, 1)
                     parts.append(layer.pooled(y[l]))
@@ -319,7 +221,7 @@ class HybridConvNet(nn.Module):
                 spike_sum = parts[0] if spike_sum is None else spike_sum + parts[0]
         return self.readout(spike_sum, parts[-1] if self.hcnn_layers[-1].rcnn_channels else None)
 
-    def forward_layers(self, inputs):
+    def forward_fast(self, inputs):
         """Layer-major execution, equal to the definition: layer l's input at step t is layer l-1's
         output at step t, so each layer can run over the whole window before the next one."""
         T, B = inputs.shape[-1], inputs.shape[0]
@@ -335,8 +237,8 @@ class HybridConvNet(nn.Module):
                 cheap = layer.scnn_fc.in_channels < RECOMPUTE_BELOW
                 parts.append(pooled_unsaved(layer, checkpoint(scnn, frames, use_reentrant=False) if cheap else scnn(frames)))
             if layer.rcnn_channels:
-                parts.append(rcnn_scan(layer.rcnn_fc(frames).unflatten(0, (T, B)), layer.rcnn_fv, self.config["rcnn"],
-                                       layer.pool))
+                parts.append(rcnn_multistep(layer.rcnn_fc(frames).unflatten(0, (T, B)), layer.rcnn_fv,
+                                            self.config["rcnn"], layer.pool))
             x = torch.cat(parts, dim=2)
         last = self.hcnn_layers[-1]
         spike_sum = parts[0].sum(0) if last.scnn_channels else None

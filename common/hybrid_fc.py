@@ -14,13 +14,13 @@ also has a bias, zero at initialisation: snn_fc1_bias (s0), rnn_fc1_bias (r0), .
 A model class (PTB, S-MNIST) subclasses HybridFC, builds its own input and readout modules around
 `build_stack`, and names its readout (an nn.Linear over the layer-2 outputs) in `readout_name`.
 """
-import warnings
-
 import torch
 import torch.nn as nn
 
 from common import execution
-from common.fast_lif import _is_batched, lif_multistep
+from common.fast.lif import lif_multistep
+from common.fast.lstm import lstm_multistep
+from common.fast.rnn import rnn_multistep
 from common.neurons import lif_step, lstm_step, rnn_step
 
 POPULATIONS = ("snn1", "snn2", "rnn1", "rnn2")  # layer-wise population keys, in selection order
@@ -85,16 +85,16 @@ class HybridFC(nn.Module):
         """x: [T, B, ninp]. Returns (layer-2 spikes [T, B, s1], layer-2 RNN states [T, B, r1], hidden).
 
         The SNN state starts at zero on every call; the RNN/LSTM state is carried in `hidden`.
-        The process's execution setting (common.execution) picks run_steps (definition) or
-        run_layers (torch, triton), unless `fast` overrides it for this model.
+        The process's execution setting (common.execution) picks forward_definition (definition) or
+        forward_fast (torch, triton), unless `fast` overrides it for this model.
         `masks` (population key -> 0/1 vector) forces chosen neurons' outputs to zero; it exists
         to prove that shrinking a network equals masking it, and runs the definition.
         """
-        if masks is None and (not execution.is_definition() if self.fast is None else self.fast):
-            return self.run_layers(x, hidden)
-        return self.run_steps(x, hidden, masks)
+        if masks is None and execution.runs_fast(self):
+            return self.forward_fast(x, hidden)
+        return self.forward_definition(x, hidden, masks)
 
-    def run_steps(self, x, hidden, masks=None):
+    def forward_definition(self, x, hidden, masks=None):
         """The definition: one time step of both layers after the other."""
         T, B = x.shape[:2]
         h = list(hidden[:2])
@@ -125,9 +125,9 @@ class HybridFC(nn.Module):
         hidden = tuple(h) if self.cell == "rnn" else tuple(h + c)
         return torch.stack(spikes2), torch.stack(states2), hidden
 
-    def run_layers(self, x, hidden):
+    def forward_fast(self, x, hidden):
         """Layer-major execution: each layer's input projections for all T steps in one matrix
-        product, the LIF population as one multi-step scan, the RNN recurrence as one scan node.
+        product, then the multi-step neurons of common/fast/ (lif, rnn, lstm) over all T steps.
         Twice differentiable (Hessians) through the same nodes: their second order is the definition's."""
         T, B = x.shape[:2]
         h = list(hidden[:2])
@@ -144,28 +144,13 @@ class HybridFC(nn.Module):
             if w_in is None:
                 states = x.new_zeros(T, B, 0)
             elif self.cell == "rnn":
-                states = rnn_scan(project(flat, w_in, b_rnn).view(T, B, -1), h[i], w_rec)
+                states = rnn_multistep(project(flat, w_in, b_rnn).view(T, B, -1), h[i], w_rec)
                 h[i] = states[-1]
             else:
-                states, h[i], c[i] = self.lstm_layer(flat, T, h[i], c[i], w_in, w_rec)
+                states, h[i], c[i] = lstm_multistep(flat, T, h[i], c[i], w_in, w_rec)
             inp = torch.cat([spikes, states], dim=2)
         hidden = tuple(h) if self.cell == "rnn" else tuple(h + c)
         return spikes, states, hidden
-
-    @staticmethod
-    def lstm_layer(flat, T, h, c, w_in, w_rec):
-        """LSTM over T steps: gates stacked [i f g o] into one product per step."""
-        H = w_rec.shape[-1]
-        pre = (flat @ w_in.permute(1, 0, 2).reshape(-1, 4 * H)).view(T, -1, 4 * H)
-        w_h = w_rec.permute(1, 0, 2).reshape(H, 4 * H)
-        states = []
-        for p in pre.unbind(0):  # unbind, not pre[t]: one gradient buffer instead of T zero-filled ones
-            # four contiguous [B, H] gates, the definition's layout: vectorised sigmoid/tanh round alike
-            gi, gf, gg, go = (p + h @ w_h).view(-1, 4, H).transpose(0, 1).contiguous()
-            c = torch.sigmoid(gf) * c + torch.sigmoid(gi) * torch.tanh(gg)
-            h = torch.sigmoid(go) * torch.tanh(c)
-            states.append(h)
-        return torch.stack(states), h, c
 
     # -- selection support -------------------------------------------------------------------------
     def probed_groups(self):
@@ -245,91 +230,3 @@ class HybridFC(nn.Module):
 def project(flat, w, bias=None):
     """flat @ w, plus the input bias when there is one (the definition's order: (x W) + b)."""
     return flat @ w if bias is None else flat @ w + bias
-
-
-# -- the sigmoid RNN recurrence as one autograd node ----------------------------------------------------------
-def rnn_scan(pre, h0, w):
-    """states[t] = sigmoid(pre[t] + states[t-1] @ w) with states[-1] = h0: pre, states [T, B, H].
-
-    T rnn_step calls with pre = x @ w_fc precomputed for all steps, as one node: its backward is a
-    reverse loop plus ONE matrix product for dL/dw over all steps (autograd makes T small ones and
-    sums them). The backward is made of differentiable torch ops on the saved inputs and outputs, so
-    a second backward through it (Hessian-vector products) is exact. On CUDA the two time loops
-    replay CUDA graphs (no per-step launches) when GRAPHS is true.
-    """
-    return _RNNScan.apply(pre, h0, w)
-
-
-class _RNNScan(torch.autograd.Function):
-
-    @staticmethod
-    def forward(ctx, pre, h0, w):
-        states, = _run(_scan_forward, pre.contiguous(), h0, w)
-        ctx.save_for_backward(h0, w, states)
-        return states
-
-    @staticmethod
-    def backward(ctx, grad):
-        h0, w, states = ctx.saved_tensors
-        if torch.is_grad_enabled():  # create_graph: record the plain ops
-            dpre, dh0 = _scan_backward(grad, states, w)
-        else:
-            dpre, dh0 = _run(_scan_backward, grad.contiguous(), states, w)
-        H = states.shape[-1]  # dL/dw = sum_t states[t-1]^T dpre[t]: one product over all steps
-        dw = torch.addmm(h0.T @ dpre[0], states[:-1].reshape(-1, H).T, dpre[1:].reshape(-1, H))
-        return dpre, dh0, dw
-
-
-def _scan_forward(pre, h0, w):
-    states, h = torch.empty_like(pre), h0
-    for t in range(pre.shape[0]):
-        h = torch.sigmoid(pre[t] + h @ w, out=states[t])  # the definition's order of operations: same bits
-    return states,
-
-
-def _scan_backward(grad, states, w):
-    """(dL/dpre, dL/dh0) given dL/dstates; sigmoid' = s (1 - s)."""
-    ds, d = states * (1 - states), [None] * len(states)
-    g = grad[-1]
-    for t in range(len(states) - 1, -1, -1):
-        d[t] = g * ds[t]
-        if t:
-            g = torch.addmm(grad[t - 1], d[t], w.T)
-    return torch.stack(d), d[0] @ w.T
-
-
-GRAPHS = True  # replay the scan loops from CUDA graphs on CUDA (never used on other devices)
-_graphs = {}
-
-
-def _run(loop, *args):
-    """loop(*args) -> tuple of tensors; on CUDA replayed from a graph captured once per input signature."""
-    if not (GRAPHS and args[0].is_cuda) or _is_batched(args[0]):
-        return loop(*args)
-    key = (loop, *((a.shape, a.dtype, a.device) for a in args))
-    if key not in _graphs:
-        _graphs[key] = _capture(loop, args)
-    if _graphs[key] is None:
-        return loop(*args)
-    graph, inputs, outputs = _graphs[key]
-    for dst, src in zip(inputs, args):
-        dst.copy_(src)
-    graph.replay()
-    return tuple(o.clone() for o in outputs)  # the graph's buffers are reused by the next replay
-
-
-def _capture(loop, args):
-    try:
-        inputs = [a.detach().clone() for a in args]
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            loop(*inputs)  # warm-up outside the graph (library handles, workspaces)
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            outputs = loop(*inputs)
-        return graph, inputs, outputs
-    except Exception as e:  # the eager loop computes the same thing
-        warnings.warn(f"CUDA graph capture of the RNN scan failed, running it eagerly: {e}")
-        return None

@@ -1,7 +1,20 @@
 """The neurons, written one time step at a time.
 
-These functions are the definition of the method's dynamics. Every faster path in the kit
-(layer-major execution, the multi-step LIF, fused kernels) is tested against them.
+These functions are the definition of the method's dynamics. Every faster path in the kit is a
+multi-step version of one of them in common/fast/, chosen by the execution setting (common.execution),
+and tested against it:
+
+    definition   fast path (common/fast/)                  the tests that prove them equal
+    lif_step     lif.py  lif_multistep (torch; Triton)     test_fast_lif.py::test_matches_definition_float32,
+                                                           test_fast_lif.py::test_second_order_equals_definition,
+                                                           test_cuda.py::test_lif_kernels_equal_the_definition
+    rnn_step     rnn.py  rnn_multistep (CUDA graphs)       test_fast_paths.py::test_rnn_multistep_equals_rnn_step_first_and_second_order,
+                                                           test_cuda.py::test_fc_training_pass_equals_the_definition
+    lstm_step    lstm.py lstm_multistep                    test_fast_paths.py::test_lstm_multistep_equals_lstm_step
+    rcnn_step    rcnn.py rcnn_multistep (+ pooled_unsaved) test_fast_paths.py::test_rcnn_multistep_equals_rcnn_step_first_and_second_order,
+                                                           test_fast_paths.py::test_conv_layer_major_forward_has_the_definitions_bits_in_float32
+Whole networks: forward_definition against forward_fast in test_execution.py::test_fc_default_path_against_the_definition
+and test_execution.py::test_conv_default_path_against_the_definition.
 """
 import torch
 
@@ -80,3 +93,16 @@ def lstm_step(x, h, c, w_i, w_h):
     c = f * c + i * g
     h = o * torch.tanh(c)
     return h, c
+
+
+RCNN_UPDATES = {
+    "tanh": lambda fc, fv: torch.tanh(fc + torch.relu(fv)),  # DVS Gesture
+    "relu": lambda fc, fv: torch.relu(fc + fv),              # N-MNIST
+}
+
+
+def rcnn_step(x, y, fc, fv, kind):
+    """Recurrent conv neuron: y_t = tanh(fc(x_t) + relu(fv(y_{t-1}))) (kind 'tanh', DVS Gesture) or
+    relu(fc(x_t) + fv(y_{t-1})) (kind 'relu', N-MNIST); fc, fv are convs; y None: the zero state."""
+    drive = fc(x)
+    return RCNN_UPDATES[kind](drive, fv(torch.zeros_like(drive) if y is None else y))

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from common.fast_lif import lif_multistep
+from common.fast.lif import lif_multistep
 from common.hybrid_conv import (HybridConvNet, accuracy, build_configs, network_from_checkpoint, parse_channels,
                                 population_channels, valid_ratios_text)
 from common.selection import SelectionError, select_conv

@@ -40,8 +40,8 @@ def test_lif_kernels_equal_the_definition(backend, shape, consts):
 @pytest.mark.parametrize("graphs", [True, False])
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 def test_fc_training_pass_equals_the_definition(cell, graphs, monkeypatch):
-    import common.hybrid_fc
-    monkeypatch.setattr(common.hybrid_fc, "GRAPHS", graphs)
+    import common.fast.rnn
+    monkeypatch.setattr(common.fast.rnn, "GRAPHS", graphs)
     net = tiny_net(ninp=16, rnn=(64, 48), snn=(64, 48), cell=cell).float().cuda()
     torch.manual_seed(0)
     x, y = (torch.randn(12, 5, 16) * 2).cuda(), torch.randint(0, 3, (12 * 5,)).cuda()

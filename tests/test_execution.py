@@ -10,12 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import common.fast_lif as fast_lif
 import common.hessian as hessian
-import common.hybrid_conv as hybrid_conv
-import common.hybrid_fc as hybrid_fc
 import common.training as training
 from common import execution
+from common.fast import lif as fast_lif, rcnn as fast_rcnn, rnn as fast_rnn
 from common.hybrid_conv import HybridConvNet, build_configs, population_channels
 from common.hybrid_fc import HybridFC
 from common.training import KitError
@@ -40,9 +38,9 @@ FLAGS = {
 }
 NAMES = {PTB: "ptb", SMNIST: "mnist", NMNIST: "nmnist", DVS: "dvsGesture"}
 SCRIPTS = pytest.mark.parametrize("script", [PTB, SMNIST, NMNIST, DVS], ids=["ptb", "smnist-lstm", "nmnist", "dvs"])
-FAST = [(HybridFC, "run_layers"), (HybridConvNet, "forward_layers"), (fast_lif._LIFMultiStep, "forward"),
-        (hybrid_fc._RNNScan, "forward"), (hybrid_conv._RCNNScan, "forward"), (hybrid_conv._AvgPool, "forward")]
-DEFINITION = [(HybridFC, "run_steps"), (HybridConvNet, "forward_steps")]
+FAST = [(HybridFC, "forward_fast"), (HybridConvNet, "forward_fast"), (fast_lif._LIFMultiStep, "forward"),
+        (fast_rnn._RNNScan, "forward"), (fast_rcnn._RCNNScan, "forward"), (fast_rcnn._AvgPool, "forward")]
+DEFINITION = [(HybridFC, "forward_definition"), (HybridConvNet, "forward_definition")]
 
 
 def data_flags(script, tmp_path, corpus, nmnist_root, dvs_root):
@@ -117,7 +115,7 @@ def reset(calls):
 
 
 def fast_forwards(calls):
-    return calls["HybridFC.run_layers"] + calls["HybridConvNet.forward_layers"]
+    return calls["HybridFC.forward_fast"] + calls["HybridConvNet.forward_fast"]
 
 
 def masked_log(path):
@@ -138,8 +136,8 @@ def test_definition_restoration_equals_the_definition_forced_everywhere(script, 
     shutil.copytree(flag, forced)
     assert run_script(script, train2 + ["--definition"], flag) == 0
     with monkeypatch.context() as m:
-        m.setattr(HybridFC, "run_layers", lambda self, x, hidden: self.run_steps(x, hidden))
-        m.setattr(HybridConvNet, "forward_layers", lambda self, inputs: self.forward_steps(inputs))
+        m.setattr(HybridFC, "forward_fast", lambda self, x, hidden: self.forward_definition(x, hidden))
+        m.setattr(HybridConvNet, "forward_fast", lambda self, inputs: self.forward_definition(inputs))
         assert run_script(script, train2, forced) == 0
     name = NAMES[script] + "_hybrid_1111_0.5"
     a, b = (torch.load(os.path.join(d, "checkpoint", f"{name}.t7"), weights_only=True) for d in (flag, forced))

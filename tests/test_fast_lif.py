@@ -7,7 +7,7 @@ import textwrap
 import pytest
 import torch
 
-from common.fast_lif import lif_multistep, lif_multistep_reference
+from common.fast.lif import lif_multistep, lif_multistep_reference
 from common.neurons import spike
 
 CONSTS = [(0.6, 0.6, 0.5), (0.3, 0.5, 0.5), (0.3, 0.3, 0.25)]  # (decay, thresh, lens)
@@ -125,7 +125,7 @@ def test_second_order_equals_definition(consts):
 
 TRITON_SCRIPT = textwrap.dedent("""
     import torch
-    from common import fast_lif
+    import common.fast.lif
     from tests.test_fast_lif import compare, randn, CONSTS, SHAPES
     for shape in list(SHAPES.values()) + [(3, 1, 700)]:  # 700: last block partly masked
         for consts in CONSTS:

@@ -6,28 +6,32 @@ import torch.nn.functional as F
 
 import common.hessian as hessian
 from common.hessian import hutchinson_traces, hutchinson_traces_reference
-from common.hybrid_conv import HybridConvNet, build_configs, population_channels, rcnn_scan
-from common.hybrid_fc import rnn_scan
+from common.fast.lstm import lstm_multistep
+from common.fast.rcnn import rcnn_multistep
+from common.fast.rnn import rnn_multistep
+from common.hybrid_conv import HybridConvNet, build_configs, population_channels
+from common.neurons import lstm_step, rcnn_step, rnn_step
 from tiny import tiny_net
 
 T, B = 5, 3
 
 
 def rnn_steps(pre, h, w):
-    states = []
+    """neurons.rnn_step T times, its input product given (an identity W_fc: x @ I = x exactly)."""
+    states, eye = [], torch.eye(pre.shape[-1], dtype=pre.dtype)
     for p in pre:
-        h = torch.sigmoid(p + h @ w)
+        h = rnn_step(p, h, eye, w)
         states.append(h)
     return torch.stack(states)
 
 
-def test_rnn_scan_equals_steps_first_and_second_order():
+def test_rnn_multistep_equals_rnn_step_first_and_second_order():
     g = torch.Generator().manual_seed(0)
     pre, h0 = torch.randn(T, B, 6, dtype=torch.float64, generator=g), torch.rand(B, 6, dtype=torch.float64, generator=g)
     w = torch.randn(6, 6, dtype=torch.float64, generator=g)
     v = torch.randn(3, 6, 6, dtype=torch.float64, generator=g)
     results = []
-    for f in (rnn_steps, rnn_scan):
+    for f in (rnn_steps, rnn_multistep):
         inputs = [t.clone().requires_grad_() for t in (pre, h0, w)]
         states = f(*inputs)
         loss = (states.sin() * torch.arange(6.0, dtype=torch.float64)).sum() + states[-1].pow(3).sum()
@@ -40,6 +44,54 @@ def test_rnn_scan_equals_steps_first_and_second_order():
     assert results[0][-2].abs().max() > 0
 
 
+def test_lstm_multistep_equals_lstm_step():
+    g = torch.Generator().manual_seed(1)
+    x, h0, c0 = (torch.randn(*s, dtype=torch.float64, generator=g) for s in ((T, B, 4), (B, 5), (B, 5)))
+    w_i, w_h = torch.randn(4, 4, 5, dtype=torch.float64, generator=g), torch.randn(4, 5, 5, dtype=torch.float64, generator=g)
+    results = []
+    for fast in (False, True):
+        inputs = [t.clone().requires_grad_() for t in (x, h0, c0, w_i, w_h)]
+        xs, h, c, wi, wh = inputs
+        if fast:
+            states, h, c = lstm_multistep(xs.reshape(T * B, -1), T, h, c, wi, wh)
+        else:
+            states = []
+            for xt in xs:
+                h, c = lstm_step(xt, h, c, wi, wh)
+                states.append(h)
+            states = torch.stack(states)
+        loss = (states.sin() * torch.arange(5.0, dtype=torch.float64)).sum() + c.pow(2).sum()
+        results.append([states, h, c, *torch.autograd.grad(loss, inputs)])
+    for a, b in zip(*results):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["tanh", "relu"])
+def test_rcnn_multistep_equals_rcnn_step_first_and_second_order(kind):
+    g = torch.Generator().manual_seed(2)
+    fc, fv = torch.nn.Conv2d(2, 3, 3, padding=1).double(), torch.nn.Conv2d(3, 3, 3, padding=1).double()
+    x = torch.randn(T, B, 2, 6, 6, dtype=torch.float64, generator=g)
+    v = torch.randn(fc.weight.shape, dtype=torch.float64, generator=g)
+    results = []
+    for fast in (False, True):
+        fc.zero_grad(), fv.zero_grad()
+        if fast:
+            pooled = rcnn_multistep(fc(x.flatten(0, 1)).unflatten(0, (T, B)), fv, kind, (2, 2))
+        else:
+            y, ys = None, []
+            for xt in x:
+                y = rcnn_step(xt, y, fc, fv, kind)
+                ys.append(F.avg_pool2d(y, 2, 2))
+            pooled = torch.stack(ys)
+        loss = (pooled.sin() * torch.arange(3.0, dtype=torch.float64).view(3, 1, 1)).sum()
+        params = [fc.weight, fc.bias, fv.weight, fv.bias]
+        grads = torch.autograd.grad(loss, params, create_graph=True)
+        hv = torch.autograd.grad((grads[0] * v).sum(), [fc.weight, fv.weight])  # Hessian-vector products
+        results.append([pooled, *grads, *hv])
+    for a, b in zip(*results):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
+    assert results[0][-1].abs().max() > 0
+
 @pytest.mark.parametrize("T", [1, 4])
 def test_scan_nodes_pass_gradcheck_and_gradgradcheck(T):
     g = torch.Generator().manual_seed(T)
@@ -47,9 +99,9 @@ def test_scan_nodes_pass_gradcheck_and_gradgradcheck(T):
            torch.randn(3, 3, dtype=torch.float64, generator=g)]
     conv = torch.nn.Conv2d(2, 2, 3, padding=1).double()
     drive = torch.randn(T, 2, 2, 4, 4, dtype=torch.float64, generator=g)
-    for f, inputs in [(rnn_scan, rnn),
-                      (lambda d, w, b: rcnn_scan(d, DummyConv(w, b), "tanh", (2, 2)), [drive, conv.weight, conv.bias]),
-                      (lambda d, w, b: rcnn_scan(d, DummyConv(w, b), "relu", (2, 2)), [drive, conv.weight, conv.bias])]:
+    for f, inputs in [(rnn_multistep, rnn),
+                      (lambda d, w, b: rcnn_multistep(d, DummyConv(w, b), "tanh", (2, 2)), [drive, conv.weight, conv.bias]),
+                      (lambda d, w, b: rcnn_multistep(d, DummyConv(w, b), "relu", (2, 2)), [drive, conv.weight, conv.bias])]:
         inputs = [t.detach().clone().requires_grad_() for t in inputs]
         assert torch.autograd.gradcheck(f, inputs) and torch.autograd.gradgradcheck(f, inputs)
 
@@ -153,7 +205,7 @@ def test_layer_major_forward_has_the_definitions_bits_in_float32(cell):
     x = torch.randn(12, 5, 16) * 2
     hidden = tuple(h + 0.1 for h in net.init_hidden(5))
     with torch.no_grad():
-        ref, fast = net.run_steps(x, hidden), net.run_layers(x, hidden)
+        ref, fast = net.forward_definition(x, hidden), net.forward_fast(x, hidden)
     assert 0 < ref[0].mean() < 1
     for a, b in zip(ref[:2] + ref[2], fast[:2] + fast[2]):
         assert torch.equal(a, b)
@@ -165,5 +217,5 @@ def test_conv_layer_major_forward_has_the_definitions_bits_in_float32(rcnn):
     net = HybridConvNet(*build_configs([6, 8], rc, sc, 2, 12, 5), decay=0.3, thresh=0.5, lens=0.5, rcnn=rcnn)
     x = (torch.rand(3, 2, 12, 12, 7, generator=torch.Generator().manual_seed(0)) < 0.4).float() * 3
     with torch.no_grad():
-        outs = [net.forward_steps(x), net.forward_layers(x)]
+        outs = [net.forward_definition(x), net.forward_fast(x)]
     assert torch.equal(*outs)

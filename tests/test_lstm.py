@@ -112,7 +112,7 @@ def test_ptb_lstm_model_shrink_equals_masking():
     assert small.lstm_wi2.shape == (4, 2 + 2, 3) and small.lstm_wh1.shape == (4, 2, 2)
     tokens = torch.randint(0, 20, (T, B))
     emb = model.encoder(tokens)
-    spikes, states, hidden = model.run_steps(emb, model.init_hidden(B), masks=model.masks_for(keep))
+    spikes, states, hidden = model.forward_definition(emb, model.init_hidden(B), masks=model.masks_for(keep))
     masked = model.decoder(torch.cat([spikes, states], 2))
     assert spikes.sum() > 0
     for fast in (True, False):

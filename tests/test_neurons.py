@@ -1,6 +1,11 @@
+import importlib
+import os
+import re
+
 import torch
 from torch.func import grad, jvp, vmap
 
+from common import neurons
 from common.neurons import lif_step, lstm_step, rnn_step, rnn_step_union, spike, surrogate
 
 
@@ -71,3 +76,27 @@ def test_lstm_step_equals_lstm_cell_arithmetic():
     h2, c2 = lstm_step(x, h, c, w_i, w_h)
     ref_h, ref_c = cell(x, (h, c))
     assert torch.allclose(h2, ref_h, atol=1e-12) and torch.allclose(c2, ref_c, atol=1e-12)
+
+
+def test_rcnn_step_is_each_experiments_update_from_the_zero_state():
+    torch.manual_seed(0)
+    fc, fv = torch.nn.Conv2d(2, 3, 3, padding=1), torch.nn.Conv2d(3, 3, 3, padding=1)
+    x, y = torch.randn(4, 2, 5, 5), torch.randn(4, 3, 5, 5)
+    assert torch.equal(neurons.rcnn_step(x, y, fc, fv, "tanh"), torch.tanh(fc(x) + torch.relu(fv(y))))
+    assert torch.equal(neurons.rcnn_step(x, y, fc, fv, "relu"), torch.relu(fc(x) + fv(y)))
+    assert torch.equal(neurons.rcnn_step(x, None, fc, fv, "relu"), torch.relu(fc(x) + fv.bias.view(1, 3, 1, 1)))
+
+
+def test_the_table_of_fast_paths_names_functions_and_tests_that_exist():
+    """Every step function has its multi-step version in common/fast/<kind>.py, and every test the
+    table in common/neurons.py cites is defined in the file it names."""
+    doc = neurons.__doc__
+    for kind in ("lif", "rnn", "lstm", "rcnn"):
+        assert f"{kind}_step " in doc and f"{kind}.py" in doc
+        assert callable(getattr(neurons, f"{kind}_step"))
+        assert callable(getattr(importlib.import_module(f"common.fast.{kind}"), f"{kind}_multistep"))
+    cited = re.findall(r"(test_\w+\.py)::(test_\w+)", doc)
+    assert len(cited) >= 9
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path, name in cited:
+        assert re.search(rf"^def {name}\(", open(os.path.join(here, path)).read(), re.M), f"{path}::{name}"

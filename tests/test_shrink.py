@@ -30,7 +30,7 @@ def test_shrunk_network_equals_masked_network(cell):
         assert torch.allclose(out_small, out_masked, atol=1e-12, rtol=0)
         assert torch.allclose(hid_small[1], hid_masked[1][:, keep["rnn2"]], atol=1e-12, rtol=0)
     # the comparison is not vacuous: spikes occur and masking changes the output
-    spikes, _, _ = net.run_steps(x, net.init_hidden(B))
+    spikes, _, _ = net.forward_definition(x, net.init_hidden(B))
     assert 0 < spikes.mean() < 1
     assert not torch.allclose(net(x, net.init_hidden(B))[0], out_masked)
 

@@ -1,4 +1,4 @@
-"""Multi-step LIF: the whole time loop in one autograd node.
+"""Multi-step LIF (common.neurons.lif_step over T steps): the whole time loop in one autograd node.
 
 lif_multistep(currents, decay, thresh, lens) returns the same spikes as running
 common.neurons.lif_step T times from zero state, with the same gradient (surrogate window
@@ -19,6 +19,7 @@ supported; lif_step supports them.
 import torch
 
 from common import execution
+from common.fast import is_batched
 from common.neurons import lif_step
 
 try:
@@ -70,7 +71,7 @@ class _LIFMultiStep(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes):
         currents, = ctx.saved_tensors
-        if torch.is_grad_enabled() or _is_batched(grad_spikes):
+        if torch.is_grad_enabled() or is_batched(grad_spikes):
             # second order (create_graph) or batched probes: differentiate the definition itself
             with torch.enable_grad():
                 x = currents if currents.requires_grad else currents.detach().requires_grad_()
@@ -87,11 +88,6 @@ class _LIFMultiStep(torch.autograd.Function):
 def _flat(a):
     return a.view(a.shape[0], -1)  # [T, N]
 
-
-def _is_batched(t):
-    """True inside autograd.grad(..., is_grads_batched=True) or torch.func.vmap."""
-    f = torch._C._functorch
-    return f.is_legacy_batchedtensor(t) or f.is_batchedtensor(t)
 
 # -----------------------------------------------------------------------------
 # torch loop (any device, any float dtype). Inputs and outputs are [T, N] and contiguous.
