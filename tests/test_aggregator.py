@@ -1,4 +1,4 @@
-"""latex-code-gen.py and common/results.py on synthetic logs: the authors' CSV byte for byte, LaTeX layout,
+"""latex-code-gen.py and common/report/ on synthetic logs: the authors' CSV byte for byte, LaTeX layout,
 missing/unfinished/garbled runs, discovery, plots and the profile table. The synthetic logs have no completion
 records, as the authors' own logs: they are read with --legacy-logs (tests/test_faults.py covers records)."""
 import os
