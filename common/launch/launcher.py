@@ -27,6 +27,7 @@ from common.launch.summary import Progress, append_profile, summary_text
 from common.report.logs import DATASET_IN_FOLDER
 
 
+# -- the jobs of a parameter dict -------------------------------------------------------------------
 def as_list(value):
     return list(value) if isinstance(value, (list, tuple, range)) else [value]
 

@@ -9,11 +9,9 @@ from collections import deque
 from common.launch.jobs import Interrupted, Result, finished_result, start_job
 from common.launch.settings import visible_gpus
 
-
 POLL_S = 0.05
 
 
-# -- the local queue --------------------------------------------------------------------------------
 class Slots:
     """A number of slots per device; devices are handed out round-robin among those with a free slot."""
 

@@ -18,7 +18,6 @@ class LauncherError(Exception):
     """A problem with the settings or a parameter dict, reported as one message."""
 
 
-# -- settings and command line ----------------------------------------------------------------------
 @dataclass
 class Settings:
     gpus: object = "auto"          # GPU ids such as [0, 1] (an int n: 0..n-1); "auto": all visible; []: CPU
