@@ -17,8 +17,9 @@ step (f*c, i*g, o*tanh(c)); no nonlinearity (threshold, reset select, sigmoid, t
 addition or pooling is counted, for any neuron kind; an embedding is a lookup.
 Memory (optional, beside the arithmetic): one weight read per synaptic MAC or AC, and one read plus one
 write per float state value (LIF membrane, RNN h, LSTM h and c, RCNN y) per step.
-The counter replaces the model's forward path with an instrumented copy of its layer-major path, so the
-model's own evaluation code (the experiment script's `evaluate`) drives it and computes its metric too.
+The counter observes the model's own layer-major forward (forward_fast's observer: each layer's inputs and
+outputs), so the model's own evaluation code (the experiment script's `evaluate`) drives it, computes its
+metric too, and the numbers counted are those of the network that runs.
 """
 import contextlib
 import math
@@ -26,10 +27,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from common.fast.lif import lif_multistep
 from common.hybrid_conv import HybridConvNet
-from common.hybrid_fc import HybridFC, project
-from common.neurons import RCNN_UPDATES
+from common.hybrid_fc import HybridFC
 
 MAC_PJ, AC_PJ = 4.6, 0.9  # energy per 32-bit float MAC / AC at 45 nm (Horowitz, ISSCC 2014)
 CONVENTIONS = ("standard", "kit-v1")
@@ -108,64 +107,67 @@ class Counter:
         self._add(self.spikes, population, int(spikes.detach().sum(dtype=torch.float64)))
         self._add(self.neuron_steps, population, spikes.numel())
 
+    # -- the observer of HybridFC.forward_fast and HybridConvNet.forward_fast ---------------------------------
+    def fc_layer(self, model, l, inputs, spikes, states):
+        """Layer l of the fc stack: inputs [T*B, in] (layer 2: layer 1's spikes, then its states), its spikes
+        [T, B, s] and RNN/LSTM states [T, B, r] (None for an empty population)."""
+        rows, lstm = inputs.shape[0], model.cell == "lstm"
+        n_spk = 0 if l == 1 else model.snn_shape[0]  # the first n_spk input columns are spikes (layer 1: data)
+        n_real = inputs.shape[1] - n_spk
+        if spikes is not None:
+            s = spikes.shape[-1]
+            self.from_spikes(f"snn_fc{l}", inputs[:, :n_spk], s)
+            self.from_real(f"snn_fc{l}", inputs[:, n_spk:], s, rows * n_real * s, True)
+            self.lif(f"snn{l}", spikes)
+        if states is not None:
+            r, gates = states.shape[-1], 4 if lstm else 1
+            fc, fv = ("lstm_wi", "lstm_wh") if lstm else ("rnn_fc", "rnn_fv")
+            self.from_spikes(f"{fc}{l}", inputs[:, :n_spk], gates * r)
+            self.from_real(f"{fc}{l}", inputs[:, n_spk:], gates * r, rows * n_real * gates * r, False)
+            self.dense(f"{fv}{l}", rows * r * r * gates)
+            self.state_steps += rows * r * (2 if lstm else 1)  # h (and c)
+            if lstm:
+                self.neuron_macs += 3 * rows * r
+        if l == 2:
+            self.readout_spikes = 0 if spikes is None else int(spikes.sum(dtype=torch.float64))
 
-# -- the fully connected stack (PTB, S-MNIST) --------------------------------------------------------------
-def fc_run(model, counter):
-    """A drop-in for HybridFC.run (the layer-major path) that counts as it goes."""
+    @staticmethod
+    def _conv_input(model, l, frames):
+        """(spike channels, pooled area) of conv layer l's input: layer 0 sees event frames (area None),
+        later layers the pooled spikes, then the pooled RCNN maps, of the layer before."""
+        if l == 0:
+            return frames.shape[1], None
+        before = model.hcnn_layers[l - 1]
+        return before.scnn_channels, before.pool[0] ** 2
 
-    def run(x, hidden, masks=None):
-        if masks is not None:
-            raise ValueError("cost counting runs the unmasked network")
-        T, B = x.shape[:2]
-        lstm = model.cell == "lstm"
-        gates = 4 if lstm else 1
-        fc, fv = ("lstm_wi", "lstm_wh") if lstm else ("rnn_fc", "rnn_fv")
-        h = list(hidden[:2])
-        c = list(hidden[2:]) if lstm else [None, None]
-        inp, n_spk = x, 0  # the first n_spk input columns are spikes (layer 1: none, real-valued data)
-        for i, l in enumerate((1, 2)):
-            w_snn, w_in, w_rec = model.weights(l)
-            b_snn, b_rnn = model.input_biases(l)
-            flat = inp.reshape(T * B, -1)
-            if w_snn is not None:
-                n_real = flat.shape[1] - n_spk
-                counter.from_spikes(f"snn_fc{l}", flat[:, :n_spk], w_snn.shape[-1])
-                counter.from_real(f"snn_fc{l}", flat[:, n_spk:], w_snn.shape[-1], T * B * n_real * w_snn.shape[-1], True)
-                spikes = lif_multistep(project(flat, w_snn, b_snn).view(T, B, -1), model.decay, model.thresh, model.lens)
-                counter.lif(f"snn{l}", spikes)
-            else:
-                spikes = x.new_zeros(T, B, 0)
-            if w_in is not None:
-                r = w_in.shape[-1]
-                counter.from_spikes(f"{fc}{l}", flat[:, :n_spk], gates * r)
-                counter.from_real(f"{fc}{l}", flat[:, n_spk:], gates * r, T * B * (flat.shape[1] - n_spk) * gates * r, False)
-                counter.dense(f"{fv}{l}", T * B * r * r * gates)
-                counter.state_steps += T * B * r * (2 if lstm else 1)  # h (and c)
-                states = []
-                if not lstm:
-                    pre = project(flat, w_in, b_rnn).view(T, B, -1)
-                    for t in range(T):
-                        h[i] = torch.sigmoid(pre[t] + h[i] @ w_rec)
-                        states.append(h[i])
-                else:
-                    counter.neuron_macs += 3 * T * B * r
-                    pre = torch.einsum("ni,gih->gnh", flat, w_in).view(4, T, B, -1)
-                    for t in range(T):
-                        gi, gf, gg, go = (pre[k, t] + h[i] @ w_rec[k] for k in range(4))
-                        c[i] = torch.sigmoid(gf) * c[i] + torch.sigmoid(gi) * torch.tanh(gg)
-                        h[i] = torch.sigmoid(go) * torch.tanh(c[i])
-                        states.append(h[i])
-                states = torch.stack(states)
-            else:
-                states = x.new_zeros(T, B, 0)
-            inp, n_spk = torch.cat([spikes, states], dim=2), spikes.shape[2]
-        counter.readout_spikes = int(spikes.sum(dtype=torch.float64))
-        hidden = tuple(h) if not lstm else tuple(h + c)
-        return spikes, states, hidden
+    def scnn(self, model, l, frames, spikes):
+        """The SCNN population of conv layer l: input frames [T*B, C, H, W], spikes [T, B, C', H', W']."""
+        n_spk, per = self._conv_input(model, l, frames)
+        conv = model.hcnn_layers[l].scnn_fc
+        conv_inputs(self, f"hcnn_layers.{l}.scnn_fc", conv, frames, spikes.shape[-2:], n_spk, per, True)
+        self.lif(f"layer{l}", spikes)
 
-    return run
+    def rcnn(self, model, l, frames, drive):
+        """The RCNN population of conv layer l: input frames [T*B, C, H, W], drive = rcnn_fc(frames) [T, B, ...]."""
+        n_spk, per = self._conv_input(model, l, frames)
+        layer, out_hw = model.hcnn_layers[l], drive.shape[-2:]
+        conv_inputs(self, f"hcnn_layers.{l}.rcnn_fc", layer.rcnn_fc, frames, out_hw, n_spk, per, False)
+        rec = layer.rcnn_fv
+        self.dense(f"hcnn_layers.{l}.rcnn_fv", frames.shape[0] * rec.in_channels * conv_dense_per_input_channel(rec, out_hw))
+        self.state_steps += drive.numel()
+
+    def conv_readout(self, model, spike_sum, last_y):
+        """The conv net's readout over the last layer's summed pooled spikes and final pooled RCNN map."""
+        lin0, lin1 = model.linear_layers
+        B = (spike_sum if spike_sum is not None else last_y).shape[0]
+        if spike_sum is not None:
+            self.from_spikes("linear_layers.0", spike_sum.flatten(1), lin0.out_features, model.hcnn_layers[-1].pool[0] ** 2)
+        self.dense("linear_layers.0", 0 if last_y is None else B * last_y[0].numel() * lin0.out_features)
+        self.dense("linear_layers.1", B * lin1.in_features * lin1.out_features)
+        self.samples += B
 
 
+# -- the fully connected stack's readout (PTB, S-MNIST) -----------------------------------------------
 def fc_readout_hook(model, counter):
     """Counts the readout (an nn.Linear over [layer-2 spikes or firing rates, layer-2 states]): the state
     columns dense; the spike columns (standard) one AC per layer-2 spike of the run it reads, each spike
@@ -213,73 +215,20 @@ def conv_inputs(counter, name, conv, frames, out_hw, n_spk, per, into_spiking):
                       into_spiking)
 
 
-def conv_forward(model, counter):
-    """A drop-in for HybridConvNet.forward (its layer-major path) that counts as it goes."""
-
-    def forward(inputs, masks=None):
-        if masks is not None:
-            raise ValueError("cost counting runs the unmasked network")
-        T, B = inputs.shape[-1], inputs.shape[0]
-        x = inputs.permute(4, 0, 1, 2, 3)  # [T, B, C, H, W]
-        n_spk, per = x.shape[2], None  # layer 0 sees event frames; later layers the pooled spikes of the one before
-        for l, layer in enumerate(model.hcnn_layers):
-            frames = x.reshape(T * B, *x.shape[2:])
-            parts = []
-            if layer.scnn_channels:
-                conv = layer.scnn_fc
-                current = conv(frames)
-                conv_inputs(counter, f"hcnn_layers.{l}.scnn_fc", conv, frames, current.shape[-2:], n_spk, per, True)
-                spikes = lif_multistep(current.view(T, B, *current.shape[1:]), model.decay, model.thresh, model.lens)
-                counter.lif(f"layer{l}", spikes)
-                parts.append(layer.pooled(spikes))
-            if layer.rcnn_channels:
-                conv, rec = layer.rcnn_fc, layer.rcnn_fv
-                drive = conv(frames)
-                out_hw = drive.shape[-2:]
-                conv_inputs(counter, f"hcnn_layers.{l}.rcnn_fc", conv, frames, out_hw, n_spk, per, False)
-                counter.dense(f"hcnn_layers.{l}.rcnn_fv", T * B * rec.in_channels * conv_dense_per_input_channel(rec, out_hw))
-                counter.state_steps += drive.numel()
-                drive = drive.view(T, B, *drive.shape[1:])
-                y, ys = torch.zeros_like(drive[0]), []
-                for t in range(T):
-                    y = RCNN_UPDATES[model.config["rcnn"]](drive[t], rec(y))
-                    ys.append(y)
-                parts.append(layer.pooled(torch.stack(ys)))
-            x = torch.cat(parts, dim=2)
-            n_spk, per = (parts[0].shape[2] if layer.scnn_channels else 0), layer.pool[0] ** 2
-        last = model.hcnn_layers[-1]
-        spike_sum = parts[0].sum(0) if last.scnn_channels else None
-        last_y = parts[-1][-1] if last.rcnn_channels else None
-        lin0, lin1 = model.linear_layers
-        if spike_sum is not None:
-            counter.from_spikes("linear_layers.0", spike_sum.flatten(1), lin0.out_features, per)
-        counter.dense("linear_layers.0", 0 if last_y is None else B * last_y[0].numel() * lin0.out_features)
-        counter.dense("linear_layers.1", B * lin1.in_features * lin1.out_features)
-        counter.samples += B
-        return model.readout(spike_sum, last_y)
-
-    return forward
-
-
 @contextlib.contextmanager
 def counting(model, counter):
-    """Within the block, running `model` (eval or not) also counts its operations into `counter`."""
-    if isinstance(model, HybridFC):
-        model.run = fc_run(model, counter)
-        handle = fc_readout_hook(model, counter)
-        try:
-            yield counter
-        finally:
-            del model.run
-            handle.remove()
-    elif isinstance(model, HybridConvNet):
-        model.forward = conv_forward(model, counter)
-        try:
-            yield counter
-        finally:
-            del model.forward
-    else:
+    """Within the block, running `model` (eval or not) runs its layer-major forward (forward_fast), which
+    reports every layer to `counter`; the fc stack's readout is counted by a hook on its nn.Linear."""
+    if not isinstance(model, (HybridFC, HybridConvNet)):
         raise TypeError(f"cost counting knows HybridFC and HybridConvNet models, not {type(model).__name__}")
+    handle = fc_readout_hook(model, counter) if isinstance(model, HybridFC) else None
+    model.observer = counter
+    try:
+        yield counter
+    finally:
+        model.observer = None
+        if handle is not None:
+            handle.remove()
 
 
 # -- static numbers: parameters and state --------------------------------------------------------------

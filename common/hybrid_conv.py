@@ -161,6 +161,7 @@ class HybridConvNet(nn.Module):
                                                                      ("layer_config", "buffer_config", "linear_config"))
         self.decay, self.thresh, self.lens = decay, thresh, lens
         self.fast = None  # None follows common.execution; True/False force layer-major/definition (tests, benchmarks)
+        self.observer = None  # when set, every forward is forward_fast reporting to it (common.cost.counting)
         self.hcnn_layers = nn.ModuleList([HybridLayer(**layer, device=device) for layer in layer_config])
         self.linear_layers = nn.ModuleList([nn.Linear(lin["input_channels"], lin["output_channels"], device=device)
                                             for lin in linear_config])
@@ -185,6 +186,10 @@ class HybridConvNet(nn.Module):
         if inputs.shape[-2] != self.input_size or inputs.shape[-3] != self.input_size:
             raise ValueError(f"the network was built for {self.input_size}x{self.input_size} frames, "
                              f"got {tuple(inputs.shape[-3:-1])}")
+        if self.observer is not None:
+            if masks is not None:
+                raise ValueError("an observer (cost counting) watches the unmasked network")
+            return self.forward_fast(inputs, self.observer)
         if masks is None and execution.runs_fast(self):
             return self.forward_fast(inputs)
         return self.forward_definition(inputs, masks)
@@ -221,12 +226,15 @@ class HybridConvNet(nn.Module):
                 spike_sum = parts[0] if spike_sum is None else spike_sum + parts[0]
         return self.readout(spike_sum, parts[-1] if self.hcnn_layers[-1].rcnn_channels else None)
 
-    def forward_fast(self, inputs):
+    def forward_fast(self, inputs, observer=None):
         """Layer-major execution, equal to the definition: layer l's input at step t is layer l-1's
-        output at step t, so each layer can run over the whole window before the next one."""
+        output at step t, so each layer can run over the whole window before the next one.
+        observer: told each population's input frames [T*B, C, H, W] and output, observer.scnn(model, l,
+        frames, spikes [T, B, C, H, W]) and observer.rcnn(model, l, frames, drive = rcnn_fc(frames)), then
+        observer.conv_readout(model, spike_sum, last_y); common.cost.Counter counts from them."""
         T, B = inputs.shape[-1], inputs.shape[0]
         x = inputs.permute(4, 0, 1, 2, 3)  # [T, B, C, H, W]
-        for layer in self.hcnn_layers:
+        for l, layer in enumerate(self.hcnn_layers):
             frames = x.reshape(T * B, *x.shape[2:])
             parts = []
             if layer.scnn_channels:  # full-size maps are not kept past their use: only pooled ones are
@@ -235,14 +243,24 @@ class HybridConvNet(nn.Module):
                 # a conv over few input channels (the first layer's, whose maps are the largest) is cheap:
                 # recompute its output in the backward instead of keeping it
                 cheap = layer.scnn_fc.in_channels < RECOMPUTE_BELOW
-                parts.append(pooled_unsaved(layer, checkpoint(scnn, frames, use_reentrant=False) if cheap else scnn(frames)))
+                spikes = checkpoint(scnn, frames, use_reentrant=False) if cheap else scnn(frames)
+                if observer is not None:
+                    observer.scnn(self, l, frames, spikes)
+                parts.append(pooled_unsaved(layer, spikes))
+                del spikes
             if layer.rcnn_channels:
-                parts.append(rcnn_multistep(layer.rcnn_fc(frames).unflatten(0, (T, B)), layer.rcnn_fv,
-                                            self.config["rcnn"], layer.pool))
+                drive = layer.rcnn_fc(frames).unflatten(0, (T, B))
+                if observer is not None:
+                    observer.rcnn(self, l, frames, drive)
+                parts.append(rcnn_multistep(drive, layer.rcnn_fv, self.config["rcnn"], layer.pool))
+                del drive
             x = torch.cat(parts, dim=2)
         last = self.hcnn_layers[-1]
         spike_sum = parts[0].sum(0) if last.scnn_channels else None
-        return self.readout(spike_sum, parts[-1][-1] if last.rcnn_channels else None)
+        last_y = parts[-1][-1] if last.rcnn_channels else None
+        if observer is not None:
+            observer.conv_readout(self, spike_sum, last_y)
+        return self.readout(spike_sum, last_y)
 
     # -- selection support -------------------------------------------------------------------------------
     def probed_groups(self):

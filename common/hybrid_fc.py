@@ -45,6 +45,7 @@ class HybridFC(nn.Module):
         self.rnn_shape, self.snn_shape = list(rnn_shape), list(snn_shape)
         self.decay, self.thresh, self.lens = decay, thresh, lens
         self.fast = None  # None follows common.execution; True/False force layer-major/definition (tests, benchmarks)
+        self.observer = None  # when set, every run is forward_fast reporting to it (common.cost.counting)
         inputs = [ninp, snn_shape[0] + rnn_shape[0]]
         # creation order fixes the RNG order of the initialisation: snn fc, rnn fc, rnn fv
         for l in (1, 2):
@@ -90,6 +91,10 @@ class HybridFC(nn.Module):
         `masks` (population key -> 0/1 vector) forces chosen neurons' outputs to zero; it exists
         to prove that shrinking a network equals masking it, and runs the definition.
         """
+        if self.observer is not None:
+            if masks is not None:
+                raise ValueError("an observer (cost counting) watches the unmasked network")
+            return self.forward_fast(x, hidden, self.observer)
         if masks is None and execution.runs_fast(self):
             return self.forward_fast(x, hidden)
         return self.forward_definition(x, hidden, masks)
@@ -125,10 +130,12 @@ class HybridFC(nn.Module):
         hidden = tuple(h) if self.cell == "rnn" else tuple(h + c)
         return torch.stack(spikes2), torch.stack(states2), hidden
 
-    def forward_fast(self, x, hidden):
+    def forward_fast(self, x, hidden, observer=None):
         """Layer-major execution: each layer's input projections for all T steps in one matrix
         product, then the multi-step neurons of common/fast/ (lif, rnn, lstm) over all T steps.
-        Twice differentiable (Hessians) through the same nodes: their second order is the definition's."""
+        Twice differentiable (Hessians) through the same nodes: their second order is the definition's.
+        observer: told each layer's inputs and outputs, observer.fc_layer(model, l, inputs [T*B, in],
+        spikes [T, B, s] or None, states [T, B, r] or None); common.cost.Counter counts from them."""
         T, B = x.shape[:2]
         h = list(hidden[:2])
         c = list(hidden[2:]) if self.cell == "lstm" else [None, None]
@@ -148,6 +155,8 @@ class HybridFC(nn.Module):
                 h[i] = states[-1]
             else:
                 states, h[i], c[i] = lstm_multistep(flat, T, h[i], c[i], w_in, w_rec)
+            if observer is not None:
+                observer.fc_layer(self, l, flat, spikes if w_snn is not None else None, states if w_in is not None else None)
             inp = torch.cat([spikes, states], dim=2)
         hidden = tuple(h) if self.cell == "rnn" else tuple(h + c)
         return spikes, states, hidden

@@ -257,3 +257,30 @@ def test_aggregator_refuses_to_average_different_conventions(tmp_path):
     assert "energy_pj[mixed]" in tradeoff.tradeoff_csv(list(rows.values())).splitlines()[0]
     written, problems = tradeoff.write_tradeoff(logs.collect(exp), str(tmp_path / "ptb-RNN"), plots=False)
     assert problems == t.problems and "energy_pj[mixed]" in open(written[0]).read()
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "conv"])
+def test_counting_observes_the_models_own_fast_forward(cell, monkeypatch):
+    """No copy of the forward: counting runs forward_fast, whatever the execution setting, with the observer
+    as its argument, and gives the model's own output; masks are refused; the observer is gone afterwards."""
+    from common import execution
+    from tiny import tiny_net
+    if cell == "conv":
+        net = conv_net([3, 2], [2, 1], [1, 2], size=6)
+        inputs = ((torch.rand(2, 1, 6, 6, 3, generator=torch.Generator().manual_seed(0)) < 0.5).double(),)
+    else:
+        net = tiny_net(cell=cell)
+        inputs = (torch.randn(4, 2, 4, dtype=torch.float64), net.init_hidden(2))
+    seen, original = [], type(net).forward_fast
+    monkeypatch.setattr(type(net), "forward_fast", lambda self, *a: seen.append(a[-1]) or original(self, *a))
+    counter = cost.Counter()
+    with torch.no_grad(), execution.using("definition"):
+        with cost.counting(net, counter):
+            out = net(*inputs)
+            with pytest.raises(ValueError, match="unmasked"):
+                net(*inputs, masks=net.masks_for({}))
+        assert net.observer is None and seen == [counter]
+        net.fast = True
+        fast = net(*inputs)
+    first = lambda o: o[0] if isinstance(o, tuple) else o
+    assert torch.equal(first(out), first(fast)) and counter.samples > 0 and sum(counter.macs.values()) > 0
