@@ -3,6 +3,7 @@
 Every layer holds two populations that see the same input frame:
     RCNN  y_t = act(rcnn_fc(x_t), rcnn_fv(y_{t-1}))   a recurrent conv (DVS: tanh(a + relu(b)),
                                                       N-MNIST: relu(a + b)), state y_0 = 0
+                                                      (common.neurons.rcnn_step)
     SCNN  LIF neurons driven by scnn_fc(x_t)         (common.neurons.lif_step)
 each followed by 2x2 average pooling; the layer's output is cat(pooled spikes, pooled y), SCNN first,
 and is the next layer's input at the same time step. The readout takes the last layer's pooled spikes
