@@ -4,17 +4,18 @@ These functions are the definition of the method's dynamics. Every faster path i
 multi-step version of one of them in common/fast/, chosen by the execution setting (common.execution),
 and tested against it:
 
-    definition   fast path (common/fast/)                  the tests that prove them equal
-    lif_step     lif.py  lif_multistep (torch; Triton)     test_fast_lif.py::test_matches_definition_float32,
-                                                           test_fast_lif.py::test_second_order_equals_definition,
-                                                           test_cuda.py::test_lif_kernels_equal_the_definition
-    rnn_step     rnn.py  rnn_multistep (CUDA graphs)       test_fast_paths.py::test_rnn_multistep_equals_rnn_step_first_and_second_order,
-                                                           test_cuda.py::test_fc_training_pass_equals_the_definition
-    lstm_step    lstm.py lstm_multistep                    test_fast_paths.py::test_lstm_multistep_equals_lstm_step
-    rcnn_step    rcnn.py rcnn_multistep (+ pooled_unsaved) test_fast_paths.py::test_rcnn_multistep_equals_rcnn_step_first_and_second_order,
-                                                           test_fast_paths.py::test_conv_layer_major_forward_has_the_definitions_bits_in_float32
-Whole networks: forward_definition against forward_fast in test_execution.py::test_fc_default_path_against_the_definition
-and test_execution.py::test_conv_default_path_against_the_definition.
+  definition  fast path (common/fast/)          the tests that prove them equal (tests/)
+  lif_step    lif.py   lif_multistep, Triton    test_fast_lif.py::test_matches_definition_float32,
+                                                test_fast_lif.py::test_second_order_equals_definition,
+                                                test_cuda.py::test_lif_kernels_equal_the_definition
+  rnn_step    rnn.py   rnn_multistep            test_fast_paths.py::test_rnn_multistep_equals_rnn_step,
+                                                test_cuda.py::test_fc_training_pass_equals_the_definition
+  lstm_step   lstm.py  lstm_multistep           test_fast_paths.py::test_lstm_multistep_equals_lstm_step
+  rcnn_step   rcnn.py  rcnn_multistep, pooling  test_fast_paths.py::test_rcnn_multistep_equals_rcnn_step,
+                                                test_fast_paths.py::test_scan_nodes_pass_gradcheck_and_gradgradcheck
+Whole networks, forward_definition against forward_fast: test_execution.py::test_fc_default_path_against_the_definition,
+test_execution.py::test_conv_default_path_against_the_definition,
+test_fast_paths.py::test_conv_layer_major_forward_has_the_definitions_bits_in_float32.
 """
 import torch
 

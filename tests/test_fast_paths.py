@@ -25,7 +25,8 @@ def rnn_steps(pre, h, w):
     return torch.stack(states)
 
 
-def test_rnn_multistep_equals_rnn_step_first_and_second_order():
+def test_rnn_multistep_equals_rnn_step():
+    """First and second order."""
     g = torch.Generator().manual_seed(0)
     pre, h0 = torch.randn(T, B, 6, dtype=torch.float64, generator=g), torch.rand(B, 6, dtype=torch.float64, generator=g)
     w = torch.randn(6, 6, dtype=torch.float64, generator=g)
@@ -67,7 +68,8 @@ def test_lstm_multistep_equals_lstm_step():
 
 
 @pytest.mark.parametrize("kind", ["tanh", "relu"])
-def test_rcnn_multistep_equals_rcnn_step_first_and_second_order(kind):
+def test_rcnn_multistep_equals_rcnn_step(kind):
+    """With the layer's pooling; first and second order."""
     g = torch.Generator().manual_seed(2)
     fc, fv = torch.nn.Conv2d(2, 3, 3, padding=1).double(), torch.nn.Conv2d(3, 3, 3, padding=1).double()
     x = torch.randn(T, B, 2, 6, 6, dtype=torch.float64, generator=g)
