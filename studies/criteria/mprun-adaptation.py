@@ -1,10 +1,10 @@
 """Stage 1 of the study: HSTNN Adaptation (the redundant hybrid) at every width, the seeds of each width."""
-from study import ADAPTATION_EPOCHS, COMMON, DATA, SEEDS, WIDE_SEEDS, WIDTHS, folder, launcher, need
+from study import ADAPTATION_EPOCHS, COMMON, DATA, WIDTH_SEEDS, WIDTHS, folder, launcher, need
 
 need(DATA)
 launcher = launcher()
 for width in WIDTHS:
     launcher.multi_task(folder(f"w{width}"), dict(COMMON, nhid=width, mode="train1", model="hybrid", ratio=0.5,
                                                   stage1_epochs=ADAPTATION_EPOCHS,
-                                                  seed=SEEDS if width == 60 else WIDE_SEEDS))
+                                                  seed=WIDTH_SEEDS[width]))
 launcher.finish()
