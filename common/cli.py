@@ -186,6 +186,25 @@ def load_script(path, name):
     return module
 
 
+def variant(base, prog_file, description, **defaults):
+    """An experiment that is another experiment script with other defaults (lstm-ptb.py, lstm-smnist.py, the
+    bias walkthrough): the script `base` (relative to experiments/) loaded as a module, its parser described as
+    `description`, named after `prog_file` in usage and how-to-fix messages, and given `defaults`."""
+    path = os.path.join(os.path.dirname(os.path.abspath(prog_file)), "..", base)
+    module = load_script(path, os.path.splitext(os.path.basename(base))[0].replace("-", "_"))
+    module.parser.description = description
+    module.parser.set_defaults(**defaults)
+    module.parser.prog = os.path.basename(prog_file)
+    return module
+
+
+def interface(module):
+    """The interface of every experiment script (load_script), in its order: DATASET, parser, check_flags,
+    load_data, model_from_checkpoint, test_metric."""
+    return (module.DATASET, module.parser, module.check_flags, module.load_data, module.model_from_checkpoint,
+            module.test_metric)
+
+
 # -- the start of every command -----------------------------------------------------------------------
 class Run:
     """One command of an experiment script (start_run): .device, .data, .name, .checkpoint_path, .logger and,

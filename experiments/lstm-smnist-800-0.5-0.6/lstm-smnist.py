@@ -10,25 +10,19 @@ checkpoint/ and traces/ (run it from here, as the RNN script).
     python lstm-smnist.py --model ffs    --mode train1 --ratio 0.5  # SNN + LSTM hybrid trained from scratch
     python lstm-smnist.py --model hybrid --mode train1              # HSTNN stage 1: Adaptation
     python lstm-smnist.py --model hybrid --mode train2 --ratio 0.5  # stages 2 and 3: Selection, Restoration
+    python lstm-smnist.py --model hybrid --mode train1 --protocol val  # best on held-out images, not test
 
 Files: log/{train,test}_mnist_<model>_<seed>[_<ratio>].log (the pure LSTM is mnist_lstm_<seed>).
 """
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", ".."))
-from common.cli import load_script  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from common.cli import interface, variant  # noqa: E402
 
-rnn_smnist = load_script(os.path.join(HERE, "..", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py"), "rnn_smnist")
-rnn_smnist.parser.description = "HSTNN with LSTM neurons on sequential MNIST"
-rnn_smnist.parser.set_defaults(cell="lstm")
-rnn_smnist.parser.prog = os.path.basename(__file__)  # in usage and how-to-fix messages
-
-# the interface of every experiment script (common.cli.load_script)
-DATASET, parser, check_flags, load_data, model_from_checkpoint, test_metric = (
-    rnn_smnist.DATASET, rnn_smnist.parser, rnn_smnist.check_flags, rnn_smnist.load_data, rnn_smnist.model_from_checkpoint,
-    rnn_smnist.test_metric)
+rnn_smnist = variant("rnn-smnist-800-0.5-0.6/rnn-smnist.py", __file__,
+                     "HSTNN with LSTM neurons on sequential MNIST", cell="lstm")
+DATASET, parser, check_flags, load_data, model_from_checkpoint, test_metric = interface(rnn_smnist)
 
 if __name__ == "__main__":
     rnn_smnist.run_main(rnn_smnist.main)

@@ -14,19 +14,11 @@ train2 rebuild whatever the checkpoint holds.
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", ".."))
-from common.cli import load_script  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from common.cli import interface, variant  # noqa: E402
 
-rnn_ptb = load_script(os.path.join(HERE, "..", "rnn-ptb-650-0.5-0.6", "rnn-ptb.py"), "rnn_ptb")
-rnn_ptb.parser.description = "HSTNN on Penn Treebank with input biases (the original README's walkthrough)"
-rnn_ptb.parser.set_defaults(bias=True)
-rnn_ptb.parser.prog = os.path.basename(__file__)  # in usage and how-to-fix messages
-
-# the interface of every experiment script (common.cli.load_script)
-DATASET, parser, check_flags, load_data, model_from_checkpoint, test_metric = (
-    rnn_ptb.DATASET, rnn_ptb.parser, rnn_ptb.check_flags, rnn_ptb.load_data, rnn_ptb.model_from_checkpoint,
-    rnn_ptb.test_metric)
+rnn_ptb = variant("rnn-ptb-650-0.5-0.6/rnn-ptb.py", __file__, "HSTNN on Penn Treebank with input biases (the original README's walkthrough)", bias=True)
+DATASET, parser, check_flags, load_data, model_from_checkpoint, test_metric = interface(rnn_ptb)
 
 if __name__ == "__main__":
     rnn_ptb.run_main(rnn_ptb.main)
