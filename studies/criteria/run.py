@@ -17,6 +17,7 @@ analysis.py writes every table and plot there from those copies. --dry-run print
 """
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -76,9 +77,9 @@ def collect_logs():
                 continue  # unfinished: not copied
             shutil.copy2(src, os.path.join(out, f))
             record = os.path.join(log_dir, f[:-4] + ".json")
-            if os.path.exists(record):  # its command line with paths relative to the repository, not this machine
+            if os.path.exists(record):  # its command line with paths relative to a repository, not this machine
                 with open(record) as fin, open(os.path.join(out, f[:-4] + ".json"), "w") as fout:
-                    fout.write(fin.read().replace(ROOT + os.sep, ""))
+                    fout.write(re.sub(r'"/[^"]*?/((?:experiments|studies)/)', r'"\1', fin.read()))
     if os.path.exists(os.path.join(RUNS, "profile.csv")):  # the launcher's wall and CPU time of every job
         shutil.copy2(os.path.join(RUNS, "profile.csv"), os.path.join(RESULTS, "profile.csv"))
     if os.path.exists(os.path.join(RUNS, "no-retraining.csv")):
