@@ -207,7 +207,7 @@ def interface(module):
 
 # -- the start of every command -----------------------------------------------------------------------
 class Run:
-    """One command of an experiment script (start_run): .device, .data, .name, .checkpoint_path, .logger and,
+    """One command of an experiment script (start_run): .args, .device, .data, .name, .checkpoint_path, .logger and,
     for a training that continues an interrupted one, .resume (its resumable state; None otherwise)."""
 
     def __init__(self, args, parser, dataset, device, data):
@@ -217,13 +217,25 @@ class Run:
         self.logger = get_logger(f"{runs.log_kind(args.mode)}_{self.name}")
         self.resume = None
 
-    def adaptation(self):
-        """train2: (path, contents) of this seed's Adaptation checkpoint, which must be a finished run's
-        (common.runs.require_finished_adaptation); the error messages give the command that makes it."""
+    def adaptation(self, model_from_checkpoint):
+        """train2: (path, contents, network) of this seed's Adaptation checkpoint, which must be a finished
+        run's (common.runs.require_finished_adaptation); the error messages give the command that makes it."""
         path = runs.checkpoint_path(runs.run_name(self.dataset, "hybrid", self.args.seed))
         how = suggested_command(self.parser, self.args, "train1", "hybrid")
         runs.require_finished_adaptation(path, self.args, self.logger, how)
-        return path, load_checkpoint(path, f"train2 (ratio {self.args.ratio})", how)
+        ckpt = load_checkpoint(path, f"train2 (ratio {self.args.ratio})", how)
+        return path, ckpt, model_from_checkpoint(ckpt, path, self.args, self.device)
+
+    def resumed_model(self, model_from_checkpoint):
+        """The network of an interrupted training that continues (its resumable state); None otherwise."""
+        if self.resume is None:
+            return None
+        return model_from_checkpoint(self.resume, self.checkpoint_path, self.args, self.device)
+
+    def retest(self, model_from_checkpoint, test):
+        """test1/test2: test(network) of the checkpoint to test again, then the completion record."""
+        test(model_from_checkpoint(self.saved(), self.checkpoint_path, self.args, self.device))
+        self.finish()
 
     def saved(self):
         """test1/test2: the contents of the checkpoint to test again."""
@@ -235,13 +247,17 @@ class Run:
         runs.finish_run(self.args, self.name, self.device)
 
 
-def start_run(args, parser, dataset, load_data, iterations_per_epoch=None):
-    """What every command does once its flags are checked: torch's threads, the device, the execution of the
-    time loops (printed; set before any model is built), the seeds, the data (the script's
+def start_run(parser, check_flags, dataset, load_data, populations, select, iterations_per_epoch=None):
+    """What every command does: the flags parsed and checked (the script's check_flags(args), then
+    check_before_data with its populations and selection rule), torch's threads, the device, the execution
+    of the time loops (printed; set before any model is built), the seeds, the data (the script's
     load_data(args, device)), the folders log/ checkpoint/ traces/, the run's name, checkpoint path and
     logger, and for train1/train2 the resumable state of an interrupted run (logged: "resuming from ... after
-    epoch N", or after iteration N * iterations_per_epoch) or else the guard against replacing a finished
-    checkpoint (which --overwrite moves aside only once the data have been read)."""
+    epoch N", or after iteration N * iterations_per_epoch(args)) or else the guard against replacing a
+    finished checkpoint (which --overwrite moves aside only once the data have been read)."""
+    args = parser.parse_args()
+    check_flags(args)
+    check_before_data(args, parser, dataset, populations, select)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args)
@@ -254,6 +270,6 @@ def start_run(args, parser, dataset, load_data, iterations_per_epoch=None):
         run.resume = resume_or_guard(run.checkpoint_path, args.overwrite)
         if run.resume is not None:
             done = run.resume["epoch"]
-            after = f"epoch {done}" if iterations_per_epoch is None else f"iteration {done * iterations_per_epoch}"
+            after = f"epoch {done}" if iterations_per_epoch is None else f"iteration {done * iterations_per_epoch(args)}"
             run.logger.info(f"resuming from {runs.resume_path(run.checkpoint_path)} after {after}")
     return run

@@ -27,6 +27,18 @@ def fc_shapes(model, nhid, ratio, truncate=False):
     return [rnn, rnn], [snn, snn]
 
 
+def fc_model_shapes(run, args):
+    """train1 of a fully connected script: (rnn_shape, snn_shape) of the network to train (from --model and
+    --nhid, or from the resumable state of an interrupted run), logged as the original did."""
+    if run.resume is None:
+        rnn_shape, snn_shape = fc_shapes(args.model, args.nhid, args.ratio, args.truncate_counts)
+    else:
+        rnn_shape, snn_shape = run.resume["rnn_shape"], run.resume["snn_shape"]
+    run.logger.info("model with rnn_shape: [{:3d}, {:3d}]".format(*rnn_shape))
+    run.logger.info("model with snn_shape: [{:3d}, {:3d}]".format(*snn_shape))
+    return rnn_shape, snn_shape
+
+
 def hessian_selection(model, loss_fn, inputs, ratio, n_probes, adaptation_checkpoint, trace_prefix,
                       importance_csv, logger, truncate=False, select=select_fc, log=log_selection,
                       selection="hessian", seed=0, draw=0, heldout_loss=None, heldout="the trace batch"):

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from common.cli import check_args, check_before_data, conv_populations, experiment_parser, start_run
+from common.cli import check_args, conv_populations, experiment_parser, start_run
 from common.data.event_data import DEFAULT_NMNIST_ROOT, NMNISTFrames
 from common.data.events import NMNIST_SENSOR, DataError
 from common.hybrid_conv import (accuracy, add_size_arguments, check_size_arguments, checkpoint_meta,
@@ -156,24 +156,21 @@ def train(model, loaders, stage, run, args):
 # The three stages
 ###############################################################################
 def main():
-    args = parser.parse_args()
-    check_flags(args)
-    check_before_data(args, parser, DATASET, conv_populations, select_conv)
-    run = start_run(args, parser, DATASET, load_data)
-    loaders, logger, device = run.data, run.logger, run.device
+    run = start_run(parser, check_flags, DATASET, load_data, conv_populations, select_conv)
+    args, loaders, logger, device = run.args, run.data, run.logger, run.device
+    if args.mode in ("test1", "test2"):  # re-test a saved model
+        return run.retest(model_from_checkpoint, lambda model: test(model, loaders[1], logger))
+    model = run.resumed_model(model_from_checkpoint)  # an interrupted training continues (None otherwise)
 
     if args.mode == "train1":  # baselines, ffs, or HSTNN Adaptation (the redundant hybrid)
-        if run.resume is None:
+        if model is None:
             model = new_network(args, 2, NMNIST_SENSOR, NCLASS, NEURON, device, first_padding=0)
-        else:
-            model = model_from_checkpoint(run.resume, run.checkpoint_path, args, device)
         log_channels(logger, model)
         train(model, loaders, 1, run, args)
 
     elif args.mode == "train2":  # HSTNN Selection + Restoration
-        if run.resume is None:
-            adapted, ckpt = run.adaptation()
-            model = model_from_checkpoint(ckpt, adapted, args, device)
+        if model is None:  # Selection
+            adapted, _, model = run.adaptation(model_from_checkpoint)
             # the first batch of a shuffled training loader (the original logs no test of the adapted net here)
             inputs, targets = next(iter(loader(loaders[0].dataset, args.hessian_batch, True)))
             inputs, targets = inputs.to(device), targets.to(device)
@@ -182,13 +179,7 @@ def main():
             model = model.shrunk(keep)
             save_resume_point(model, run.checkpoint_path, checkpoint_meta(model, args.seed))  # a rerun continues here
             test(model, loaders[1], logger)  # the selected network before restoration
-        else:
-            model = model_from_checkpoint(run.resume, run.checkpoint_path, args, device)
         train(model, loaders, 2, run, args)
-
-    else:  # test1 / test2: re-test a saved model
-        model = model_from_checkpoint(run.saved(), run.checkpoint_path, args, device)
-        test(model, loaders[1], logger)
 
     run.finish()  # the record that says this run finished: its very last act
 

@@ -22,12 +22,12 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from common.cli import check_args, check_before_data, experiment_parser, fc_populations, start_run
+from common.cli import check_args, experiment_parser, fc_populations, start_run
 from common.hybrid_fc import HybridFC
 from common.progress import epoch_bar
 from common.data.ptb import Corpus, batchify, get_batch
 from common.selection import select_fc
-from common.stages import fc_shapes, hessian_selection
+from common.stages import fc_model_shapes, hessian_selection
 from common.training import Checkpoint, KitError, load_weights, log_test_block, run_main, save_resume_point
 
 DATASET = "ptb"  # the first part of every run name
@@ -194,27 +194,21 @@ def check_flags(args):
 
 
 def main():
-    args = parser.parse_args()
-    check_flags(args)
-    check_before_data(args, parser, DATASET, fc_populations, select_fc)
-    run = start_run(args, parser, DATASET, load_data)
-    data, logger, device = run.data, run.logger, run.device
+    run = start_run(parser, check_flags, DATASET, load_data, fc_populations, select_fc)
+    args, data, logger, device = run.args, run.data, run.logger, run.device
+    if args.mode in ("test1", "test2"):  # re-test a saved model
+        return run.retest(model_from_checkpoint, lambda model: test(model, data, args, logger))
 
     if args.mode == "train1":  # baselines, ffs, or HSTNN Adaptation (the redundant hybrid)
-        if run.resume is None:
-            rnn_shape, snn_shape = fc_shapes(args.model, args.nhid, args.ratio, args.truncate_counts)
-        else:
-            rnn_shape, snn_shape = run.resume["rnn_shape"], run.resume["snn_shape"]
         bias = args.bias if run.resume is None else bool(run.resume.get("bias", False))
-        model = PTBModel(data["ntokens"], args.emsize, rnn_shape, snn_shape, args.dropout, args.cell, bias).to(device)
-        logger.info("model with rnn_shape: [{:3d}, {:3d}]".format(*rnn_shape))
-        logger.info("model with snn_shape: [{:3d}, {:3d}]".format(*snn_shape))
+        model = PTBModel(data["ntokens"], args.emsize, *fc_model_shapes(run, args), args.dropout, args.cell,
+                         bias).to(device)
         train(model, data, 1, run, args)
 
     elif args.mode == "train2":  # HSTNN Selection + Restoration
-        if run.resume is None:
-            adapted, ckpt = run.adaptation()
-            model = model_from_checkpoint(ckpt, adapted, args, device)
+        model = run.resumed_model(model_from_checkpoint)  # an interrupted Restoration continues
+        if model is None:  # Selection
+            adapted, ckpt, model = run.adaptation(model_from_checkpoint)
             test(model, data, args, logger)  # the redundant network before selection
             inputs, targets = get_batch(data["train"], 0, args.bptt)  # the first training chunk
 
@@ -233,13 +227,7 @@ def main():
             model = model_from_checkpoint(ckpt, adapted, args, device).shrunk(keep)
             save_resume_point(model, run.checkpoint_path, meta(model, args))  # a rerun continues from here
             test(model, data, args, logger)  # the selected network before restoration
-        else:
-            model = model_from_checkpoint(run.resume, run.checkpoint_path, args, device)
         train(model, data, 2, run, args)
-
-    else:  # test1 / test2: re-test a saved model
-        model = model_from_checkpoint(run.saved(), run.checkpoint_path, args, device)
-        test(model, data, args, logger)
 
     run.finish()  # the record that says this run finished: its very last act
 

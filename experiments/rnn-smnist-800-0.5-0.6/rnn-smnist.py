@@ -30,12 +30,12 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from common.cli import check_args, check_before_data, experiment_parser, fc_populations, start_run
+from common.cli import check_args, experiment_parser, fc_populations, start_run
 from common.hybrid_fc import HybridFC
 from common.progress import epoch_bar
 from common.data.smnist import load_split, loader, split_train_val
 from common.selection import select_fc
-from common.stages import fc_shapes, hessian_selection
+from common.stages import fc_model_shapes, hessian_selection
 from common.training import Checkpoint, KitError, load_weights, log_test_block, run_main, save_resume_point
 
 DATASET = "mnist"  # the first part of every run name
@@ -216,32 +216,32 @@ def check_flags(args):
 
 
 def main():
-    args = parser.parse_args()
-    check_flags(args)
-    check_before_data(args, parser, DATASET, fc_populations, select_fc)
-    run = start_run(args, parser, DATASET, load_data)
-    data, logger, device = run.data, run.logger, run.device
+    run = start_run(parser, check_flags, DATASET, load_data, fc_populations, select_fc)
+    args, data, logger, device = run.args, run.data, run.logger, run.device
+    if args.mode in ("test1", "test2"):  # re-test a saved model, naming the protocol it was selected under
+        ckpt = run.saved()
+        model = model_from_checkpoint(ckpt, run.checkpoint_path, args, device)
+        if "protocol" in ckpt:
+            logger.info(protocol_line(ckpt["protocol"], ckpt.get("val_size", 0)))
+        else:
+            logger.info("protocol: test (a checkpoint of the original code, selected by the best test accuracy)")
+        test(model, data, device, logger)
+        return run.finish()  # the record that says this run finished: its very last act
 
     if args.mode == "train1":  # baselines, ffs, or HSTNN Adaptation (the redundant hybrid)
-        if run.resume is None:
-            rnn_shape, snn_shape = fc_shapes(args.model, args.nhid, args.ratio, args.truncate_counts)
-        else:
-            rnn_shape, snn_shape = run.resume["rnn_shape"], run.resume["snn_shape"]
-        model = SMNISTModel(rnn_shape, snn_shape, args.cell).to(device)
-        logger.info("model with rnn_shape: [{:3d}, {:3d}]".format(*rnn_shape))
-        logger.info("model with snn_shape: [{:3d}, {:3d}]".format(*snn_shape))
+        model = SMNISTModel(*fc_model_shapes(run, args), args.cell).to(device)
         train(model, data, 1, run, args)
 
     elif args.mode == "train2":  # HSTNN Selection + Restoration
         check = "test" if args.protocol == "test" else "val"  # under --protocol val the test set waits for the end
-        if run.resume is None:
-            adapted, ckpt = run.adaptation()
+        model = run.resumed_model(model_from_checkpoint)  # an interrupted Restoration continues
+        if model is None:  # Selection
+            adapted, ckpt, model = run.adaptation(model_from_checkpoint)
             if ckpt.get("protocol", "test") != args.protocol:
                 raise KitError(f"{adapted} was selected under --protocol {ckpt.get('protocol', 'test')}; Selection and "
                                f"Restoration under --protocol {args.protocol} would mix the two protocols. Pass "
                                f"--protocol {ckpt.get('protocol', 'test')}, or run both stages of the other protocol "
                                "in a folder of its own")
-            model = model_from_checkpoint(ckpt, adapted, args, device)
             test(model, data, device, logger, check)  # the redundant network before selection
             images, labels = next(iter(data["train"]))  # the first batch of a freshly shuffled loader
             images, labels = images.to(device), labels.to(device)
@@ -264,18 +264,7 @@ def main():
             model = model_from_checkpoint(ckpt, adapted, args, device).shrunk(keep)
             save_resume_point(model, run.checkpoint_path, meta(model, args))  # a rerun continues from here
             test(model, data, device, logger, check)  # the selected network before restoration
-        else:
-            model = model_from_checkpoint(run.resume, run.checkpoint_path, args, device)
         train(model, data, 2, run, args)
-
-    else:  # test1 / test2: re-test a saved model
-        ckpt = run.saved()
-        model = model_from_checkpoint(ckpt, run.checkpoint_path, args, device)
-        if "protocol" in ckpt:
-            logger.info(protocol_line(ckpt["protocol"], ckpt.get("val_size", 0)))
-        else:
-            logger.info("protocol: test (a checkpoint of the original code, selected by the best test accuracy)")
-        test(model, data, device, logger)
 
     run.finish()  # the record that says this run finished: its very last act
 
