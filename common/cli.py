@@ -25,6 +25,10 @@ def experiment_parser(description, models=("rnn", "snn", "ffs", "hybrid")):
     p.add_argument("--model", type=str, default="hybrid", choices=models,
                    help="rnn/lstm: pure non-spiking; snn: pure spiking; ffs: hybrid trained from scratch at --ratio; "
                         "hybrid: HSTNN (train1 = Adaptation of the redundant network, train2 = Selection + Restoration)")
+    if "lstm" in models:  # the fully connected experiments: RNN or LSTM neurons beside the LIF ones
+        p.add_argument("--cell", type=str, default=None, choices=("rnn", "lstm"),
+                       help="non-spiking neuron type of the ffs/hybrid models (None: rnn; the lstm-* experiments "
+                            "set lstm); --model rnn and --model lstm imply their own")
     p.add_argument("--mode", type=str, default="train1", choices=MODES,
                    help="train1/test1: stage 1 (every model); train2/test2: Selection + Restoration (hybrid only)")
     p.add_argument("--ratio", type=float, default=0.5, help="SNN fraction of the neurons (ffs, and hybrid in train2/test2)")

@@ -35,9 +35,6 @@ DECAY, THRESH, LENS = 0.6, 0.6, 0.5  # LIF constants of the PTB experiment
 WIDTH = 89  # width of the log rules
 
 parser = experiment_parser("HSTNN on Penn Treebank", models=("rnn", "lstm", "snn", "ffs", "hybrid"))
-parser.add_argument("--cell", type=str, default=None, choices=("rnn", "lstm"),
-                    help="non-spiking neuron type of the ffs/hybrid models (None: rnn in rnn-ptb.py; "
-                         "lstm-ptb.py sets lstm); --model rnn and --model lstm imply their own")
 parser.add_argument("--emsize", type=int, help="word embedding size")
 parser.add_argument("--nhid", type=int, help="neurons per layer and per type (the redundant hybrid has 2*nhid)")
 parser.add_argument("--bptt", type=int, help="sequence length of a training chunk")

@@ -44,9 +44,6 @@ STEPS, NINP, NCLASS = 28, 28, 10     # 28 columns of 28 pixels, 10 digits
 WIDTH = 83  # width of the log rules
 
 parser = experiment_parser("HSTNN on sequential MNIST", models=("rnn", "lstm", "snn", "ffs", "hybrid"))
-parser.add_argument("--cell", type=str, default=None, choices=("rnn", "lstm"),
-                    help="non-spiking neuron type of the ffs/hybrid models (None: rnn in rnn-smnist.py; "
-                         "lstm-smnist.py sets lstm); --model rnn and --model lstm imply their own")
 parser.add_argument("--nhid", type=int, help="neurons per layer and per type (the redundant hybrid has 2*nhid)")
 parser.add_argument("--protocol", type=str, default="test", choices=("test", "val"),
                     help="which split selects the kept checkpoint: test = best test accuracy over training "
