@@ -9,6 +9,7 @@ import sys
 import torch
 
 from common.criteria import CRITERIA
+from common.hybrid_conv import add_size_arguments, check_size_arguments
 from common import execution, runs
 from common.selection import SelectionError
 from common.stages import ensure_dirs, fc_shapes
@@ -70,6 +71,13 @@ def experiment_parser(description, models=("rnn", "snn", "ffs", "hybrid")):
     return p
 
 
+def conv_parser(description, default_nwin):
+    """experiment_parser with the flags that size a conv network (common.hybrid_conv.add_size_arguments)."""
+    p = experiment_parser(description)
+    add_size_arguments(p, default_nwin)
+    return p
+
+
 # flags (by dest) that must be whole numbers >= 1, when the script has them; a flag's spelling when not --<dest>
 AT_LEAST_ONE = ("batch_size", "stage1_epochs", "stage2_epochs", "log_interval", "hessian_probes", "threads", "nhid",
                 "emsize", "bptt", "stage1_decay", "stage2_decay", "val_size", "nwin", "hessian_batch", "dt", "ds",
@@ -99,6 +107,8 @@ def check_args(args):
         raise KitError(f"--dropout must lie in [0, 1) (got {args.dropout})")
     if args.model == "ffs" and getattr(args, "nhid", None) is not None:  # the fc scripts split nhid by the ratio
         fc_shapes(args.model, args.nhid, args.ratio, args.truncate_counts)
+    if hasattr(args, "channels"):  # the conv scripts (conv_parser)
+        check_size_arguments(args)
 
 
 def check_before_data(args, parser, dataset, populations, select):

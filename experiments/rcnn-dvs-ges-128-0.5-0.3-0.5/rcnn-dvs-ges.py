@@ -26,11 +26,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from common.cli import check_args, conv_populations, experiment_parser, start_run
+from common.cli import check_args, conv_parser, conv_populations, start_run
 from common.data.event_data import DEFAULT_DVS_HDF5, DVSGesture
 from common.data.events import DVS_SENSOR, DataError
-from common.hybrid_conv import (accuracy, add_size_arguments, check_size_arguments, checkpoint_meta,
-                                log_channels, network_from_checkpoint, new_network)
+from common.hybrid_conv import accuracy, checkpoint_meta, log_channels, network_from_checkpoint, new_network
 from common.progress import epoch_bar
 from common.selection import select_conv
 from common.stages import select_filters
@@ -41,8 +40,7 @@ NEURON = dict(decay=0.3, thresh=0.5, lens=0.5, rcnn="tanh")  # LIF constants and
 NCLASS = 11
 WIDTH = 83  # width of the log rules
 
-parser = experiment_parser("HSTNN on DVS128 Gesture")
-add_size_arguments(parser, default_nwin=60)
+parser = conv_parser("HSTNN on DVS128 Gesture", default_nwin=60)
 parser.add_argument("--dt", type=int, default=20000, help="frame length in microseconds")
 parser.add_argument("--ds", type=int, default=4, help="spatial downsampling of the 128x128 sensor (4: 32x32 frames)")
 parser.add_argument("--binning", type=str, default="original", choices=("original", "corrected"),
@@ -65,9 +63,6 @@ parser.set_defaults(data=DEFAULT_DVS_HDF5, batch_size=72, stage1_epochs=3600, st
 def check_flags(args):
     """Every flag's range, before any data are read (KitError)."""
     check_args(args)
-    check_size_arguments(args)
-    if args.test_interval < 1:
-        raise KitError(f"--test_interval must be at least 1 (got {args.test_interval})")
 
 
 def load_data(args, device):

@@ -27,11 +27,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from common.cli import check_args, conv_populations, experiment_parser, start_run
+from common.cli import check_args, conv_parser, conv_populations, start_run
 from common.data.event_data import DEFAULT_NMNIST_ROOT, NMNISTFrames
 from common.data.events import NMNIST_SENSOR, DataError
-from common.hybrid_conv import (accuracy, add_size_arguments, check_size_arguments, checkpoint_meta,
-                                log_channels, network_from_checkpoint, new_network)
+from common.hybrid_conv import accuracy, checkpoint_meta, log_channels, network_from_checkpoint, new_network
 from common.progress import epoch_bar
 from common.selection import select_conv
 from common.stages import select_filters
@@ -42,8 +41,7 @@ NEURON = dict(decay=0.3, thresh=0.3, lens=0.25, rcnn="relu")  # LIF constants an
 NCLASS = 10
 WIDTH = 83  # width of the log rules
 
-parser = experiment_parser("HSTNN on N-MNIST")
-add_size_arguments(parser, default_nwin=15)
+parser = conv_parser("HSTNN on N-MNIST", default_nwin=15)
 parser.add_argument("--dt", type=int, default=3, help="frame length in ms: the data are read from <data>/<dt>ms/")
 parser.set_defaults(data=DEFAULT_NMNIST_ROOT, batch_size=100, stage1_epochs=100, stage2_epochs=100,
                     stage1_lr=8e-4, stage2_lr=8e-4, dropout=0.2, clip=0.25, log_interval=100)
@@ -56,7 +54,6 @@ parser.set_defaults(data=DEFAULT_NMNIST_ROOT, batch_size=100, stage1_epochs=100,
 def check_flags(args):
     """Every flag's range, before any data are read (KitError)."""
     check_args(args)
-    check_size_arguments(args)
 
 
 def load_data(args, device):
