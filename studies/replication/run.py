@@ -3,17 +3,17 @@
     HSTNN_STUDY_DATA=/path/to/data python studies/replication/run.py
 
 /path/to/data holds MNIST/raw/ (the four IDX files of the 5,000-digit sample: 4,000 train, 1,000 test)
-and penn-treebank/ptb.valid.txt, ptb.test.txt (the PTB training text is not needed). The first run
-copies them into studies/replication/data/ (git-ignored): MNIST as it is; for PTB the validation text
-becomes the training text and the test text is cut by lines into validation and test halves.
+and penn-treebank/ptb.train.txt, ptb.valid.txt, ptb.test.txt (the real PTB splits). The first run
+copies them as they are into studies/replication/data/ (git-ignored); PTB models train on the training
+text, select checkpoints on the validation text and are tested once on the test text.
 
 Then it runs the launcher files of this folder through the kit's launcher (CPU: 2 jobs at a time;
 finished runs are skipped, interrupted ones resume), in this order: mprun-rnn-smnist.py (with the
 random-selection ablation), mprun-lstm-smnist.py, mprun-rnn-ptb.py stages 1-2, then its stage 3 (the
 PTB ablation). Last, the aggregator (latex-code-gen.py) writes every experiment's CSV, LaTeX, summary
-and plot under results/studies/replication/<experiment>/ (with a copy of its train logs in logs/),
-selection_probe.py the no-retraining check of the Hessian selection, and compare.py the paired
-comparisons and the Hessian-vs-random table. Runs go to studies/replication/runs/<experiment>/
+and plot under results/studies/replication/<experiment>/ (with a copy of its train logs and completion
+records in logs/), selection_probe.py the no-retraining check of the Hessian selection, and compare.py
+the paired comparisons and the Hessian-vs-random table. Runs go to studies/replication/runs/<experiment>/
 (git-ignored). --dry-run prints the commands; --aggregate-only skips the runs.
 """
 import argparse
@@ -36,12 +36,13 @@ MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-image
 
 def prepare_data(source):
     mnist, ptb = os.path.join(DATA, "MNIST", "raw"), PTB_DATA
-    if all(os.path.exists(os.path.join(mnist, f)) for f in MNIST_FILES) and os.path.exists(os.path.join(ptb, "ptb.test.txt")):
-        return
+    real_ptb = os.path.exists(os.path.join(ptb, "ptb.train.txt")) and os.path.getsize(os.path.join(ptb, "ptb.train.txt")) > 10 ** 6
+    if all(os.path.exists(os.path.join(mnist, f)) for f in MNIST_FILES) and real_ptb:
+        return  # (a train text under 1 MB is the old layout, the validation text: prepared again)
     if not source or not os.path.isdir(source):
         sys.exit("error: the study's data is not prepared and no data folder was given. Set HSTNN_STUDY_DATA (or pass "
                  "--data-root) to a folder holding MNIST/raw/ (4,000 + 1,000 real digits as the four IDX files) "
-                 f"and penn-treebank/ptb.valid.txt, ptb.test.txt; got {source!r}")
+                 f"and penn-treebank/ptb.train.txt, ptb.valid.txt, ptb.test.txt; got {source!r}")
     os.makedirs(mnist, exist_ok=True)
     for f in MNIST_FILES:
         for name in (f, f + ".gz"):
@@ -51,17 +52,11 @@ def prepare_data(source):
         else:
             sys.exit(f"error: {os.path.join(source, 'MNIST', 'raw', f)} is missing")
     os.makedirs(ptb, exist_ok=True)
-    for f in ("ptb.valid.txt", "ptb.test.txt"):
+    for f in ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"):
         if not os.path.exists(os.path.join(source, "penn-treebank", f)):
             sys.exit(f"error: {os.path.join(source, 'penn-treebank', f)} is missing")
-    shutil.copy2(os.path.join(source, "penn-treebank", "ptb.valid.txt"), os.path.join(ptb, "ptb.train.txt"))
-    with open(os.path.join(source, "penn-treebank", "ptb.test.txt")) as f:
-        lines = f.readlines()
-    half = len(lines) // 2
-    for name, part in (("ptb.valid.txt", lines[:half]), ("ptb.test.txt", lines[half:])):
-        with open(os.path.join(ptb, name), "w") as f:
-            f.writelines(part)
-    print(f"prepared {DATA}: MNIST sample; PTB train = valid text, valid/test = test lines 1-{half}/{half + 1}-{len(lines)}")
+        shutil.copy2(os.path.join(source, "penn-treebank", f), os.path.join(ptb, f))
+    print(f"prepared {DATA}: MNIST sample; PTB train/valid/test texts")
 
 
 def main():
@@ -88,7 +83,7 @@ def main():
             os.makedirs(os.path.join(out, "logs"), exist_ok=True)
             for log in sorted(os.listdir(os.path.join(RUNS, name, "log"))):  # the raw numbers, beside the tables
                 src = os.path.join(RUNS, name, "log", log)
-                if log.startswith("train_") and log.endswith(".log") and not os.path.islink(src):
+                if log.startswith("train_") and log.endswith((".log", ".json")) and not os.path.islink(src):
                     shutil.copy2(src, os.path.join(out, "logs", log))
             subprocess.call([sys.executable, os.path.join(ROOT, "latex-code-gen.py"), "--experiment",
                              os.path.join(RUNS, name), "--out", out, "--logs", "train",

@@ -11,7 +11,7 @@ from common.launch.launcher import Launcher  # noqa: E402
 RUNS = os.path.join(HERE, "runs")    # one experiment folder per experiment (log/, checkpoint/, traces/); git-ignored
 DATA = os.path.join(HERE, "data")    # filled by run.py from $HSTNN_STUDY_DATA; git-ignored
 MNIST_DATA = DATA                    # DATA/MNIST/raw/*-idx?-ubyte: 4,000 train / 1,000 test real digits
-PTB_DATA = os.path.join(DATA, "penn-treebank")  # train = PTB valid text; valid, test = the halves of PTB test
+PTB_DATA = os.path.join(DATA, "penn-treebank")  # ptb.train.txt, ptb.valid.txt, ptb.test.txt: the real splits
 SEEDS = [1111, 2222, 3333]
 SCRIPTS = {"rnn-smnist": "experiments/rnn-smnist-800-0.5-0.6/rnn-smnist.py",
            "lstm-smnist": "experiments/lstm-smnist-800-0.5-0.6/lstm-smnist.py",
