@@ -296,6 +296,7 @@ def plot(acc, spear, out):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    color = {c: f"C{i}" for i, c in enumerate(Q2)}
     for i, c in enumerate(Q2):
         xs, ys, es = [], [], []
         for j, r in enumerate(RATIOS):
@@ -304,7 +305,7 @@ def plot(acc, spear, out):
                 xs.append(j + (i - 2.5) * 0.1)
                 ys.append(statistics.fmean(v))
                 es.append(stats.t.ppf(0.975, len(v) - 1) * statistics.stdev(v) / math.sqrt(len(v)))
-        axes[0].errorbar(xs, ys, yerr=es, fmt="o", capsize=3, label=c)
+        axes[0].errorbar(xs, ys, yerr=es, fmt="o", capsize=3, label=c, color=color[c])
     axes[0].set_xticks(range(len(RATIOS)), [str(r) for r in RATIOS])
     axes[0].set_xlabel("SNN ratio")
     axes[0].set_ylabel("test accuracy after Restoration (%)")
@@ -316,8 +317,11 @@ def plot(acc, spear, out):
         if pts:
             axes[1].errorbar([w for w, _ in pts], [p["mean"] for _, p in pts],
                              yerr=[0 if math.isnan(p["half"]) else p["half"] for _, p in pts], marker="o", capsize=3,
-                             label=label)
+                             label=label, color=color[label])
     axes[1].set_xscale("log", base=2)
+    widths = sorted({w for (w, _, _) in spear})
+    axes[1].set_xticks(widths, [str(w) for w in widths])
+    axes[1].minorticks_off()
     axes[1].set_xlabel("neurons per layer and type (Adaptation)")
     axes[1].set_ylabel("Spearman with the oracle")
     axes[1].set_title("Q1: agreement with leave-one-out")
