@@ -5,6 +5,8 @@ import json
 import os
 import runpy
 import statistics
+import subprocess
+import sys
 
 import pytest
 
@@ -101,3 +103,28 @@ def test_criteria_study_files_compile_link_adaptation_and_analysis_counts_only_f
     assert p["half"] == pytest.approx(4.302653 * sd / 3 ** 0.5, rel=1e-5)  # t_0.975 with 2 degrees of freedom
     assert analysis["verdict"](p, "Hessian").startswith("no difference larger than")
     assert analysis["verdict"](analysis["paired"]([3.0, 3.1, 2.9]), "Hessian").startswith("Hessian better by")
+
+
+def test_replication_compare_pairs_seeds_and_states_the_t_interval(tmp_path):
+    def log(name, *ppls):
+        path = tmp_path / "runs" / "rnn-ptb-real" / "log"
+        path.mkdir(parents=True, exist_ok=True)
+        blocks = "".join(f"| Performance on Test Set | test loss 6.00 | test ppl {p:8.2f}\n" for p in ppls)
+        (path / f"train_ptb_{name}.log").write_text("| end of epoch   1 | ...\n" + blocks)
+    hstnn, ffs = [300.0, 310.0, 290.0], [320.0, 311.0, 300.0]
+    for i, seed in enumerate((1111, 2222, 3333)):
+        log(f"rnn_{seed}", 400.0)
+        log(f"snn_{seed}", 500.0)
+        log(f"ffs_{seed}_0.5", ffs[i])
+        log(f"hybrid_{seed}_0.5", 280.0, 900.0, hstnn[i])   # redundant, selected, restored
+    log("hybrid_4444_0.5", 280.0, 900.0)                    # Restoration unfinished: not paired
+    log("ffs_4444_0.5", 305.0)
+    subprocess.run([sys.executable, os.path.join(ROOT, "studies", "replication", "compare.py"), "--runs",
+                    str(tmp_path / "runs"), "--out", str(tmp_path / "out")], check=True, capture_output=True)
+    text = (tmp_path / "out" / "comparisons.md").read_text()
+    diffs = [f - h for h, f in zip(hstnn, ffs)]  # perplexity: > 0 means HSTNN is better; 20, 1, 10
+    half = 4.302653 * statistics.stdev(diffs) / 3 ** 0.5
+    mean = statistics.fmean(diffs)
+    assert f"| 0.5 | +20.00, +1.00, +10.00 | {mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}] |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| 0.5 | 300.00"))
+    assert row.count("(3/3 seeds)") == 2  # seed 4444 has no restored network, so it is not paired

@@ -4,16 +4,20 @@
 
 For every experiment in runs/: per SNN ratio, HSTNN minus ffs and HSTNN minus the better pure network,
 each as the mean ± population std over seeds of the per-seed difference (seeds paired: the same seed
-trains both), beside the seed std of the runs themselves. For the random-selection ablation: the
+trains both), beside the seed std of the runs themselves, and per seed with the mean's 95 % confidence
+interval (t, n − 1). For the random-selection ablation: the
 metric right after Selection (before Restoration) and after Restoration, Hessian vs random, same seeds.
 Writes comparisons.md and comparisons.csv.
 """
 import argparse
 import csv
 import glob
+import math
 import os
 import re
 import statistics
+
+from scipy import stats
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -43,6 +47,15 @@ def ms(values):
     return f"{statistics.fmean(values):.2f} ± {statistics.pstdev(values):.2f}"
 
 
+def interval(diffs):
+    """'mean [low, high]': the 95 % confidence interval of the mean paired difference (t, n − 1)."""
+    if len(diffs) < 2:
+        return "NA"
+    half = stats.t.ppf(0.975, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
+    mean = statistics.fmean(diffs)
+    return f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
+
+
 def layout(folder):
     """(dataset, pure non-spiking model, seeds, ratios) from the log names."""
     names = [os.path.basename(p)[len("train_"):-len(".log")] for p in glob.glob(os.path.join(folder, "log", "train_*.log"))]
@@ -54,8 +67,8 @@ def layout(folder):
     return ds, pure, seeds, ratios
 
 
-def compare(name, rows):
-    folder = os.path.join(RUNS, name)
+def compare(runs, name, rows):
+    folder = os.path.join(runs, name)
     ds, pure, seeds, ratios = layout(folder)
     better = min if ds == "ptb" else max  # perplexity: lower is better; accuracy: higher
     sign = -1 if ds == "ptb" else 1       # differences written so that > 0 means HSTNN is better
@@ -64,6 +77,7 @@ def compare(name, rows):
              f"seeds {', '.join(map(str, seeds))}; differences > 0 mean HSTNN is better)", "",
              f"| ratio | HSTNN | ffs | {pure} | snn | HSTNN − ffs (paired) | HSTNN − better pure (paired) |",
              "|---|---|---|---|---|---|---|"]
+    per_seed = []
     for r in ratios:
         h = {s: final(folder, ds, "hybrid", s, r) for s in seeds}
         f = {s: final(folder, ds, "ffs", s, r) for s in seeds}
@@ -76,8 +90,15 @@ def compare(name, rows):
                      f"{ms([p[1][0] for p in pures.values() if p[1]])} | {ms(d_ffs)} ({sum(d > 0 for d in d_ffs)}/{len(d_ffs)} seeds) | "
                      f"{ms(d_pure)} ({sum(d > 0 for d in d_pure)}/{len(d_pure)} seeds) |")
         rows.append(dict(experiment=name, ratio=r, hstnn=ms(hv.values()), ffs=ms(fv.values()),
-                         hstnn_minus_ffs=ms(d_ffs), hstnn_minus_best_pure=ms(d_pure)))
-    random = os.path.join(RUNS, f"{name}-random-selection")
+                         hstnn_minus_ffs=ms(d_ffs), hstnn_minus_best_pure=ms(d_pure),
+                         hstnn_minus_ffs_ci95=interval(d_ffs), hstnn_minus_best_pure_ci95=interval(d_pure)))
+        per_seed.append(f"| {r} | {', '.join(f'{d:+.2f}' for d in d_ffs)} | {interval(d_ffs)} | "
+                        f"{', '.join(f'{d:+.2f}' for d in d_pure)} | {interval(d_pure)} |")
+    lines += ["", f"Per seed ({', '.join(map(str, seeds))}) and the mean with its 95 % confidence interval (t, n − 1; "
+              "n = the seeds with both runs finished):", "",
+              "| ratio | HSTNN − ffs per seed | mean [95 % CI] | HSTNN − better pure per seed | mean [95 % CI] |",
+              "|---|---|---|---|---|"] + per_seed
+    random = os.path.join(runs, f"{name}-random-selection")
     if any(not os.path.islink(p) for p in glob.glob(os.path.join(random, "log", f"train_{ds}_hybrid_*_*.log"))):
         lines += ["", f"Random-selection ablation ({name}-random-selection: the same Adaptation checkpoints, counts, "
                   "rule and Restoration; uniform random scores instead of the Hessian importance):", "",
@@ -102,11 +123,12 @@ def compare(name, rows):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=os.path.join(ROOT, "results", "studies", "replication"))
+    p.add_argument("--runs", default=RUNS, help="the folder of experiment folders (default: runs/ of this study)")
     args = p.parse_args()
     rows, text = [], ["# Paired comparisons (mean ± population std over seeds)\n"]
-    for name in sorted(os.listdir(RUNS)) if os.path.isdir(RUNS) else []:
-        if not name.endswith("-random-selection") and glob.glob(os.path.join(RUNS, name, "log", "train_*.log")):
-            text.append(compare(name, rows))
+    for name in sorted(os.listdir(args.runs)) if os.path.isdir(args.runs) else []:
+        if not name.endswith("-random-selection") and glob.glob(os.path.join(args.runs, name, "log", "train_*.log")):
+            text.append(compare(args.runs, name, rows))
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "comparisons.md"), "w") as f:
         f.write("\n".join(text))
