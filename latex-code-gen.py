@@ -53,6 +53,9 @@ def main(argv=None):
     p.add_argument("--profile-csv", default=os.path.join(ROOT, "results", "profile.csv"),
                    help="the launcher's profile records")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG/PDF plots")
+    p.add_argument("--bold", choices=("hstnn", "better"), default="hstnn",
+                   help="which cells the .tex bolds: hstnn = every HSTNN cell, as the authors' table; better = per seed "
+                        "and ratio the better of ffs and HSTNN (none on a tie)")
     args = p.parse_args(argv)
 
     if args.experiment:
@@ -63,7 +66,7 @@ def main(argv=None):
     if not experiments:
         print("No logs found (looked for experiments/*/log and studies/*/log). Run an mprun-*.py first, "
               "or name a folder with --experiment.")
-    found = tables.write_report(experiments, args.out, plots=not args.no_plots)
+    found = tables.write_report(experiments, args.out, plots=not args.no_plots, bold=args.bold)
 
     folders = sorted({e.folder for e in experiments})
     if folders or os.path.exists(args.profile_csv):

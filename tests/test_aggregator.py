@@ -112,6 +112,20 @@ def test_csv_rules_and_latex_layout(tmp_path):
     assert tex[6].startswith(f"0.50 & {f:.2f} & \\textbf{{{h:.2f}}}  & ")
     assert tex[-3:] == ["\\end{tabular}", "\\end{table}", ""]
 
+    # --bold better: per seed, the better of ffs and HSTNN (lower perplexity), whichever it is, none on a tie
+    for seed, value in ((2222, v[("ffs", 0.5, 2222)] + 3), (3333, v[("ffs", 0.5, 3333)])):  # HSTNN worse; a tie
+        write_log(str(exp), "test", f"ptb_hybrid_{seed}_0.5", final_block("ptb", f"{value:.2f}"))
+        v[("hybrid", 0.5, seed)] = value
+    assert aggregate("--legacy-logs", "--experiment", exp, "--out", tmp_path / "better", "--no-plots", "--bold", "better") == 0
+    row = (tmp_path / "better" / "ptb-RNN.tex").read_text().split("\n")[6]
+    cells = row.split(" \\\\")[0].split(" & ")[1:]
+    assert row.startswith("0.50 & ") and len(cells) == 2 * len(seeds)
+    for i, s in enumerate(seeds):
+        f, h = v[("ffs", 0.5, s)], v[("hybrid", 0.5, s)]
+        want = {1111: (f"{f:.2f}", f"\\textbf{{{h:.2f}}}"), 2222: (f"\\textbf{{{f:.2f}}}", f"{h:.2f}"),
+                3333: (f"{f:.2f}", f"{h:.2f}"), 4444: (f"{f:.2f}", f"\\textbf{{{h:.2f}}}")}[s]
+        assert (cells[2 * i].strip(), cells[2 * i + 1].strip()) == want
+
 
 def test_missing_unfinished_and_garbled_runs_are_marked(tmp_path, capsys):
     exp = tmp_path / "rnn-ptb-650-0.5-0.6"

@@ -26,9 +26,19 @@ def csv_text(res, kind):
     return text + csv_line("snn", res.row("snn"))
 
 
-def latex_text(res):
-    """The authors' LaTeX table (at least 11 columns as theirs), with every seed."""
+def latex_text(res, bold="hstnn"):
+    """The authors' LaTeX table (at least 11 columns as theirs), with every seed. bold="hstnn" bolds every HSTNN
+    cell, as the authors did; bold="better" bolds, per seed and ratio, the better of ffs and HSTNN (none on a tie)."""
     exp, raw = res.experiment, (lambda c: MISSING if c.raw is None else c.raw)
+    lower = exp.dataset == "ptb"
+
+    def pair(f, h):
+        if bold == "hstnn":
+            return raw(f) + " & \\textbf{" + raw(h) + "} "
+        better = None if f.value is None or h.value is None or f.value == h.value else \
+            ("h" if (h.value < f.value) == lower else "f")
+        mark = lambda c, side: "\\textbf{" + raw(c) + "}" if better == side else raw(c)
+        return mark(f, "f") + " & " + mark(h, "h") + " "
     cols = "|c" * max(11, 1 + 2 * len(exp.seeds)) + "|"
     text = "\\begin{table}[] \n\\begin{tabular}{" + cols + "} \n\\hline \n     "
     text += "".join("& \\multicolumn{2}{c|}{%s}  " % s for s in exp.seeds) + "\\\\ \\hline \n"
@@ -38,8 +48,8 @@ def latex_text(res):
 
     text += pure_line(exp.rnn_type)
     for r in exp.ratios:
-        text += ratio_label(r) + "".join(" & " + raw(f) + " & \\textbf{" + raw(h) + "} "
-                                         for f, h in zip(res.row("ffs", r), res.row("hybrid", r))) + " \\\\ \\hline \n"
+        text += ratio_label(r) + "".join(" & " + pair(f, h) for f, h in zip(res.row("ffs", r), res.row("hybrid", r))) \
+            + " \\\\ \\hline \n"
     text += pure_line("snn")
     return text + "\\end{tabular}\n\\end{table}\n"
 
@@ -98,8 +108,9 @@ def plot(res, path_stem):
 
 
 # -- everything for a list of experiments -------------------------------------------------------------
-def write_report(experiments, out_dir, plots=True, echo=print):
-    """Write every experiment's CSVs, .tex, summary and plots under out_dir; return the Results."""
+def write_report(experiments, out_dir, plots=True, echo=print, bold="hstnn"):
+    """Write every experiment's CSVs, .tex, summary and plots under out_dir; return the Results.
+    bold: which cells the .tex bolds (latex_text)."""
     all_results = []
     for exp in experiments:
         res = collect(exp)
@@ -110,7 +121,7 @@ def write_report(experiments, out_dir, plots=True, echo=print):
         for kind in ("ffs", "hybrid"):
             with open(f"{stem}-{kind}.csv", "w") as fp:
                 print(csv_text(res, kind), file=fp)
-        latex, summary = latex_text(res), summary_text(res)
+        latex, summary = latex_text(res, bold), summary_text(res)
         with open(f"{stem}.tex", "w") as fp:
             fp.write(latex)
         with open(f"{stem}-summary.md", "w") as fp:
