@@ -18,6 +18,7 @@ the paired comparisons and the Hessian-vs-random table. Runs go to studies/repli
 """
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,21 @@ def prepare_data(source):
     print(f"prepared {DATA}: MNIST sample; PTB train/valid/test texts")
 
 
+def aggregate(name):
+    """One experiment's CSV, LaTeX, summary and plot, with a copy of its train logs and completion records."""
+    out = os.path.join(RESULTS, name)
+    os.makedirs(os.path.join(out, "logs"), exist_ok=True)
+    for log in sorted(os.listdir(os.path.join(RUNS, name, "log"))):  # the raw numbers, beside the tables
+        src = os.path.join(RUNS, name, "log", log)
+        if log.startswith("train_") and log.endswith(".log") and not os.path.islink(src):
+            shutil.copy2(src, os.path.join(out, "logs", log))
+        elif log.startswith("train_") and log.endswith(".json") and not os.path.islink(src):
+            with open(src) as fin, open(os.path.join(out, "logs", log), "w") as fout:  # paths of the repository
+                fout.write(re.sub(r'"/[^"]*?/((?:experiments|studies)/)', r'"\1', fin.read()))
+    subprocess.call([sys.executable, os.path.join(ROOT, "latex-code-gen.py"), "--experiment", os.path.join(RUNS, name),
+                     "--out", out, "--logs", "train", "--profile-csv", os.path.join(RUNS, "profile.csv")], cwd=ROOT)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", default=os.environ.get("HSTNN_STUDY_DATA"),
@@ -79,15 +95,7 @@ def main():
         return 0
     for name in sorted(os.listdir(RUNS)) if os.path.isdir(RUNS) else []:
         if os.path.isdir(os.path.join(RUNS, name, "log")):
-            out = os.path.join(RESULTS, name)
-            os.makedirs(os.path.join(out, "logs"), exist_ok=True)
-            for log in sorted(os.listdir(os.path.join(RUNS, name, "log"))):  # the raw numbers, beside the tables
-                src = os.path.join(RUNS, name, "log", log)
-                if log.startswith("train_") and log.endswith((".log", ".json")) and not os.path.islink(src):
-                    shutil.copy2(src, os.path.join(out, "logs", log))
-            subprocess.call([sys.executable, os.path.join(ROOT, "latex-code-gen.py"), "--experiment",
-                             os.path.join(RUNS, name), "--out", out, "--logs", "train",
-                             "--profile-csv", os.path.join(RUNS, "profile.csv")], cwd=ROOT)
+            aggregate(name)
     subprocess.call([sys.executable, os.path.join(HERE, "compare.py"), "--out", RESULTS], cwd=ROOT)
     subprocess.call([sys.executable, os.path.join(HERE, "selection_probe.py"), "--out", RESULTS], cwd=ROOT)
     return 1 if bad else 0
