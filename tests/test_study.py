@@ -106,8 +106,8 @@ def test_criteria_study_files_compile_link_adaptation_and_analysis_counts_only_f
 
 
 def test_replication_compare_pairs_seeds_and_states_the_t_interval(tmp_path):
-    def log(name, *ppls):
-        path = tmp_path / "runs" / "rnn-ptb-real" / "log"
+    def log(name, *ppls, folder="rnn-ptb-real"):
+        path = tmp_path / "runs" / folder / "log"
         path.mkdir(parents=True, exist_ok=True)
         blocks = "".join(f"| Performance on Test Set | test loss 6.00 | test ppl {p:8.2f}\n" for p in ppls)
         (path / f"train_ptb_{name}.log").write_text("| end of epoch   1 | ...\n" + blocks)
@@ -119,6 +119,8 @@ def test_replication_compare_pairs_seeds_and_states_the_t_interval(tmp_path):
         log(f"hybrid_{seed}_0.5", 280.0, 900.0, hstnn[i])   # redundant, selected, restored
     log("hybrid_4444_0.5", 280.0, 900.0)                    # Restoration unfinished: not paired
     log("ffs_4444_0.5", 305.0)
+    for seed, ppl in ((1111, 295.0), (2222, 300.0), (3333, 301.0)):   # ffs given HSTNN's epochs
+        log(f"ffs_{seed}_0.5", ppl, folder="rnn-ptb-real-ffs-matched")
     subprocess.run([sys.executable, os.path.join(ROOT, "studies", "replication", "compare.py"), "--runs",
                     str(tmp_path / "runs"), "--out", str(tmp_path / "out")], check=True, capture_output=True)
     text = (tmp_path / "out" / "comparisons.md").read_text()
@@ -126,5 +128,7 @@ def test_replication_compare_pairs_seeds_and_states_the_t_interval(tmp_path):
     half = 4.302653 * statistics.stdev(diffs) / 3 ** 0.5
     mean = statistics.fmean(diffs)
     assert f"| 0.5 | +20.00, +1.00, +10.00 | {mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}] |" in text
+    assert "| 0.5 | 300.00 ± 8.16 | 298.67 ± 2.62 | -5.00, -10.00, +11.00 | -1.33 [-28.58, +25.92] |" in text
+    assert text.count("### ") == 1  # the matched ffs folder is not an experiment of its own
     row = next(line for line in text.splitlines() if line.startswith("| 0.5 | 300.00"))
     assert row.count("(3/3 seeds)") == 2  # seed 4444 has no restored network, so it is not paired

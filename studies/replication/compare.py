@@ -5,8 +5,9 @@
 For every experiment in runs/: per SNN ratio, HSTNN minus ffs and HSTNN minus the better pure network,
 each as the mean ± population std over seeds of the per-seed difference (seeds paired: the same seed
 trains both), beside the seed std of the runs themselves, and per seed with the mean's 95 % confidence
-interval (t, n − 1). For the random-selection ablation: the
-metric right after Selection (before Restoration) and after Restoration, Hessian vs random, same seeds.
+interval (t, n − 1); against ffs at the matched budget where <experiment>-ffs-matched exists. For the
+random-selection ablation: the metric right after Selection (before Restoration) and after Restoration,
+Hessian vs random, same seeds.
 Writes comparisons.md and comparisons.csv.
 """
 import argparse
@@ -98,6 +99,19 @@ def compare(runs, name, rows):
               "n = the seeds with both runs finished):", "",
               "| ratio | HSTNN − ffs per seed | mean [95 % CI] | HSTNN − better pure per seed | mean [95 % CI] |",
               "|---|---|---|---|---|"] + per_seed
+    matched = os.path.join(runs, f"{name}-ffs-matched")  # ffs given as many epochs as Adaptation + Restoration
+    if glob.glob(os.path.join(matched, "log", f"train_{ds}_ffs_*.log")):
+        lines += ["", f"ffs at the matched budget ({name}-ffs-matched: as many epochs as Adaptation + Restoration):", "",
+                  "| ratio | HSTNN | ffs, matched budget | HSTNN − ffs per seed | mean [95 % CI] |", "|---|---|---|---|---|"]
+        for r in ratios:
+            hv = {s: v[-1] for s in seeds if (v := final(folder, ds, "hybrid", s, r))}
+            mv = {s: v[-1] for s in seeds if (v := final(matched, ds, "ffs", s, r))}
+            d = [sign * (hv[s] - mv[s]) for s in seeds if s in hv and s in mv]
+            if mv:
+                lines.append(f"| {r} | {ms(hv.values())} | {ms(mv.values())} | {', '.join(f'{x:+.2f}' for x in d)} | "
+                             f"{interval(d)} |")
+                rows.append(dict(experiment=name, ratio=r, ffs_matched=ms(mv.values()),
+                                 hstnn_minus_ffs_matched_ci95=interval(d)))
     random = os.path.join(runs, f"{name}-random-selection")
     if any(not os.path.islink(p) for p in glob.glob(os.path.join(random, "log", f"train_{ds}_hybrid_*_*.log"))):
         lines += ["", f"Random-selection ablation ({name}-random-selection: the same Adaptation checkpoints, counts, "
@@ -127,7 +141,7 @@ def main():
     args = p.parse_args()
     rows, text = [], ["# Paired comparisons (mean ± population std over seeds)\n"]
     for name in sorted(os.listdir(args.runs)) if os.path.isdir(args.runs) else []:
-        if not name.endswith("-random-selection") and glob.glob(os.path.join(args.runs, name, "log", "train_*.log")):
+        if not name.endswith(("-random-selection", "-ffs-matched")) and glob.glob(os.path.join(args.runs, name, "log", "train_*.log")):
             text.append(compare(args.runs, name, rows))
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "comparisons.md"), "w") as f:

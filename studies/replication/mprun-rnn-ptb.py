@@ -25,6 +25,9 @@ launcher.multi_task(path, dict(PTB, stage1_epochs=1, stage1_lr=1.0, stage1_decay
 # HSTNN Selection (Hessian traces) + Restoration, from the Adaptation checkpoints
 launcher.multi_task(path, dict(PTB, stage2_epochs=1, stage2_lr=0.25, stage2_decay=2, mode="train2",
                                ratio=ratio_list, model=["hybrid"]))
+# ffs at the matched budget: as many epochs as Adaptation + Restoration (2), in a folder of its own
+launcher.multi_task(folder("rnn-ptb-real-ffs-matched"), dict(PTB, stage1_epochs=2, stage1_lr=1.0, stage1_decay=2,
+                                                              mode="train1", ratio=[0.5], model=["ffs"]))
 # Ablation: the same Selection counts and rule with random instead of Hessian scores, in a folder of its
 # own that shares this folder's stage-1 runs (links), so its tables show the same rnn/snn/ffs rows
 ablation = folder("rnn-ptb-real-random-selection")

@@ -9,8 +9,8 @@ text, select checkpoints on the validation text and are tested once on the test 
 
 Then it runs the launcher files of this folder through the kit's launcher (CPU: 2 jobs at a time;
 finished runs are skipped, interrupted ones resume), in this order: mprun-rnn-smnist.py (with the
-random-selection ablation), mprun-lstm-smnist.py, mprun-rnn-ptb.py stages 1-2, then its stage 3 (the
-PTB ablation). Last, the aggregator (latex-code-gen.py) writes every experiment's CSV, LaTeX, summary
+random-selection ablation), mprun-lstm-smnist.py, mprun-rnn-ptb.py stages 1-3 (with ffs at the matched
+budget), then its stage 4 (the PTB ablation). Last, the aggregator (latex-code-gen.py) writes every experiment's CSV, LaTeX, summary
 and plot under results/studies/replication/<experiment>/ (with a copy of its train logs and completion
 records in logs/), selection_probe.py the no-retraining check of the Hessian selection, and compare.py
 the paired comparisons and the Hessian-vs-random table. Runs go to studies/replication/runs/<experiment>/
@@ -30,8 +30,8 @@ sys.path.insert(0, HERE)
 from study import DATA, PTB_DATA, RUNS  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "results", "studies", "replication")
-ORDER = [("mprun-rnn-smnist.py", []), ("mprun-lstm-smnist.py", []), ("mprun-rnn-ptb.py", ["--stages", "1,2"]),
-         ("mprun-rnn-ptb.py", ["--stages", "3"])]
+ORDER = [("mprun-rnn-smnist.py", []), ("mprun-lstm-smnist.py", []), ("mprun-rnn-ptb.py", ["--stages", "1,2,3"]),
+         ("mprun-rnn-ptb.py", ["--stages", "4"])]
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
