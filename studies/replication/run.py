@@ -71,6 +71,8 @@ def aggregate(name):
         elif log.startswith("train_") and log.endswith(".json") and not os.path.islink(src):
             with open(src) as fin, open(os.path.join(out, "logs", log), "w") as fout:  # paths of the repository
                 fout.write(re.sub(r'"/[^"]*?/((?:experiments|studies)/)', r'"\1', fin.read()))
+    if name.endswith("-ffs-matched"):
+        return  # ffs runs only: compare.py pairs them with their experiment's HSTNN
     subprocess.call([sys.executable, os.path.join(ROOT, "latex-code-gen.py"), "--experiment", os.path.join(RUNS, name),
                      "--out", out, "--logs", "train", "--profile-csv", os.path.join(RUNS, "profile.csv")], cwd=ROOT)
 
