@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
 import torch  # noqa: E402
 
-from common import cost, perturb  # noqa: E402
+from common import cost, perturb, runs  # noqa: E402
 from common.cli import load_script  # noqa: E402
 from common.report.logs import read_result  # noqa: E402
 from common.training import KitError, load_checkpoint, pick_device, run_main  # noqa: E402
@@ -268,6 +268,11 @@ def main(argv=None):
             if os.path.exists(os.path.join("checkpoint", f"{name}.resume.t7")):
                 print(f"skip {name}: training unfinished ({name}.resume.t7 present)")
                 continue
+            if args.all:  # every result of a sweep comes from a run whose completion record verifies
+                _, _, problem = runs.verify(runs.log_path(name, "train"), check_log=False)
+                if problem:
+                    print(f"skip {name}: {problem}")
+                    continue
             outputs = {k: os.path.join("log", f"{k}_{name}.json") for k in kinds}
             if args.all and not args.force:
                 outputs = {k: p for k, p in outputs.items() if not (os.path.exists(p) and os.path.exists(path)

@@ -253,6 +253,11 @@ def test_ptb_end_to_end_cost_robustness_and_report(tmp_path, capsys):
     assert evaluate("cost", "--experiment", exp, "--model", "ffs", "--ratio", 0.5, *flags[:2], "--bptt", 5,
                     "--batch_size", 4, "--device", "cpu") == 0
     assert "pass the script flags it was trained with" in capsys.readouterr().err
+    # --all evaluates only runs whose completion record verifies: a checkpoint replaced since its run finished is skipped
+    checkpoint = exp / "checkpoint" / "ptb_snn_1111.t7"
+    checkpoint.write_bytes(checkpoint.read_bytes() + b"\0")
+    assert evaluate("cost", "--experiment", exp, "--all", "--force", *flags) == 0
+    assert "skip ptb_snn_1111: its checkpoint ptb_snn_1111.t7 was replaced or changed" in capsys.readouterr().out
     assert evaluate("cost", "--experiment", exp, "--model", "ffs", "--seed", 9, "--ratio", 0.5, *flags) == 2
     assert "needs the checkpoint checkpoint/ptb_ffs_9_0.5.t7" in capsys.readouterr().err
 
