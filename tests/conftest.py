@@ -31,6 +31,18 @@ def run_script(script, args, cwd):
         os.chdir(old_cwd)
 
 
+
+def aggregate(*argv):
+    """latex-code-gen.py in this process; its exit code (or the message it exits with)."""
+    old = sys.argv
+    sys.argv = ["latex-code-gen.py"] + [str(a) for a in argv]
+    try:
+        runpy.run_path(os.path.join(ROOT, "latex-code-gen.py"), run_name="__main__")
+    except SystemExit as e:
+        return e.code
+    finally:
+        sys.argv = old
+
 def write_corpus(folder, n_words=40, lines=(240, 40, 40), seed=0):
     """A tiny PTB-like corpus: ptb.train.txt, ptb.valid.txt, ptb.test.txt."""
     rng = random.Random(seed)

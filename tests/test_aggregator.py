@@ -2,7 +2,6 @@
 missing/unfinished/garbled runs, discovery, plots and the profile table. The synthetic logs have no completion
 records, as the authors' own logs: they are read with --legacy-logs (tests/test_faults.py covers records)."""
 import os
-import runpy
 import sys
 
 import pytest
@@ -10,18 +9,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from common.report import logs as R, published as P  # noqa: E402
-
-
-def aggregate(*argv):
-    """Run latex-code-gen.py in this process; return its exit code."""
-    old = sys.argv
-    sys.argv = ["latex-code-gen.py"] + [str(a) for a in argv]
-    try:
-        runpy.run_path(os.path.join(ROOT, "latex-code-gen.py"), run_name="__main__")
-    except SystemExit as e:
-        return e.code
-    finally:
-        sys.argv = old
+from conftest import aggregate  # noqa: E402
 
 
 def final_block(dataset, value):

@@ -5,7 +5,6 @@ an NA cell; a planted pickle never runs. The kills use the test-only hook HSTNN_
 import json
 import os
 import pickle
-import runpy
 import shutil
 import signal
 import sys
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, run_script, write_corpus
+from conftest import ROOT, aggregate, run_script, write_corpus
 from common.report import logs as R
 
 SCRIPT = os.path.join(ROOT, "experiments", "rnn-ptb-650-0.5-0.6", "rnn-ptb.py")
@@ -45,18 +44,6 @@ def killed_at(point, folder, corpus, stage):
             os._exit(code if isinstance(code, int) else 97)
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"not killed at {point} ({status})"
-
-
-def aggregate(*argv):
-    """latex-code-gen.py in this process; its exit code."""
-    old = sys.argv
-    sys.argv = ["latex-code-gen.py"] + [str(a) for a in argv]
-    try:
-        runpy.run_path(os.path.join(ROOT, "latex-code-gen.py"), run_name="__main__")
-    except SystemExit as e:
-        return e.code
-    finally:
-        sys.argv = old
 
 
 def result(folder, name, legacy=False):
