@@ -7,6 +7,7 @@ the batches come in the same order, with the same pixel values (uint8 / 255, no 
 """
 import gzip
 import os
+import shutil
 import struct
 import zlib
 
@@ -77,6 +78,17 @@ def find_file(folder, name):
             return os.path.join(folder, candidate)
     return None
 
+
+
+def copy_raw(source, dest):
+    """Copy the four IDX files (plain or .gz) from the folder source to dest; the first missing file's path, or None."""
+    os.makedirs(dest, exist_ok=True)
+    for name in FILES["train"] + FILES["test"]:
+        found = find_file(source, name)
+        if found is None:
+            return os.path.join(source, name)
+        shutil.copy2(found, os.path.join(dest, os.path.basename(found)))
+    return None
 
 def load_split(data, split):
     """uint8 images [N, 28, 28] and int64 labels [N] of the train or test split."""

@@ -26,6 +26,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+sys.path.insert(0, ROOT)
+from common.data.smnist import FILES, copy_raw  # noqa: E402
 from analysis import final_accuracy  # noqa: E402
 from study import CRITERIA, DATA, FIRST, RUNS, SEEDS  # noqa: E402
 
@@ -40,7 +42,7 @@ ORDER = [("mprun-adaptation.py", ["--stages", "1"]),                          # 
          ("mprun-criteria.py", []), ("mprun-ffs.py", []),                     # Q2, Q3: the other seeds
          ("no_retraining.py", ["--widths", "30,60,120"]),                     # Q1, the other seeds at width 60
          ("mprun-adaptation.py", []), ("no_retraining.py", [])]               # width 240, and Q1 there
-MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+MNIST_FILES = FILES["train"] + FILES["test"]
 
 
 def prepare_data(source):
@@ -50,14 +52,9 @@ def prepare_data(source):
     if not source or not os.path.isdir(os.path.join(source, "MNIST", "raw")):
         sys.exit("error: the study's data is not prepared. Set HSTNN_STUDY_DATA (or pass --data-root) to a folder "
                  f"holding MNIST/raw/ with the four IDX files of the 5,000-digit sample; got {source!r}")
-    os.makedirs(raw, exist_ok=True)
-    for f in MNIST_FILES:
-        for name in (f, f + ".gz"):
-            if os.path.exists(os.path.join(source, "MNIST", "raw", name)):
-                shutil.copy2(os.path.join(source, "MNIST", "raw", name), os.path.join(raw, name))
-                break
-        else:
-            sys.exit(f"error: {os.path.join(source, 'MNIST', 'raw', f)} is missing")
+    missing = copy_raw(os.path.join(source, "MNIST", "raw"), raw)
+    if missing:
+        sys.exit(f"error: {missing} is missing")
 
 
 def collect_logs():

@@ -27,12 +27,14 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+sys.path.insert(0, ROOT)
+from common.data.smnist import FILES, copy_raw  # noqa: E402
 from study import DATA, PTB_DATA, RUNS  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "results", "studies", "replication")
 ORDER = [("mprun-rnn-smnist.py", []), ("mprun-lstm-smnist.py", []), ("mprun-rnn-ptb.py", ["--stages", "1,2,3"]),
          ("mprun-rnn-ptb.py", ["--stages", "4"])]
-MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+MNIST_FILES = FILES["train"] + FILES["test"]
 
 
 def prepare_data(source):
@@ -44,14 +46,9 @@ def prepare_data(source):
         sys.exit("error: the study's data is not prepared and no data folder was given. Set HSTNN_STUDY_DATA (or pass "
                  "--data-root) to a folder holding MNIST/raw/ (4,000 + 1,000 real digits as the four IDX files) "
                  f"and penn-treebank/ptb.train.txt, ptb.valid.txt, ptb.test.txt; got {source!r}")
-    os.makedirs(mnist, exist_ok=True)
-    for f in MNIST_FILES:
-        for name in (f, f + ".gz"):
-            if os.path.exists(os.path.join(source, "MNIST", "raw", name)):
-                shutil.copy2(os.path.join(source, "MNIST", "raw", name), os.path.join(mnist, name))
-                break
-        else:
-            sys.exit(f"error: {os.path.join(source, 'MNIST', 'raw', f)} is missing")
+    missing = copy_raw(os.path.join(source, "MNIST", "raw"), mnist)
+    if missing:
+        sys.exit(f"error: {missing} is missing")
     os.makedirs(ptb, exist_ok=True)
     for f in ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"):
         if not os.path.exists(os.path.join(source, "penn-treebank", f)):
