@@ -15,12 +15,16 @@ import math
 import os
 import re
 import statistics
+import sys
 from collections import defaultdict
 
 from scipy import stats
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, ROOT)
+from common.report import writeup  # noqa: E402
+
 RATIOS = (0.25, 0.5, 0.75)
 Q2 = ("hessian", "random", "taylor", "magnitude", "trace", "reversed")
 IMPROVING = set()  # the finished runs whose best validation epoch was their last
@@ -81,11 +85,12 @@ def paired(diffs):
 
 
 def fmt(p):
+    """'difference [95 % CI] | seeds better / worse of n | MDD' cells."""
     if p is None:
-        return "no finished pair | | |"
-    ci = "n/a" if math.isnan(p["half"]) else f"[{p['mean'] - p['half']:+.2f}, {p['mean'] + p['half']:+.2f}]"
+        return "no finished pair | |"
+    ci = "" if math.isnan(p["half"]) else f" [{p['mean'] - p['half']:+.2f}, {p['mean'] + p['half']:+.2f}]"
     mdd = "n/a" if math.isnan(p["mdd"]) else f"{p['mdd']:.2f}"
-    return f"{p['mean']:+.2f} | {ci} | {p['n']} ({p['pos']}+ / {p['neg']}-) | {mdd}"
+    return f"{p['mean']:+.2f}{ci} | {p['pos']}+ / {p['neg']}- of {p['n']} | {mdd}"
 
 
 def verdict(p, what):
@@ -124,8 +129,9 @@ def table_q2(acc, draws):
              "difference at 80 % power. random: the mean of the seed's finished draws (draws per seed: "
              + ", ".join(f"{r}: {sorted(set(len(v) for (rr, _), v in draws.items() if rr == r))}" for r in RATIOS)
              + ").", "",
-             "| ratio | criterion | mean ± sd (n) | Hessian − criterion | 95 % CI | seeds (Hessian better / worse) | MDD |",
-             "|---|---|---|---|---|---|---|"]
+             ]
+    table = ["| ratio | criterion | accuracy, mean ± sd (n) | Hessian − criterion [95 % CI] | seeds Hessian better / worse | MDD |",
+             "|---|---|---|---|---|---|"]
     rows = []
     for r in RATIOS:
         for c in Q2:
@@ -134,13 +140,13 @@ def table_q2(acc, draws):
             ms = f"{statistics.fmean(v):.2f} ± {statistics.stdev(v):.2f} ({len(v)})" if len(v) > 1 else \
                 (f"{v[0]:.2f} (1)" if v else "none finished")
             if c == "hessian":
-                lines.append(f"| {r} | {c} | {ms} | | | | |")
+                table.append(f"| {r} | hessian (reference) | {ms} | | | |")
                 continue
             common = sorted(set(seeds) & set(acc.get(("hessian", r), {})))
             p = paired([acc[("hessian", r)][s] - seeds[s] for s in common])
-            lines.append(f"| {r} | {c} | {ms} | {fmt(p)} |")
+            table.append(f"| {r} | {c} | {ms} | {fmt(p)} |")
             rows.append(dict(question=2, ratio=r, a="hessian", b=c, **(p or {"n": 0}), verdict=verdict(p, "Hessian")))
-    return lines + [""], rows
+    return lines + table + [""], rows, {"criteria-q2": "\n".join(table)}
 
 
 def table_q3(runs, acc):
@@ -152,8 +158,9 @@ def table_q3(runs, acc):
              "ffs has the final shape from the start. Original budget: as many epochs as Adaptation; matched: as "
              "many as Adaptation + Restoration (epochs, not FLOPs: Adaptation runs twice the neurons). Paired by "
              "seed (the same seed, not the same network). Difference = HSTNN (Hessian) − other.", "",
-             "| ratio | comparison | other: mean ± sd (n) | difference | 95 % CI | seeds (HSTNN better / worse) | MDD |",
-             "|---|---|---|---|---|---|---|"]
+             ]
+    table = ["| ratio | comparison | other: accuracy, mean ± sd (n) | difference [95 % CI] | seeds HSTNN better / worse | MDD |",
+             "|---|---|---|---|---|---|"]
     rows = []
     for r in RATIOS:
         hs = acc.get(("hessian", r), {})
@@ -166,26 +173,26 @@ def table_q3(runs, acc):
             ms = f"{statistics.fmean(v):.2f} ± {statistics.stdev(v):.2f} ({len(v)})" if len(v) > 1 else "n < 2"
             common = sorted(set(base) & set(other))
             p = paired([base[s] - other[s] for s in common])
-            lines.append(f"| {r} | {label} | {ms} | {fmt(p)} |")
+            table.append(f"| {r} | {label} | {ms} | {fmt(p)} |")
             rows.append(dict(question=3, ratio=r, a=label.split(" − ")[0], b=label.split(" − ")[1], **(p or {"n": 0}),
                              verdict=verdict(p, "HSTNN")))
         common = sorted(set(ffs["matched"][r]) & set(ffs["original"][r]))
         p = paired([ffs["matched"][r][s] - ffs["original"][r][s] for s in common])
-        lines.append(f"| {r} | ffs matched − ffs original | | {fmt(p)} |")
+        table.append(f"| {r} | ffs matched − ffs original | | {fmt(p)} |")
         rows.append(dict(question=3, ratio=r, a="ffs matched", b="ffs original", **(p or {"n": 0}),
                          verdict=verdict(p, "the longer ffs")))
-    lines.append("")
+    table.append("")
     for label, keys in (("ffs, original budget", [k for k in runs if k[0] == "w60" and k[1] == "ffs"]),
                         ("ffs, matched epochs", [k for k in runs if k[0] == "w60-ffs-matched"]),
                         ("HSTNN Restoration (Hessian)", [k for k in runs if k[0] == "w60-hessian"])):
-        lines.append(f"- {label}: {sum(k in IMPROVING for k in keys)} of {len(keys)} finished runs had their best "
+        table.append(f"- {label}: {sum(k in IMPROVING for k in keys)} of {len(keys)} finished runs had their best "
                      "validation accuracy at their last epoch (still improving when stopped).")
-    return lines + [""], rows
+    return lines + table + [""], rows, {"criteria-q3": "\n".join(table)}
 
 
 def table_q1(path):
     if not os.path.exists(path):
-        return ["## Question 1: no retraining", "", "Not run yet (no no-retraining.csv).", ""], [], {}
+        return ["## Question 1: no retraining", "", "Not run yet (no no-retraining.csv).", ""], [], {}, {}
     data = defaultdict(dict)  # (width, criterion, ratio, metric) -> seed -> value
     with open(path) as f:
         for r in csv.DictReader(f):
@@ -204,34 +211,39 @@ def table_q1(path):
              "Test accuracy (%) of the redundant network shrunk to the kept neurons, before any retraining: mean ± "
              "sd over seeds (n). random: the mean of the seed's draws. The oracle is each neuron's loss increase "
              "when it alone is removed, measured on the 1,000 held-out (validation) images; accuracies are on the "
-             "1,000 test images.", "",
-             "| width | ratio | redundant | " + " | ".join(crit) + " |", "|---" * (len(crit) + 3) + "|"]
+             "1,000 test images.", ""]
+    accuracy = ["| width | ratio | redundant | " + " | ".join(crit) + " |", "|---" * (len(crit) + 3) + "|"]
     ms = lambda v: f"{statistics.fmean(v):.1f} ± {statistics.stdev(v):.1f} ({len(v)})" if len(v) > 1 else \
         (f"{v[0]:.1f} (1)" if v else "–")
     for w in widths:
         for ratio in ("0.25", "0.5", "0.75"):
             red = list(data.get((w, "redundant", "", "test_acc"), {}).values())
-            lines.append(f"| {w} | {ratio} | {ms(red)} | " + " | ".join(
+            accuracy.append(f"| {w} | {ratio} | {ms(red)} | " + " | ".join(
                 ms(list(data.get((w, c, ratio, "test_acc"), {}).values())) for c in crit) + " |")
-    rows = []
-    lines += ["", "Paired differences per seed, no retraining: Hessian − criterion (test accuracy points).", "",
-              "| width | ratio | criterion | difference | 95 % CI | seeds (Hessian better / worse) | MDD |",
-              "|---|---|---|---|---|---|---|"]
+    rows, pairs = [], {}
+    long = ["", "Paired differences per seed, no retraining: Hessian − criterion (test accuracy points).", "",
+            "| width | ratio | criterion | difference [95 % CI] | seeds Hessian better / worse | MDD |",
+            "|---|---|---|---|---|---|"]
     for w in widths:
         for ratio in ("0.25", "0.5", "0.75"):
             hs = data.get((w, "hessian", ratio, "test_acc"), {})
             for c in ("random", "reversed", "magnitude", "trace", "taylor", "oracle"):
                 other = data.get((w, c, ratio, "test_acc"), {})
-                p = paired([hs[s] - other[s] for s in sorted(set(hs) & set(other))])
-                lines.append(f"| {w} | {ratio} | {c} | {fmt(p)} |")
+                p = pairs[(w, ratio, c)] = paired([hs[s] - other[s] for s in sorted(set(hs) & set(other))])
+                long.append(f"| {w} | {ratio} | {c} | {fmt(p)} |")
                 rows.append(dict(question=1, width=w, ratio=float(ratio), a="hessian", b=c, **(p or {"n": 0}),
                                  verdict=verdict(p, "Hessian")))
+    short = lambda p: "–" if p is None or math.isnan(p["half"]) else \
+        f"{p['mean']:+.2f} [{p['mean'] - p['half']:+.2f}, {p['mean'] + p['half']:+.2f}] ({p['pos']}+ / {p['neg']}-)"
+    compact = ["| width | ratio | Hessian − random [95 % CI] (better / worse) | Hessian − reversed | Hessian − oracle's pick |",
+               "|---|---|---|---|---|"]
+    for w in widths:
+        for ratio in ("0.25", "0.5", "0.75"):
+            compact.append(f"| {w} | {ratio} | " + " | ".join(short(pairs[(w, ratio, c)])
+                                                              for c in ("random", "reversed", "oracle")) + " |")
     pops = ("snn1", "snn2", "rnn1", "rnn2")
     spear = {}
-    lines += ["", "Spearman rank correlation with the oracle (per population, then the mean of the four populations "
-              "per seed; mean and 95 % CI over seeds). 'probe halves': the importance from the first half of the "
-              "Hutchinson probes against that from the second (how reproducible the Hessian score is).", "",
-              "| width | hessian | trace | magnitude | taylor | random | probe halves (hessian) |", "|---|---|---|---|---|---|---|"]
+    spearman = ["| width | hessian | trace | magnitude | taylor | random | probe halves (hessian) |", "|---|---|---|---|---|---|---|"]
     for w in widths:
         cells = []
         for c, metric in (("hessian", "spearman_oracle_"), ("trace", "spearman_oracle_"),
@@ -245,11 +257,17 @@ def table_q1(path):
             spear[(w, c, metric)] = p
             cells.append("–" if p is None else (f"{p['mean']:.2f} (1)" if p["n"] == 1 else
                                                f"{p['mean']:.2f} [{p['mean'] - p['half']:.2f}, {p['mean'] + p['half']:.2f}] ({p['n']})"))
-        lines.append(f"| {w} | " + " | ".join(cells) + " |")
-    return lines + [""], rows, spear
+        spearman.append(f"| {w} | " + " | ".join(cells) + " |")
+    lines += accuracy + long + ["", "Spearman rank correlation with the oracle (per population, then the mean of the four "
+                                "populations per seed; mean and 95 % CI over seeds). 'probe halves': the importance from "
+                                "the first half of the Hutchinson probes against that from the second (how reproducible "
+                                "the Hessian score is).", ""] + spearman
+    writeup = {"criteria-q1-accuracy": "\n".join(accuracy), "criteria-q1-paired": "\n".join(compact),
+               "criteria-q1-spearman": "\n".join(spearman)}
+    return lines + [""], rows, spear, writeup
 
 
-def table_cost(out):
+def table_cost(out, logs):
     """CPU and wall minutes per part: the launcher's profile (the last successful attempt of each job whose
     run counts) and no-retraining.csv's timing rows."""
     parts = defaultdict(lambda: [0, 0.0, 0.0])  # part -> jobs, wall s, cpu s
@@ -261,7 +279,7 @@ def table_cost(out):
                 if r["status"] == "ok":
                     last[(r["experiment"], r["job"])] = r
         for (folder, job), r in last.items():
-            if not os.path.exists(os.path.join(out, "logs", folder, f"train_{job.split('_', 1)[1]}.log")):
+            if not os.path.exists(os.path.join(logs, folder, f"train_{job.split('_', 1)[1]}.log")):
                 continue  # not a counted run (unfinished, or replaced since)
             if r["mode"] == "train2":
                 part = "Q2: Selection + Restoration, every criterion (width 60)"
@@ -282,13 +300,14 @@ def table_cost(out):
                     part[1 if r["metric"] == "wall_s" else 2] += float(r["value"])
     lines = ["## Cost", "", "One job at a time on a shared 2-core machine, each job on one thread under `nice`; wall "
              "time includes waiting for the CPU. Jobs interrupted and resumed or rerun are counted once (their last, "
-             "successful attempt).", "", "| part | jobs (Q1: seeds) | wall minutes | CPU minutes |", "|---|---|---|---|"]
+             "successful attempt).", ""]
+    table = ["| part | jobs (Q1: seeds) | wall minutes | CPU minutes |", "|---|---|---|---|"]
     for part in sorted(parts):
         n, wall, cpu = parts[part]
-        lines.append(f"| {part} | {n} | {wall / 60:.1f} | {cpu / 60:.1f} |")
+        table.append(f"| {part} | {n} | {wall / 60:.1f} | {cpu / 60:.1f} |")
     total = [sum(v[i] for v in parts.values()) for i in range(3)]
-    lines.append(f"| all | {total[0]} | {total[1] / 60:.1f} | {total[2] / 60:.1f} |")
-    return lines + [""]
+    table.append(f"| all | {total[0]} | {total[1] / 60:.1f} | {total[2] / 60:.1f} |")
+    return lines + table + [""], {"criteria-cost": "\n".join(table)}
 
 
 def plot(acc, spear, out):
@@ -335,16 +354,20 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=os.path.join(ROOT, "results", "studies", "criteria"))
     p.add_argument("--logs", default=None, help="folder of per-run-folder logs (default: OUT/logs)")
+    p.add_argument("--writeup", default=os.path.join(ROOT, "results", "REPLICATION.md"),
+                   help="the write-up whose generated tables are replaced ('' to leave it alone)")
     args = p.parse_args()
-    runs = read_runs(args.logs or os.path.join(args.out, "logs"))
+    logs = args.logs or os.path.join(args.out, "logs")
+    runs = read_runs(logs)
     acc, draws = q2(runs)
-    l2, r2 = table_q2(acc, draws)
-    l3, r3 = table_q3(runs, acc)
-    l1, r1, spear = table_q1(os.path.join(args.out, "no-retraining.csv"))
+    l2, r2, b2 = table_q2(acc, draws)
+    l3, r3, b3 = table_q3(runs, acc)
+    l1, r1, spear, b1 = table_q1(os.path.join(args.out, "no-retraining.csv"))
+    cost, b4 = table_cost(args.out, logs)
     os.makedirs(args.out, exist_ok=True)
     text = ["# The selection-criteria study: tables", "",
             f"Finished runs counted: {len(runs)}. Generated by studies/criteria/analysis.py from logs/ and "
-            "no-retraining.csv.", ""] + l1 + l2 + l3 + table_cost(args.out)
+            "no-retraining.csv.", ""] + l1 + l2 + l3 + cost
     with open(os.path.join(args.out, "tables.md"), "w") as f:
         f.write("\n".join(text) + "\n")
     fields = ("question", "width", "ratio", "a", "b", "n", "mean", "half", "sd", "pos", "neg", "mdd", "verdict")
@@ -355,6 +378,9 @@ def main():
             w.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
     plot(acc, spear, args.out)
     print("\n".join(text))
+    if args.writeup:
+        changed = writeup.fill(args.writeup, {**b1, **b2, **b3, **b4})
+        print(f"\n{args.writeup}: " + (f"tables {', '.join(changed)} regenerated" if changed else "tables unchanged"))
 
 
 if __name__ == "__main__":

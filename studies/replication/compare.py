@@ -2,50 +2,69 @@
 
     python studies/replication/compare.py [--out results/studies/replication]
 
-For every experiment in runs/: per SNN ratio, HSTNN minus ffs and HSTNN minus the better pure network,
+For every experiment in runs/ (or in a folder of copied logs such as results/studies/replication/, whose
+experiment folders hold logs/ instead of log/): per SNN ratio, HSTNN minus ffs and HSTNN minus the better pure network,
 each as the mean ± population std over seeds of the per-seed difference (seeds paired: the same seed
 trains both), beside the seed std of the runs themselves, and per seed with the mean's 95 % confidence
 interval (t, n − 1); against ffs at the matched budget where <experiment>-ffs-matched exists. For the
 random-selection ablation: the metric right after Selection (before Restoration) and after Restoration,
 Hessian vs random, same seeds.
-Writes comparisons.md and comparisons.csv.
+Only finished runs count: a log with all its test blocks, and a completion record beside it, where one
+exists, that says "finished". Writes comparisons.md and comparisons.csv, and replaces the write-up's
+generated tables of these comparisons (--writeup; the aggregator's summary table of each experiment too).
 """
 import argparse
 import csv
 import glob
+import json
 import math
 import os
 import re
 import statistics
+import sys
 
 from scipy import stats
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, ROOT)
+from common.report import writeup  # noqa: E402
+
 RUNS = os.path.join(HERE, "runs")
 BLOCK = re.compile(r"\| Performance on Test Set \| test loss\s+\S+ \| test (acc|ppl)\s+(\S+)")
 
 
+def logdir(folder):
+    """A run folder's log/, or the logs/ of a folder of copied logs."""
+    return os.path.join(folder, "log") if os.path.isdir(os.path.join(folder, "log")) else os.path.join(folder, "logs")
+
+
 def blocks(path):
-    """The test numbers of a log, in order (train2: redundant net, selected net, restored net)."""
+    """The test numbers of a log, in order (train2: redundant net, selected net, restored net); none when its
+    completion record says the run did not finish."""
     if not os.path.exists(path):
         return []
+    if os.path.exists(path[:-4] + ".json"):
+        with open(path[:-4] + ".json") as f:
+            if json.load(f).get("status") != "finished":
+                return []
     with open(path) as f:
         return [float(m.group(2)) for m in map(BLOCK.search, f) if m]
 
 
 def final(folder, ds, model, seed, ratio=None):
     name = f"{ds}_{model}_{seed}" + ("" if ratio is None else f"_{float(ratio)}")
-    found = blocks(os.path.join(folder, "log", f"train_{name}.log"))
+    found = blocks(os.path.join(logdir(folder), f"train_{name}.log"))
     n = 3 if model == "hybrid" and ratio is not None else 1  # train2 logs hold three blocks when finished
     return found if len(found) >= n else None
 
 
-def ms(values):
+def ms(values, sign=""):
+    """'mean ± population std' ('+' for sign="+": a difference)."""
     values = [v for v in values if v is not None]
     if not values:
         return "NA"
-    return f"{statistics.fmean(values):.2f} ± {statistics.pstdev(values):.2f}"
+    return f"{statistics.fmean(values):{sign}.2f} ± {statistics.pstdev(values):.2f}"
 
 
 def interval(diffs):
@@ -59,7 +78,7 @@ def interval(diffs):
 
 def layout(folder):
     """(dataset, pure non-spiking model, seeds, ratios) from the log names."""
-    names = [os.path.basename(p)[len("train_"):-len(".log")] for p in glob.glob(os.path.join(folder, "log", "train_*.log"))]
+    names = [os.path.basename(p)[len("train_"):-len(".log")] for p in glob.glob(os.path.join(logdir(folder), "train_*.log"))]
     parts = [n.split("_") for n in names]
     ds = parts[0][0]
     pure = "lstm" if any(p[1] == "lstm" for p in parts) else "rnn"
@@ -69,6 +88,7 @@ def layout(folder):
 
 
 def compare(runs, name, rows):
+    """comparisons.md's section for one experiment, and its tables for the write-up (name -> text)."""
     folder = os.path.join(runs, name)
     ds, pure, seeds, ratios = layout(folder)
     better = min if ds == "ptb" else max  # perplexity: lower is better; accuracy: higher
@@ -78,6 +98,7 @@ def compare(runs, name, rows):
              f"seeds {', '.join(map(str, seeds))}; differences > 0 mean HSTNN is better)", "",
              f"| ratio | HSTNN | ffs | {pure} | snn | HSTNN − ffs (paired) | HSTNN − better pure (paired) |",
              "|---|---|---|---|---|---|---|"]
+    tables = {}
     per_seed = []
     for r in ratios:
         h = {s: final(folder, ds, "hybrid", s, r) for s in seeds}
@@ -88,21 +109,24 @@ def compare(runs, name, rows):
         d_ffs = [sign * (hv[s] - fv[s]) for s in seeds if s in hv and s in fv]
         d_pure = [sign * (hv[s] - pv[s]) for s in seeds if s in hv and s in pv]
         lines.append(f"| {r} | {ms(hv.values())} | {ms(fv.values())} | {ms([p[0][0] for p in pures.values() if p[0]])} | "
-                     f"{ms([p[1][0] for p in pures.values() if p[1]])} | {ms(d_ffs)} ({sum(d > 0 for d in d_ffs)}/{len(d_ffs)} seeds) | "
-                     f"{ms(d_pure)} ({sum(d > 0 for d in d_pure)}/{len(d_pure)} seeds) |")
+                     f"{ms([p[1][0] for p in pures.values() if p[1]])} | {ms(d_ffs, '+')} ({sum(d > 0 for d in d_ffs)}/{len(d_ffs)} seeds) | "
+                     f"{ms(d_pure, '+')} ({sum(d > 0 for d in d_pure)}/{len(d_pure)} seeds) |")
         rows.append(dict(experiment=name, ratio=r, hstnn=ms(hv.values()), ffs=ms(fv.values()),
                          hstnn_minus_ffs=ms(d_ffs), hstnn_minus_best_pure=ms(d_pure),
                          hstnn_minus_ffs_ci95=interval(d_ffs), hstnn_minus_best_pure_ci95=interval(d_pure)))
         per_seed.append(f"| {r} | {', '.join(f'{d:+.2f}' for d in d_ffs)} | {interval(d_ffs)} | "
                         f"{', '.join(f'{d:+.2f}' for d in d_pure)} | {interval(d_pure)} |")
+    tables[f"replication-{name}-paired"] = "\n".join(lines[2:])
+    per_seed = ["| ratio | HSTNN − ffs per seed | mean [95 % CI] | HSTNN − better pure per seed | mean [95 % CI] |",
+                "|---|---|---|---|---|"] + per_seed
+    tables[f"replication-{name}-per-seed"] = "\n".join(per_seed)
     lines += ["", f"Per seed ({', '.join(map(str, seeds))}) and the mean with its 95 % confidence interval (t, n − 1; "
-              "n = the seeds with both runs finished):", "",
-              "| ratio | HSTNN − ffs per seed | mean [95 % CI] | HSTNN − better pure per seed | mean [95 % CI] |",
-              "|---|---|---|---|---|"] + per_seed
+              "n = the seeds with both runs finished):", ""] + per_seed
     matched = os.path.join(runs, f"{name}-ffs-matched")  # ffs given as many epochs as Adaptation + Restoration
-    if glob.glob(os.path.join(matched, "log", f"train_{ds}_ffs_*.log")):
-        lines += ["", f"ffs at the matched budget ({name}-ffs-matched: as many epochs as Adaptation + Restoration):", "",
-                  "| ratio | HSTNN | ffs, matched budget | HSTNN − ffs per seed | mean [95 % CI] |", "|---|---|---|---|---|"]
+    if glob.glob(os.path.join(logdir(matched), f"train_{ds}_ffs_*.log")):
+        lines += ["", f"ffs at the matched budget ({name}-ffs-matched: as many epochs as Adaptation + Restoration):", ""]
+        start = len(lines)
+        lines += ["| ratio | HSTNN | ffs, matched budget | HSTNN − ffs per seed | mean [95 % CI] |", "|---|---|---|---|---|"]
         for r in ratios:
             hv = {s: v[-1] for s in seeds if (v := final(folder, ds, "hybrid", s, r))}
             mv = {s: v[-1] for s in seeds if (v := final(matched, ds, "ffs", s, r))}
@@ -112,11 +136,13 @@ def compare(runs, name, rows):
                              f"{interval(d)} |")
                 rows.append(dict(experiment=name, ratio=r, ffs_matched=ms(mv.values()),
                                  hstnn_minus_ffs_matched_ci95=interval(d)))
+        tables[f"replication-{name}-matched"] = "\n".join(lines[start:])
     random = os.path.join(runs, f"{name}-random-selection")
-    if any(not os.path.islink(p) for p in glob.glob(os.path.join(random, "log", f"train_{ds}_hybrid_*_*.log"))):
+    if any(not os.path.islink(p) for p in glob.glob(os.path.join(logdir(random), f"train_{ds}_hybrid_*_*.log"))):
         lines += ["", f"Random-selection ablation ({name}-random-selection: the same Adaptation checkpoints, counts, "
-                  "rule and Restoration; uniform random scores instead of the Hessian importance):", "",
-                  "| ratio | after Selection: Hessian | after Selection: random | Hessian − random (paired) | "
+                  "rule and Restoration; uniform random scores instead of the Hessian importance):", ""]
+        start = len(lines)
+        lines += ["| ratio | after Selection: Hessian | after Selection: random | Hessian − random (paired) | "
                   "after Restoration: Hessian | after Restoration: random | Hessian − random (paired) |",
                   "|---|---|---|---|---|---|---|"]
         for r in ratios:
@@ -127,22 +153,41 @@ def compare(runs, name, rows):
                 hv = {s: v[k] for s, v in h.items() if v}
                 qv = {s: v[k] for s, v in q.items() if v}
                 d = [sign * (hv[s] - qv[s]) for s in seeds if s in hv and s in qv]
-                cells += [ms(hv.values()), ms(qv.values()), f"{ms(d)} ({sum(x > 0 for x in d)}/{len(d)} seeds)"]
+                cells += [ms(hv.values()), ms(qv.values()), f"{ms(d, '+')} ({sum(x > 0 for x in d)}/{len(d)} seeds)"]
                 rows.append(dict(experiment=name, ratio=r, stage=("after Selection", "after Restoration")[k - 1],
                                  hessian=ms(hv.values()), random=ms(qv.values()), hessian_minus_random=ms(d)))
             lines.append(f"| {r} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        tables[f"replication-{name}-random"] = "\n".join(lines[start:])
+    return "\n".join(lines) + "\n", tables
+
+
+def summary_table(folder):
+    """The aggregator's table (the metric beside the published numbers) from <folder>/*-summary.md, or None."""
+    found = sorted(glob.glob(os.path.join(folder, "*-summary.md")))
+    if not found:
+        return None
+    with open(found[0]) as f:
+        return "\n".join(line.rstrip("\n") for line in f if line.startswith("|"))
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=os.path.join(ROOT, "results", "studies", "replication"))
-    p.add_argument("--runs", default=RUNS, help="the folder of experiment folders (default: runs/ of this study)")
+    p.add_argument("--runs", default=RUNS, help="the folder of experiment folders, or of their copied logs (default: runs/ "
+                   "of this study)")
+    p.add_argument("--writeup", default="", help="a write-up whose generated tables of these comparisons are replaced")
     args = p.parse_args()
-    rows, text = [], ["# Paired comparisons (mean ± population std over seeds)\n"]
+    rows, text, tables = [], ["# Paired comparisons (mean ± population std over seeds)\n"], {}
     for name in sorted(os.listdir(args.runs)) if os.path.isdir(args.runs) else []:
-        if not name.endswith(("-random-selection", "-ffs-matched")) and glob.glob(os.path.join(args.runs, name, "log", "train_*.log")):
-            text.append(compare(args.runs, name, rows))
+        folder = os.path.join(args.runs, name)
+        if not name.endswith(("-random-selection", "-ffs-matched")) and glob.glob(os.path.join(logdir(folder), "train_*.log")):
+            section, found = compare(args.runs, name, rows)
+            text.append(section)
+            tables.update(found)
+            for source in (folder, os.path.join(args.out, name)):
+                if summary_table(source):
+                    tables[f"replication-{name}-summary"] = summary_table(source)
+                    break
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "comparisons.md"), "w") as f:
         f.write("\n".join(text))
@@ -152,6 +197,11 @@ def main():
         w.writeheader()
         w.writerows(rows)
     print("\n".join(text))
+    if args.writeup:  # the tables that the write-up shows (it need not show every one)
+        with open(args.writeup, encoding="utf-8") as f:
+            shown = writeup.blocks(f.read())
+        changed = writeup.fill(args.writeup, {k: v for k, v in tables.items() if k in shown})
+        print(f"\n{args.writeup}: " + (f"tables {', '.join(changed)} regenerated" if changed else "tables unchanged"))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ random-selection ablation), mprun-lstm-smnist.py, mprun-rnn-ptb.py stages 1-3 (w
 budget), then its stage 4 (the PTB ablation). Last, the aggregator (latex-code-gen.py) writes every experiment's CSV, LaTeX, summary
 and plot under results/studies/replication/<experiment>/ (with a copy of its train logs and completion
 records in logs/), selection_probe.py the no-retraining check of the Hessian selection, and compare.py
-the paired comparisons and the Hessian-vs-random table. Runs go to studies/replication/runs/<experiment>/
+the paired comparisons and the Hessian-vs-random table from the copied logs (so the experiments whose runs are
+not on this machine keep their committed numbers), and the write-up's generated tables
+(results/REPLICATION.md). Runs go to studies/replication/runs/<experiment>/
 (git-ignored). --dry-run prints the commands; --aggregate-only skips the runs.
 """
 import argparse
@@ -95,7 +97,8 @@ def main():
     for name in sorted(os.listdir(RUNS)) if os.path.isdir(RUNS) else []:
         if os.path.isdir(os.path.join(RUNS, name, "log")):
             aggregate(name)
-    subprocess.call([sys.executable, os.path.join(HERE, "compare.py"), "--out", RESULTS], cwd=ROOT)
+    subprocess.call([sys.executable, os.path.join(HERE, "compare.py"), "--runs", RESULTS, "--out", RESULTS,  # the copied logs
+                     "--writeup", os.path.join(ROOT, "results", "REPLICATION.md")], cwd=ROOT)
     subprocess.call([sys.executable, os.path.join(HERE, "selection_probe.py"), "--out", RESULTS], cwd=ROOT)
     return 1 if bad else 0
 
