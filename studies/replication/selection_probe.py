@@ -75,12 +75,16 @@ def main():
     p.add_argument("--probes", type=int, default=300, help="probes of the recomputed importance (0: skip)")
     p.add_argument("--probe-images", type=int, default=100, help="training images of the recomputed importance")
     args = p.parse_args()
+    seeds = sorted(int(os.path.basename(c).split("_")[2][:-3]) for c in glob.glob(os.path.join(RUN, "checkpoint", "mnist_hybrid_*.t7"))
+                   if os.path.basename(c).count("_") == 2)
+    if not seeds:  # the runs are not on this machine: keep the committed table rather than write one of NAs
+        print(f"selection_probe.py: no Adaptation checkpoints in {RUN}; {os.path.join(args.out, 'selection-probe.md')} "
+              "left as it is (run studies/replication/run.py to recreate them)")
+        return
     torch.set_num_threads(1)
     script = runpy.run_path(os.path.join(ROOT, "experiments", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py"), run_name="probe")
     test = loader(*load_split(os.path.join(HERE, "data"), "test"), 100, shuffle=False)
     ratios = [float(r) for r in args.ratios.split(",")]
-    seeds = sorted(int(os.path.basename(c).split("_")[2][:-3]) for c in glob.glob(os.path.join(RUN, "checkpoint", "mnist_hybrid_*.t7"))
-                   if os.path.basename(c).count("_") == 2)
     rules = ("hessian", "reversed", "trace", "magnitude", "random") + ((f"hessian-{args.probes}",) if args.probes else ())
     images, labels = load_split(os.path.join(HERE, "data"), "train")
     images, labels = images[:args.probe_images].float() / 255.0, labels[:args.probe_images].long()
