@@ -161,6 +161,29 @@ def compare(runs, name, rows):
     return "\n".join(lines) + "\n", tables
 
 
+def cost_table(runs):
+    """Jobs, wall and CPU minutes per experiment folder, from the launcher's profile.csv in `runs`: the last
+    successful attempt of each job whose finished log is there. None without a profile."""
+    path = os.path.join(runs, "profile.csv")
+    if not os.path.exists(path):
+        return None
+    last = {}
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            if r["status"] == "ok":
+                last[(r["experiment"], r["job"])] = r
+    parts = {}
+    for (name, job), r in sorted(last.items()):
+        if blocks(os.path.join(logdir(os.path.join(runs, name)), f"train_{job.split('_', 1)[1]}.log")):
+            part = parts.setdefault(name, [0, 0.0, 0.0])
+            part[0] += 1
+            part[1] += float(r["wall_s"] or 0)
+            part[2] += float(r["cpu_s"] or 0)
+    lines = ["| experiment folder | jobs | wall minutes (sum over jobs) | CPU minutes |", "|---|---|---|---|"]
+    lines += [f"| {name} | {n} | {wall / 60:.1f} | {cpu / 60:.1f} |" for name, (n, wall, cpu) in sorted(parts.items())]
+    return "\n".join(lines)
+
+
 def summary_table(folder):
     """The aggregator's table (the metric beside the published numbers) from <folder>/*-summary.md, or None."""
     found = sorted(glob.glob(os.path.join(folder, "*-summary.md")))
@@ -197,6 +220,8 @@ def main():
         w.writeheader()
         w.writerows(rows)
     print("\n".join(text))
+    if cost_table(args.runs):
+        tables["replication-cost"] = cost_table(args.runs)
     if args.writeup:  # the tables that the write-up shows (it need not show every one)
         with open(args.writeup, encoding="utf-8") as f:
             shown = writeup.blocks(f.read())

@@ -19,6 +19,7 @@ not on this machine keep their committed numbers), and the write-up's generated 
 (git-ignored). --dry-run prints the commands; --aggregate-only skips the runs.
 """
 import argparse
+import csv
 import os
 import re
 import shutil
@@ -76,6 +77,24 @@ def aggregate(name):
                      "--out", out, "--logs", "train", "--profile-csv", os.path.join(RUNS, "profile.csv")], cwd=ROOT)
 
 
+def keep_profile():
+    """Add the launcher's new rows (runs/profile.csv) to the committed RESULTS/profile.csv, keeping the rows of
+    jobs whose runs are no longer on this machine."""
+    new, kept = os.path.join(RUNS, "profile.csv"), os.path.join(RESULTS, "profile.csv")
+    rows, fields = [], None
+    for path in (kept, new):
+        if os.path.exists(path):
+            with open(path, newline="") as f:
+                reader = csv.DictReader(f)
+                fields = fields or reader.fieldnames
+                rows += [r for r in reader if r not in rows]
+    if rows:
+        with open(kept, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", default=os.environ.get("HSTNN_STUDY_DATA"),
@@ -97,6 +116,7 @@ def main():
     for name in sorted(os.listdir(RUNS)) if os.path.isdir(RUNS) else []:
         if os.path.isdir(os.path.join(RUNS, name, "log")):
             aggregate(name)
+    keep_profile()
     subprocess.call([sys.executable, os.path.join(HERE, "compare.py"), "--runs", RESULTS, "--out", RESULTS,  # the copied logs
                      "--writeup", os.path.join(ROOT, "results", "REPLICATION.md")], cwd=ROOT)
     subprocess.call([sys.executable, os.path.join(HERE, "selection_probe.py"), "--out", RESULTS], cwd=ROOT)
