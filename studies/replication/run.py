@@ -74,7 +74,8 @@ def aggregate(name):
     if name.endswith("-ffs-matched"):
         return  # ffs runs only: compare.py pairs them with their experiment's HSTNN
     subprocess.call([sys.executable, os.path.join(ROOT, "latex-code-gen.py"), "--experiment", os.path.join(RUNS, name),
-                     "--out", out, "--logs", "train", "--profile-csv", os.path.join(RUNS, "profile.csv")], cwd=ROOT)
+                     "--out", out, "--logs", "train", "--profile-csv", os.path.join(RUNS, "profile.csv"),
+                     "--bold", "better"], cwd=ROOT)
 
 
 def keep_profile():
