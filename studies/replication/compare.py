@@ -145,19 +145,26 @@ def compare(runs, name, rows):
         lines += ["| ratio | after Selection: Hessian | after Selection: random | Hessian − random (paired) | "
                   "after Restoration: Hessian | after Restoration: random | Hessian − random (paired) |",
                   "|---|---|---|---|---|---|---|"]
+        per_seed = ["| ratio | after Selection: Hessian − random per seed | mean [95 % CI] | "
+                    "after Restoration: Hessian − random per seed | mean [95 % CI] |", "|---|---|---|---|---|"]
         for r in ratios:
             h = {s: final(folder, ds, "hybrid", s, r) for s in seeds}
             q = {s: final(random, ds, "hybrid", s, r) for s in seeds}
-            cells = []
+            cells, seed_cells = [], []
             for k in (1, 2):  # the selected network before Restoration, the restored network
                 hv = {s: v[k] for s, v in h.items() if v}
                 qv = {s: v[k] for s, v in q.items() if v}
                 d = [sign * (hv[s] - qv[s]) for s in seeds if s in hv and s in qv]
                 cells += [ms(hv.values()), ms(qv.values()), f"{ms(d, '+')} ({sum(x > 0 for x in d)}/{len(d)} seeds)"]
+                seed_cells += [", ".join(f"{x:+.2f}" for x in d), interval(d)]
                 rows.append(dict(experiment=name, ratio=r, stage=("after Selection", "after Restoration")[k - 1],
-                                 hessian=ms(hv.values()), random=ms(qv.values()), hessian_minus_random=ms(d)))
+                                 hessian=ms(hv.values()), random=ms(qv.values()), hessian_minus_random=ms(d),
+                                 hessian_minus_random_ci95=interval(d)))
             lines.append(f"| {r} | " + " | ".join(cells) + " |")
+            per_seed.append(f"| {r} | " + " | ".join(seed_cells) + " |")
         tables[f"replication-{name}-random"] = "\n".join(lines[start:])
+        tables[f"replication-{name}-random-per-seed"] = "\n".join(per_seed)
+        lines += ["", "Per seed and the mean with its 95 % confidence interval (t, n − 1):", ""] + per_seed
     return "\n".join(lines) + "\n", tables
 
 
