@@ -5,8 +5,8 @@ checkpoints on the validation text and are tested once on the test text (the thr
 the vocabulary is their 10,000 words). 30 neurons per layer and type and a 60-wide embedding (paper:
 650 and 650), 1 + 1 epochs (paper: 200 + 200), SGD with momentum as the original at lr 1.0 (paper:
 0.5 halved every 25) and 0.25 for Restoration (paper: 0.1), batch 40 (paper: 25), dropout 0.2 (paper:
-0.5), 30 Hessian probes (paper: 300), 3 seeds and the SNN ratios 0.1, 0.5, 0.9 (what two CPU cores
-allow in about half an hour; add ratios to ratio_list and rerun: finished runs are skipped). ffs gets
+0.5), 30 Hessian probes (paper: 300), 3 seeds and the SNN ratios 0.1, 0.3, 0.5, 0.7, 0.9 (what two CPU cores
+allow in about an hour and a half; add ratios to ratio_list and rerun: finished runs are skipped). ffs gets
 as many epochs as Adaptation (1), HSTNN one more (Restoration). The runs go to runs/rnn-ptb-real/.
 """
 from study import PTB_DATA, SEEDS, folder, launcher, need, share_stage1
@@ -14,7 +14,7 @@ from study import PTB_DATA, SEEDS, folder, launcher, need, share_stage1
 need(PTB_DATA)
 launcher = launcher("rnn-ptb")
 path = folder("rnn-ptb-real")
-ratio_list = [0.1, 0.5, 0.9]
+ratio_list = [0.1, 0.3, 0.5, 0.7, 0.9]
 
 PTB = dict(nhid=30, emsize=60, bptt=35, batch_size=40, dropout=0.2, clip=1.0, hessian_probes=30, data=PTB_DATA,
            seed=SEEDS)
