@@ -128,8 +128,7 @@ def table_q2(acc, draws):
              "Paired difference = Hessian − criterion, per seed; CI: 95 %, t with n − 1; MDD: minimum detectable "
              "difference at 80 % power. random: the mean of the seed's finished draws (draws per seed: "
              + ", ".join(f"{r}: {sorted(set(len(v) for (rr, _), v in draws.items() if rr == r))}" for r in RATIOS)
-             + ").", "",
-             ]
+             + ").", ""]
     table = ["| ratio | criterion | accuracy, mean ± sd (n) | Hessian − criterion [95 % CI] | seeds Hessian better / worse | MDD |",
              "|---|---|---|---|---|---|"]
     rows = []
@@ -157,8 +156,7 @@ def table_q3(runs, acc):
     lines = ["## Question 3: HSTNN against a hybrid trained from scratch (ffs), width 60", "",
              "ffs has the final shape from the start. Original budget: as many epochs as Adaptation; matched: as "
              "many as Adaptation + Restoration (epochs, not FLOPs: Adaptation runs twice the neurons). Paired by "
-             "seed (the same seed, not the same network). Difference = HSTNN (Hessian) − other.", "",
-             ]
+             "seed (the same seed, not the same network). Difference = HSTNN (Hessian) − other.", ""]
     table = ["| ratio | comparison | other: accuracy, mean ± sd (n) | difference [95 % CI] | seeds HSTNN better / worse | MDD |",
              "|---|---|---|---|---|---|"]
     rows = []
