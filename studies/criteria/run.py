@@ -5,12 +5,12 @@
 /path/to/data holds MNIST/raw/ with the four IDX files of the 5,000-digit sample (4,000 train, 1,000 test);
 the first run copies them to studies/criteria/data/ (git-ignored). Then, through the kit's launcher (one CPU
 job at a time, each on one thread; finished runs are skipped, interrupted ones resume):
-  mprun-adaptation.py   Adaptation at widths 60 (first), 30, 120 and 240
+  mprun-adaptation.py   Adaptation at widths 60 (first), 30, 120, 240 and 480
   mprun-criteria.py     question 2: Selection + Restoration under every criterion (width 60)
   mprun-ffs.py          question 3: ffs at the original and at a matched budget (width 60)
   no_retraining.py      question 1: every criterion right after Selection, and the oracle
-in the order of ORDER below: every question for the first FIRST seeds (width 240 aside), then the other
-seeds, then width 240, so that a study stopped early has complete seeds.
+in the order of ORDER below: every question for the first FIRST seeds (widths 240 and 480 aside), then the
+other seeds, then widths 240 and 480, so that a study stopped early has complete seeds.
 Last, the logs and completion records of the finished runs are copied to results/studies/criteria/logs/ and
 analysis.py writes every table and plot there from those copies. --dry-run prints the launcher commands;
 --aggregate-only skips the runs. Run it under `nice` to leave the machine to interactive work.
@@ -41,7 +41,7 @@ ORDER = [("mprun-adaptation.py", ["--stages", "1"]),                          # 
          ("no_retraining.py", ["--widths", "30,60,120", "--seeds", FIRST_SEEDS]),  # Q1, the first seeds
          ("mprun-criteria.py", []), ("mprun-ffs.py", []),                     # Q2, Q3: the other seeds
          ("no_retraining.py", ["--widths", "30,60,120"]),                     # Q1, the other seeds at width 60
-         ("mprun-adaptation.py", []), ("no_retraining.py", [])]               # width 240, and Q1 there
+         ("mprun-adaptation.py", []), ("no_retraining.py", [])]               # widths 240, 480, and Q1 there
 MNIST_FILES = FILES["train"] + FILES["test"]
 
 

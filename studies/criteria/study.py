@@ -19,8 +19,8 @@ DATA = os.path.join(HERE, "data")   # git-ignored: DATA/MNIST/raw, filled by run
 SCRIPT = os.path.join(ROOT, "experiments", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py")
 SEEDS = [1111, 2222, 3333, 4444, 5555, 6666, 7777, 8888, 9999, 10101, 11211, 12321,
          13431, 14541, 15651, 16761, 17871, 18981, 19991, 20202]  # 20: a paired MDD under 2 points at 0.25 (12 gave 2.4)
-WIDTHS = [60, 30, 120, 240]         # Adaptation widths, in the order they run (mprun-adaptation.py's stages)
-WIDTH_SEEDS = {60: SEEDS, 30: SEEDS[:8], 120: SEEDS[:8], 240: SEEDS[:8]}  # Q1 beyond width 60: fewer seeds
+WIDTHS = [60, 30, 120, 240, 480]    # Adaptation widths, in the order they run (mprun-adaptation.py's stages)
+WIDTH_SEEDS = {60: SEEDS, 30: SEEDS[:8], 120: SEEDS[:8], 240: SEEDS[:8], 480: SEEDS[:3]}  # Q1 beyond width 60: fewer seeds
 RATIOS = [0.25, 0.5, 0.75]
 ADAPTATION_EPOCHS, RESTORATION_EPOCHS = 15, 8
 CRITERIA = ["hessian", "random-0", "random-1", "random-2", "taylor", "magnitude", "trace", "reversed"]
