@@ -54,6 +54,22 @@ def record_path(log):
     return log[:-len(".log")] + ".json"
 
 
+def unfinished_by_record(log):
+    """For a log copied out of its run folder: True when a completion record beside it says the run did not
+    finish. (A copied record's paths are made relative, see copy_record, so its digest is not checked here.)"""
+    if not os.path.exists(record_path(log)):
+        return False
+    with open(record_path(log)) as f:
+        return json.load(f).get("status") != "finished"
+
+
+def copy_record(src, dst):
+    """Copy a completion record with its paths made relative to the repository (experiments/..., studies/...),
+    so that no path of the machine that ran it is kept."""
+    with open(src) as fin, open(dst, "w") as fout:
+        fout.write(re.sub(r'"/[^"]*?/((?:experiments|studies)/)', r'"\1', fin.read()))
+
+
 def run_of_log(log):
     """(kind, name, checkpoint path) of log/<kind>_<name>.log."""
     folder, base = os.path.split(log)

@@ -22,22 +22,31 @@ def blocks(text):
     return {m["name"]: m["body"] for m in BLOCK.finditer(text)}
 
 
-def fill(path, tables):
+def fill(path, tables, only_shown=False):
     """Replace the generated tables of the write-up at `path` (name -> text); returns the names that changed.
-    Every name must have its markers in the write-up (a table nobody shows is a mistake, not a no-op)."""
+    Every name must have its markers in the write-up (a table nobody shows is a mistake, not a
+    no-op), unless only_shown: then the tables without markers are left out."""
     with open(path, encoding="utf-8") as f:
         text = f.read()
-    missing = sorted(set(tables) - set(blocks(text)))
+    shown = blocks(text)
+    if only_shown:
+        tables = {name: table for name, table in tables.items() if name in shown}
+    missing = sorted(set(tables) - set(shown))
     if missing:
         raise ValueError(f"{path} has no markers for the generated tables {missing}: add "
                          + ", ".join(f"'<!-- begin generated: {n} -->' ... '<!-- end generated: {n} -->'" for n in missing))
-    changed = [name for name, body in blocks(text).items() if name in tables and body != tables[name].rstrip("\n") + "\n"]
+    changed = [name for name, body in shown.items() if name in tables and body != tables[name].rstrip("\n") + "\n"]
     text = BLOCK.sub(lambda m: m.group(0) if m["name"] not in tables else
                      f"<!-- begin generated: {m['name']} -->\n{tables[m['name']].rstrip(chr(10))}\n"
                      f"<!-- end generated: {m['name']} -->", text)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     return changed
+
+
+def summary(path, changed):
+    """The line a script prints after fill()."""
+    return f"\n{path}: " + (f"tables {', '.join(changed)} regenerated" if changed else "tables unchanged")
 
 
 def prose(text):

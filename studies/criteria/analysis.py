@@ -10,7 +10,6 @@ they are not independent and are never pooled); the minimum detectable differenc
 """
 import argparse
 import csv
-import json
 import math
 import os
 import re
@@ -24,6 +23,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 from common.report import writeup  # noqa: E402
+from common.report.profile import read_profile_csv  # noqa: E402
+from common.runs import unfinished_by_record  # noqa: E402
 
 RATIOS = (0.25, 0.5, 0.75)
 Q2 = ("hessian", "random", "taylor", "magnitude", "trace", "reversed")
@@ -39,12 +40,7 @@ def final_accuracy(log):
     m = TEST_LINE.match(lines[-2].split(" - ")[-1] if " - " in lines[-2] else lines[-2])
     if not m:
         return None
-    record = log[:-4] + ".json"
-    if os.path.exists(record):
-        with open(record) as f:
-            if json.load(f).get("status") != "finished":
-                return None
-    return float(m.group(2))
+    return None if unfinished_by_record(log) else float(m.group(2))
 
 
 def still_improving(log):
@@ -269,25 +265,19 @@ def table_cost(out, logs):
     """CPU and wall minutes per part: the launcher's profile (the last successful attempt of each job whose
     run counts) and no-retraining.csv's timing rows."""
     parts = defaultdict(lambda: [0, 0.0, 0.0])  # part -> jobs, wall s, cpu s
-    path = os.path.join(out, "profile.csv")
-    if os.path.exists(path):
-        last = {}
-        with open(path) as f:
-            for r in csv.DictReader(f):
-                if r["status"] == "ok":
-                    last[(r["experiment"], r["job"])] = r
-        for (folder, job), r in last.items():
-            if not os.path.exists(os.path.join(logs, folder, f"train_{job.split('_', 1)[1]}.log")):
-                continue  # not a counted run (unfinished, or replaced since)
-            if r["mode"] == "train2":
-                part = "Q2: Selection + Restoration, every criterion (width 60)"
-            elif r["model"] == "ffs":
-                part = "Q3: ffs, both budgets (width 60)"
-            else:
-                part = f"Adaptation, width {folder[1:]}"
-            parts[part][0] += 1
-            parts[part][1] += float(r["wall_s"] or 0)
-            parts[part][2] += float(r["cpu_s"] or 0)
+    last = {(r["experiment"], r["job"]): r for r in read_profile_csv(os.path.join(out, "profile.csv")) if r["status"] == "ok"}
+    for (folder, job), r in last.items():
+        if not os.path.exists(os.path.join(logs, folder, f"train_{job.split('_', 1)[1]}.log")):
+            continue  # not a counted run (unfinished, or replaced since)
+        if r["mode"] == "train2":
+            part = "Q2: Selection + Restoration, every criterion (width 60)"
+        elif r["model"] == "ffs":
+            part = "Q3: ffs, both budgets (width 60)"
+        else:
+            part = f"Adaptation, width {folder[1:]}"
+        parts[part][0] += 1
+        parts[part][1] += float(r["wall_s"] or 0)
+        parts[part][2] += float(r["cpu_s"] or 0)
     path = os.path.join(out, "no-retraining.csv")
     if os.path.exists(path):
         with open(path) as f:
@@ -377,8 +367,7 @@ def main():
     plot(acc, spear, args.out)
     print("\n".join(text))
     if args.writeup:
-        changed = writeup.fill(args.writeup, {**b1, **b2, **b3, **b4})
-        print(f"\n{args.writeup}: " + (f"tables {', '.join(changed)} regenerated" if changed else "tables unchanged"))
+        print(writeup.summary(args.writeup, writeup.fill(args.writeup, {**b1, **b2, **b3, **b4})))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ analysis.py writes every table and plot there from those copies. --dry-run print
 """
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 from common.data.smnist import FILES, copy_raw  # noqa: E402
+from common.runs import copy_record  # noqa: E402
 from analysis import final_accuracy  # noqa: E402
 from study import CRITERIA, DATA, FIRST, RUNS, SEEDS  # noqa: E402
 
@@ -74,9 +74,8 @@ def collect_logs():
                 continue  # unfinished: not copied
             shutil.copy2(src, os.path.join(out, f))
             record = os.path.join(log_dir, f[:-4] + ".json")
-            if os.path.exists(record):  # its command line with paths relative to a repository, not this machine
-                with open(record) as fin, open(os.path.join(out, f[:-4] + ".json"), "w") as fout:
-                    fout.write(re.sub(r'"/[^"]*?/((?:experiments|studies)/)', r'"\1', fin.read()))
+            if os.path.exists(record):
+                copy_record(record, os.path.join(out, f[:-4] + ".json"))
     if os.path.exists(os.path.join(RUNS, "profile.csv")):  # the launcher's wall and CPU time of every job
         shutil.copy2(os.path.join(RUNS, "profile.csv"), os.path.join(RESULTS, "profile.csv"))
     if os.path.exists(os.path.join(RUNS, "no-retraining.csv")):

@@ -16,7 +16,6 @@ generated tables of these comparisons (--writeup; the aggregator's summary table
 import argparse
 import csv
 import glob
-import json
 import math
 import os
 import re
@@ -29,6 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 from common.report import writeup  # noqa: E402
+from common.report.profile import read_profile_csv  # noqa: E402
+from common.runs import unfinished_by_record  # noqa: E402
 
 RUNS = os.path.join(HERE, "runs")
 BLOCK = re.compile(r"\| Performance on Test Set \| test loss\s+\S+ \| test (acc|ppl)\s+(\S+)")
@@ -42,12 +43,8 @@ def logdir(folder):
 def blocks(path):
     """The test numbers of a log, in order (train2: redundant net, selected net, restored net); none when its
     completion record says the run did not finish."""
-    if not os.path.exists(path):
+    if not os.path.exists(path) or unfinished_by_record(path):
         return []
-    if os.path.exists(path[:-4] + ".json"):
-        with open(path[:-4] + ".json") as f:
-            if json.load(f).get("status") != "finished":
-                return []
     with open(path) as f:
         return [float(m.group(2)) for m in map(BLOCK.search, f) if m]
 
@@ -171,14 +168,9 @@ def compare(runs, name, rows):
 def cost_table(runs):
     """Jobs, wall and CPU minutes per experiment folder, from the launcher's profile.csv in `runs`: the last
     successful attempt of each job whose finished log is there. None without a profile."""
-    path = os.path.join(runs, "profile.csv")
-    if not os.path.exists(path):
+    last = {(r["experiment"], r["job"]): r for r in read_profile_csv(os.path.join(runs, "profile.csv")) if r["status"] == "ok"}
+    if not last:
         return None
-    last = {}
-    with open(path) as f:
-        for r in csv.DictReader(f):
-            if r["status"] == "ok":
-                last[(r["experiment"], r["job"])] = r
     parts = {}
     for (name, job), r in sorted(last.items()):
         if blocks(os.path.join(logdir(os.path.join(runs, name)), f"train_{job.split('_', 1)[1]}.log")):
@@ -214,10 +206,9 @@ def main():
             section, found = compare(args.runs, name, rows)
             text.append(section)
             tables.update(found)
-            for source in (folder, os.path.join(args.out, name)):
-                if summary_table(source):
-                    tables[f"replication-{name}-summary"] = summary_table(source)
-                    break
+            summary = summary_table(folder) or summary_table(os.path.join(args.out, name))
+            if summary:
+                tables[f"replication-{name}-summary"] = summary
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "comparisons.md"), "w") as f:
         f.write("\n".join(text))
@@ -227,13 +218,11 @@ def main():
         w.writeheader()
         w.writerows(rows)
     print("\n".join(text))
-    if cost_table(args.runs):
-        tables["replication-cost"] = cost_table(args.runs)
+    cost = cost_table(args.runs)
+    if cost:
+        tables["replication-cost"] = cost
     if args.writeup:  # the tables that the write-up shows (it need not show every one)
-        with open(args.writeup, encoding="utf-8") as f:
-            shown = writeup.blocks(f.read())
-        changed = writeup.fill(args.writeup, {k: v for k, v in tables.items() if k in shown})
-        print(f"\n{args.writeup}: " + (f"tables {', '.join(changed)} regenerated" if changed else "tables unchanged"))
+        print(writeup.summary(args.writeup, writeup.fill(args.writeup, tables, only_shown=True)))
 
 
 if __name__ == "__main__":

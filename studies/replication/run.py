@@ -21,7 +21,6 @@ not on this machine keep their committed numbers), and the write-up's generated 
 import argparse
 import csv
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +31,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 from common.data.smnist import FILES, copy_raw  # noqa: E402
+from common.report.profile import read_profile_csv  # noqa: E402
+from common.runs import copy_record  # noqa: E402
 from study import DATA, PTB_DATA, RUNS  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "results", "studies", "replication")
@@ -69,8 +70,7 @@ def aggregate(name):
         if log.startswith("train_") and log.endswith(".log") and not os.path.islink(src):
             shutil.copy2(src, os.path.join(out, "logs", log))
         elif log.startswith("train_") and log.endswith(".json") and not os.path.islink(src):
-            with open(src) as fin, open(os.path.join(out, "logs", log), "w") as fout:  # paths of the repository
-                fout.write(re.sub(r'"/[^"]*?/((?:experiments|studies)/)', r'"\1', fin.read()))
+            copy_record(src, os.path.join(out, "logs", log))
     if name.endswith("-ffs-matched"):
         return  # ffs runs only: compare.py pairs them with their experiment's HSTNN
     subprocess.call([sys.executable, os.path.join(ROOT, "latex-code-gen.py"), "--experiment", os.path.join(RUNS, name),
@@ -81,17 +81,12 @@ def aggregate(name):
 def keep_profile():
     """Add the launcher's new rows (runs/profile.csv) to the committed RESULTS/profile.csv, keeping the rows of
     jobs whose runs are no longer on this machine."""
-    new, kept = os.path.join(RUNS, "profile.csv"), os.path.join(RESULTS, "profile.csv")
-    rows, fields = [], None
-    for path in (kept, new):
-        if os.path.exists(path):
-            with open(path, newline="") as f:
-                reader = csv.DictReader(f)
-                fields = fields or reader.fieldnames
-                rows += [r for r in reader if r not in rows]
+    kept = os.path.join(RESULTS, "profile.csv")
+    rows = read_profile_csv(kept)
+    rows += [r for r in read_profile_csv(os.path.join(RUNS, "profile.csv")) if r not in rows]
     if rows:
         with open(kept, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
             w.writeheader()
             w.writerows(rows)
 
