@@ -7,7 +7,7 @@ are taken over (probed_groups: the neuron's input and recurrent weights, or a co
 import torch
 
 from common.hessian import importance, per_neuron
-from common.training import KitError
+from common.errors import KitError
 
 CRITERIA = {
     "hessian": "Hessian-trace importance, trace x ||w||^2 / numel (the method)",

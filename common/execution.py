@@ -15,15 +15,18 @@ import contextlib
 
 import torch
 
-from common.training import KitError
+from common.errors import KitError
 
 NAMES = ("definition", "torch", "triton")
 _setting = None
 
 
 def triton_available():
-    from common.fast.lif import triton
-    return triton is not None and torch.cuda.is_available()
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
 
 
 def supported(device):

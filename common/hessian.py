@@ -16,6 +16,7 @@ import os
 import numpy as np
 import torch
 
+from common.errors import KitError
 from common.progress import progress
 from common.runs import fault_point
 
@@ -179,8 +180,7 @@ def cached_traces(path, compute):
             with np.load(path, allow_pickle=False) as f:
                 stored = {key: torch.from_numpy(f[key]) for key in f.files}
         except Exception as e:  # truncated or flipped (the zip's CRC), or pickled objects we refuse to run
-            from common.training import KitError
-            raise KitError(f"cannot read the trace cache {path} ({type(e).__name__}); delete it to compute the traces again")
+                raise KitError(f"cannot read the trace cache {path} ({type(e).__name__}); delete it to compute the traces again")
         # the random state the probes left behind: what follows Selection draws the same numbers as after computing
         if RNG_AFTER in stored:
             torch.set_rng_state(stored.pop(RNG_AFTER))

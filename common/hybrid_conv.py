@@ -33,7 +33,8 @@ from common.fast.lif import lif_multistep
 from common.fast.rcnn import pooled_unsaved, rcnn_multistep
 from common.neurons import RCNN_UPDATES, lif_step, rcnn_step
 from common.counts import SelectionError, neuron_count
-from common.training import KitError, load_weights
+from common.errors import KitError
+from common.training import load_weights
 
 TYPES = ("rcnn", "scnn")
 RECOMPUTE_BELOW = 16  # forward_fast recomputes SCNN input convs with fewer input channels in the backward

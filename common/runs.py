@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from common.errors import KitError
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STARTED = time.time()
 NAME = r"([A-Za-z0-9]+)_(rnn|lstm|snn|ffs|hybrid)_(\d+)(?:_(\d*\.?\d+(?:[eE][-+]?\d+)?))?"
@@ -267,7 +269,6 @@ def require_finished_adaptation(checkpoint, args, logger, command):
     if why is None:
         return
     if not getattr(args, "allow_unfinished", False):
-        from common.training import KitError
         raise KitError(f"the Adaptation checkpoint {checkpoint} is not a finished run ({why}). Finish it first with: "
                        f"{command} (an interrupted run resumes), or pass --allow-unfinished to select "
                        "from it anyway (also needed for the authors' own checkpoints, which have no record)")

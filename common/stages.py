@@ -8,7 +8,7 @@ from common.criteria import CRITERIA, ranking, score_table
 from common.hessian import cache_key, cached_traces, file_digest, hutchinson_traces
 from common.selection import (SelectionError, log_conv_selection, log_selection, neuron_count, select_conv, select_fc,
                               write_importance_csv)
-from common.training import KitError
+from common.errors import KitError
 
 
 def fc_shapes(model, nhid, ratio, truncate=False):

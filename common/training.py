@@ -10,12 +10,9 @@ import time
 import numpy as np
 import torch
 
+from common.errors import KitError  # noqa: F401 (re-exported)
 from common.runs import (fault_point, log_path, log_test_block, new_run, record_path,  # noqa: F401 (re-exported)
                          resume_path)
-
-
-class KitError(Exception):
-    """A problem with the user's input or files, reported as one clear message (no traceback)."""
 
 
 def run_main(main):

@@ -3,7 +3,7 @@ import os
 
 import torch
 
-from common.training import KitError
+from common.errors import KitError
 
 SPLITS = ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt")
 WHERE = ("the standard Mikolov PTB files ptb.train.txt, ptb.valid.txt and ptb.test.txt (10k vocabulary), "

@@ -1,0 +1,5 @@
+"""The one error type of the kit: a problem with the user's input or files, reported as one line."""
+
+
+class KitError(Exception):
+    """A problem with the user's input or files, reported as one clear message (no traceback)."""
