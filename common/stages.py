@@ -41,14 +41,16 @@ def fc_model_shapes(run, args):
 
 def hessian_selection(model, loss_fn, inputs, ratio, n_probes, adaptation_checkpoint, trace_prefix,
                       importance_csv, logger, truncate=False, select=select_fc, log=log_selection,
-                      selection="hessian", seed=0, draw=0, heldout_loss=None, heldout="the trace batch"):
+                      selection="hessian", seed=0, draw=0, heldout_loss=None, heldout="the trace batch",
+                      heldout_losses=None):
     """Selection: per-neuron Hessian traces (cached), importance, and the kept neurons.
 
     selection: the criterion whose scores are ranked (common.criteria.CRITERIA; "hessian" is the method,
     the others are ablations with the same counts and rule). The traces are computed for every criterion
     (so the global random stream is the same whichever is chosen). random uses draw `draw` of a
     generator seeded by `seed` (draw 0: what --selection random always drew). oracle needs
-    heldout_loss(model) -> the loss of any model on held-out data (described by `heldout` in the log).
+    heldout_loss(model) -> the loss of any model on held-out data (described by `heldout` in the log);
+    heldout_losses, when given, scores several neurons per pass (common.criteria.oracle).
     The importance CSV lists every criterion's score (oracle only when it was the criterion).
 
     select(importance lists, ratio, truncate) -> kept indices and log(logger, keep) are the rule and its
@@ -75,7 +77,8 @@ def hessian_selection(model, loss_fn, inputs, ratio, n_probes, adaptation_checkp
             raise KitError(f"the trace cache {path} does not hold this network's groups; delete it to compute the traces again")
         logger.info(f"using cached Hessian traces {path}")
     mean = {k: v.float().mean(0) for k, v in values.items()}
-    table = score_table(model, loss_fn, mean, seed, draw, heldout_loss if selection == "oracle" else None)
+    table = score_table(model, loss_fn, mean, seed, draw, heldout_loss if selection == "oracle" else None,
+                        None if execution.is_definition() else heldout_losses)  # the definition: one at a time
     scores = ranking(selection, table)
     how = {"random": f"draw {draw} of a generator seeded with {seed}", "oracle": f"on {heldout}"}.get(selection)
     logger.info(f"selection: {selection} ({CRITERIA[selection]}" + (f"; {how})" if how else ")"))

@@ -3,12 +3,14 @@ the random draws, the oracle against masking, and --selection through hessian_se
 import csv
 import logging
 import os
+import runpy
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from common.criteria import CRITERIA, oracle, random_scores, ranking, score_table
+from common.criteria import (CRITERIA, masked_copies, oracle, oracle_subset, random_scores, ranking, removal_masks,
+                             score_table)
 from common.hessian import hutchinson_traces
 from common.hybrid_conv import HybridConvNet, build_configs, population_channels
 from common.selection import select_conv, select_fc
@@ -177,3 +179,79 @@ def test_script_oracle_on_held_out_images_and_a_second_random_draw(tmp_path):
             assert len(table) == 16 and all(r["oracle"] not in ("", None) for r in table)
         else:
             assert "selection: random (" in log and "draw 1 of a generator seeded with 1111" in log
+
+
+def batched(net, x, y, B):
+    """heldout_losses for setup()'s loss: the mean cross-entropy of every masked copy (masked_copies)."""
+    def losses(masks):
+        K = len(next(iter(masks.values())))
+        spikes, states = masked_copies(net, x, masks)
+        out = net.readout(torch.cat([spikes, states], dim=2)).view(T, K, B, -1)
+        return [F.cross_entropy(out[:, k].reshape(-1, 3), y.reshape(-1)).item() for k in range(K)]
+    return losses
+
+
+@pytest.mark.parametrize("cell,bias", [("rnn", False), ("rnn", True), ("lstm", False)])
+def test_masked_copies_equal_the_definition_with_the_masks_repeated(cell, bias):
+    net = tiny_net(rnn=(4, 3), snn=(3, 4), cell=cell, seed=2)
+    if bias:  # input biases, as build_stack(bias=True) makes them
+        for l, (r, s) in enumerate(zip(net.rnn_shape, net.snn_shape), 1):
+            setattr(net, f"snn_fc{l}_bias", torch.nn.Parameter(torch.rand(s, dtype=torch.float64) - 0.5))
+            setattr(net, f"rnn_fc{l}_bias", torch.nn.Parameter(torch.rand(r, dtype=torch.float64) - 0.5))
+        net.bias = True
+    g = torch.Generator().manual_seed(9)
+    x = torch.rand(T, B, 4, generator=g, dtype=torch.float64)
+    sizes = net.population_sizes()
+    two_snn1 = {k: x.new_ones(3, n) for k, n in sizes.items()}  # every copy without two layer-1 spiking neurons
+    two_snn1["snn1"][[0, 0, 1, 1, 2, 2], [0, 1, 1, 2, 0, 2]] = 0
+    anything = {k: (torch.rand(4, n, generator=g) < 0.7).double() for k, n in sizes.items()}  # any mix
+    for masks in [removal_masks(sizes, key, list(range(n)), x) for key, n in sizes.items()] + [two_snn1, anything]:
+        K = len(masks["snn1"])
+        with torch.no_grad():
+            spikes, states = masked_copies(net, x, masks)
+            rows = {k: m.repeat_interleave(B, 0) for k, m in masks.items()}
+            want_spikes, want_states, _ = net.forward_definition(x.repeat(1, K, 1), net.init_hidden(K * B), rows)
+        torch.testing.assert_close(spikes, want_spikes, rtol=0, atol=1e-12)
+        torch.testing.assert_close(states, want_states, rtol=0, atol=1e-12)
+        assert spikes.shape == (T, K * B, 4) and spikes.sum() > 0 and states.shape == (T, K * B, 3)
+
+
+def test_batched_oracle_equals_the_one_at_a_time_definition_on_every_neuron_and_a_subset():
+    net, loss_of, _ = setup(seed=5)
+    g = torch.Generator().manual_seed(6)
+    x, y = torch.rand(T, B, 4, generator=g, dtype=torch.float64), torch.randint(0, 3, (T, B), generator=g)
+    heldout = lambda m: F.cross_entropy(m(x, m.init_hidden(B))[0].reshape(-1, 3), y.reshape(-1)).item()
+    definition = oracle(net, heldout)
+    for chunk in (1, 3, 8):
+        fast = oracle(net, heldout, heldout_losses=batched(net, x, y, B), chunk=chunk)
+        for key in definition:
+            torch.testing.assert_close(fast[key], definition[key], rtol=0, atol=1e-12)
+    assert any(v.abs().max() > 1e-3 for v in definition.values())
+    subset = oracle_subset(net.population_sizes(), 2, seed=1111)
+    assert subset == oracle_subset(net.population_sizes(), 2, seed=1111) != oracle_subset(net.population_sizes(), 2, 2222)
+    assert {k: len(v) for k, v in subset.items()} == {k: 2 for k in subset}
+    part = oracle(net, heldout, subset, batched(net, x, y, B))
+    for key, chosen in subset.items():
+        torch.testing.assert_close(part[key][chosen], definition[key][chosen], rtol=0, atol=1e-12)
+        assert part[key].isnan().sum() == len(definition[key]) - 2
+    assert oracle_subset({"snn1": 3}, 5, seed=0) == {"snn1": [0, 1, 2]}  # a smaller population: all of it
+
+
+def test_smnist_batched_held_out_losses_equal_evaluate_on_shrunk_networks():
+    script = runpy.run_path(os.path.join(ROOT, "experiments", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py"),
+                            run_name="criteria_test")
+    torch.manual_seed(0)
+    model = script["SMNISTModel"]([4, 3], [3, 4]).double()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.startswith(("snn_", "rnn_")):
+                p.mul_(3.0)
+    g = torch.Generator().manual_seed(1)
+    batches = [(torch.rand(5, 1, 28, 28, generator=g, dtype=torch.float64), torch.randint(0, 10, (5,), generator=g))
+               for _ in range(2)]
+    heldout = lambda m: script["evaluate"](m, batches, "cpu")[1]
+    definition = oracle(model, heldout)
+    fast = oracle(model, heldout, heldout_losses=lambda masks: script["masked_losses"](model, batches, masks, "cpu"))
+    for key in definition:
+        torch.testing.assert_close(fast[key], definition[key], rtol=0, atol=1e-12)
+    assert all(v.abs().max() > 1e-6 for v in definition.values())

@@ -7,6 +7,7 @@ import runpy
 import statistics
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -64,7 +65,7 @@ def test_study_files_compile_and_ablation_shares_stage_one(tmp_path):
 def test_criteria_study_files_compile_link_adaptation_and_analysis_counts_only_finished_runs(tmp_path):
     folder = os.path.join(ROOT, "studies", "criteria")
     for name in ("run.py", "study.py", "analysis.py", "no_retraining.py", "mprun-adaptation.py", "mprun-criteria.py",
-                 "mprun-ffs.py"):
+                 "mprun-ffs.py", "mprun-w800.py"):
         with open(os.path.join(folder, name)) as f:
             compile(f.read(), name, "exec")
     study = runpy.run_path(os.path.join(folder, "study.py"))
@@ -132,3 +133,86 @@ def test_replication_compare_pairs_seeds_and_states_the_t_interval(tmp_path):
     assert text.count("### ") == 1  # the matched ffs folder is not an experiment of its own
     row = next(line for line in text.splitlines() if line.startswith("| 0.5 | 300.00"))
     assert row.count("(3/3 seeds)") == 2  # seed 4444 has no restored network, so it is not paired
+
+
+def criteria_study_module(name, tmp_path, calls):
+    """A file of studies/criteria run with its study.py, whose launcher records each multi_task call."""
+    folder = os.path.join(ROOT, "studies", "criteria")
+    study = runpy.run_path(os.path.join(folder, "study.py"))
+
+    class Recorder:
+        def multi_task(self, path, params):
+            calls.append((os.path.basename(path), params))
+
+        def finish(self):
+            pass
+
+    def run_folder(name):
+        (tmp_path / name).mkdir(exist_ok=True)
+        return str(tmp_path / name)
+    fake = types.ModuleType("study")
+    fake.__dict__.update(study, launcher=Recorder, need=lambda path: None, folder=run_folder)
+    sys.modules["study"] = fake
+    try:
+        runpy.run_path(os.path.join(folder, name), run_name="__main__")
+    finally:
+        del sys.modules["study"]
+    return study
+
+
+def test_width_800_runs_seed_by_seed_adaptation_then_question_2_and_is_not_in_the_other_adaptations(tmp_path):
+    calls = []
+    study = criteria_study_module("mprun-w800.py", tmp_path, calls)
+    seeds = study["WIDTH_SEEDS"][800]
+    assert study["WIDE"] == 800 and 800 in study["WIDTHS"] and len(seeds) >= 5 and study["ORACLE_NEURONS"][800] >= 400
+    expected = [(folder, seed) for seed in seeds for folder in ("w800", "w800-hessian", "w800-random-0", "w800-reversed")]
+    assert [(folder, params["seed"][0]) for folder, params in calls] == expected
+    for folder, params in calls:
+        assert params["nhid"] == 800 and params["threads"] == 1 and len(params["seed"]) == 1
+        if folder == "w800":
+            assert params["mode"] == "train1" and params["stage1_epochs"] == study["ADAPTATION_EPOCHS"]
+        else:
+            assert params["mode"] == "train2" and params["ratio"] == 0.5 and params["stage2_epochs"] == study["RESTORATION_EPOCHS"]
+            assert params["selection"] == folder.split("-")[1]
+            assert params.get("selection_draw") == (0 if folder.endswith("random-0") else None)
+    assert os.readlink(tmp_path / "w800-reversed" / "checkpoint" / f"mnist_hybrid_{seeds[-1]}.t7") == \
+        f"../../w800/checkpoint/mnist_hybrid_{seeds[-1]}.t7"
+    calls.clear()
+    criteria_study_module("mprun-adaptation.py", tmp_path, calls)
+    assert [p["nhid"] for _, p in calls] == [w for w in study["WIDTHS"] if w != 800]
+
+
+def test_no_retraining_oracle_on_a_stratified_subset_batched_equals_the_definition(tmp_path):
+    import torch
+    sys.path.insert(0, os.path.join(ROOT, "studies", "criteria"))
+    try:
+        no_retraining = runpy.run_path(os.path.join(ROOT, "studies", "criteria", "no_retraining.py"), run_name="test")
+    finally:
+        sys.path.remove(os.path.join(ROOT, "studies", "criteria"))
+    from common.criteria import oracle, oracle_subset
+    script = runpy.run_path(SCRIPT, run_name="test")
+    torch.manual_seed(0)
+    model = script["SMNISTModel"]([5, 5], [5, 5])
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.startswith(("snn_", "rnn_")):
+                p.mul_(3.0)
+    path = str(tmp_path / "adapted.t7")
+    torch.save(dict(net=model.state_dict(), rnn_shape=[5, 5], snn_shape=[5, 5], cell="rnn"), path)
+    g = torch.Generator().manual_seed(1)
+    batch = lambda n: (torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g))
+    data = {"trace": batch(20), "val": [batch(10), batch(10)], "test": [batch(10)]}
+    rows, losses = no_retraining["rows_for"](script, path, 1111, [0.5], 2, 4, data, oracle_neurons=3)
+    scored = oracle_subset(model.population_sizes(), 3, 1111)
+    assert {k: sorted(v) for k, v in losses.items()} == scored
+    definition = oracle(model, lambda m: script["evaluate"](m, data["val"], "cpu")[1])
+    for key, per in losses.items():
+        assert list(per.values()) == pytest.approx(definition[key][scored[key]].tolist(), abs=2e-6)
+    values = {(c, r, m): v for c, r, m, v in rows}
+    assert all(values[("oracle", "", f"scored_{k}")] == 3 for k in scored)
+    assert not any(c == "oracle" and r != "" for c, r, _, _ in rows)  # a subset ranks no network
+    assert {m for c, _, m, _ in rows if c == "hessian" and m.startswith("spearman_oracle_")} == \
+        {f"spearman_oracle_{k}" for k in scored}
+    rows, losses = no_retraining["rows_for"](script, path, 1111, [0.5], 2, 4, data)  # default: every neuron
+    assert ("oracle", 0.5, "test_acc") in {(c, r, m) for c, r, m, _ in rows}
+    assert all(len(per) == 5 for per in losses.values())

@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from common.cli import check_args, experiment_parser, fc_populations, start_run
 from common.hybrid_fc import HybridFC
 from common.progress import epoch_bar
+from common.criteria import masked_copies
 from common.data.smnist import load_split, loader, split_train_val
 from common.selection import select_fc
 from common.stages import fc_model_shapes, hessian_selection
@@ -91,10 +92,18 @@ class SMNISTModel(HybridFC):
     def forward(self, images, hidden=None):
         """images [B, 1, 28, 28] -> logits [B, 10]. Every image starts from zero state (as the
         original, which ignored `hidden`); the final RNN state is returned."""
-        x = images.reshape(-1, 28, 28).transpose(1, 2).transpose(0, 1)  # [28 columns, B, 28 pixels]
+        x = columns(images)
         spikes, states, hidden = self.run(x, self.init_hidden(x.size(1)))
-        out = torch.cat([spikes.sum(0) / STEPS, states[-1]], dim=1)
-        return self.all_fc(out), hidden
+        return self.readout(spikes, states), hidden
+
+    def readout(self, spikes, states):
+        """Logits from the layer-2 spikes [28, B, s1] and RNN states [28, B, r1]."""
+        return self.all_fc(torch.cat([spikes.sum(0) / STEPS, states[-1]], dim=1))
+
+
+def columns(images):
+    """[B, 1, 28, 28] -> [28 columns, B, 28 pixels]."""
+    return images.reshape(-1, 28, 28).transpose(1, 2).transpose(0, 1)
 
 
 def meta(model, args):
@@ -157,6 +166,21 @@ def evaluate(model, batches, device):
             correct += (output.argmax(1) == labels).sum().item()
             total += labels.size(0)
     return 100.0 * correct / total, total_loss / len(batches)
+
+
+def masked_losses(model, batches, masks, device):
+    """evaluate's loss for K copies of `model` at once, copy k with its neuron outputs multiplied by
+    masks[key][k] (common.criteria.masked_copies): the batched path of --selection oracle."""
+    model.eval()
+    copies = len(next(iter(masks.values())))
+    total = torch.zeros(copies, dtype=torch.float64)
+    with torch.no_grad():
+        for images, labels in batches:
+            images, labels = images.to(device), labels.to(device)
+            out = model.readout(*masked_copies(model, columns(images), masks))
+            loss = nn.functional.cross_entropy(out, labels.repeat(copies), reduction="none")
+            total += loss.view(copies, -1).mean(1).double().cpu()
+    return (total / len(batches)).tolist()
 
 
 def test_metric(model, data, args):
@@ -249,13 +273,16 @@ def main():
             if args.protocol == "val":  # --selection oracle: held-out images where there are some
                 heldout, heldout_loss = f"the {args.val_size} held-out training images", \
                     lambda m: evaluate(m, data["val"], device)[1]
+                heldout_losses = lambda masks: masked_losses(model, data["val"], masks, device)
             else:
                 heldout, heldout_loss = "the trace batch (no held-out images under --protocol test)", \
                     lambda m: nn.functional.cross_entropy(m(images)[0], labels).item()
+                heldout_losses = lambda masks: masked_losses(model, [(images, labels)], masks, device)
             keep = hessian_selection(model, trace_loss, (images, labels), args.ratio, args.hessian_probes, adapted,
                                      f"traces/trace_{DATASET}_hybrid_{args.seed}", f"traces/{run.name}_importance.csv",
                                      logger, args.truncate_counts, selection=args.selection, seed=args.seed,
-                                     draw=args.selection_draw, heldout_loss=heldout_loss, heldout=heldout)
+                                     draw=args.selection_draw, heldout_loss=heldout_loss, heldout=heldout,
+                                     heldout_losses=heldout_losses)
             # Restoration starts from the adapted weights reloaded, as the original did (which also
             # keeps its random stream), shrunk to the kept neurons
             model = model_from_checkpoint(ckpt, adapted, args, device).shrunk(keep)

@@ -19,8 +19,13 @@ DATA = os.path.join(HERE, "data")   # git-ignored: DATA/MNIST/raw, filled by run
 SCRIPT = os.path.join(ROOT, "experiments", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py")
 SEEDS = [1111, 2222, 3333, 4444, 5555, 6666, 7777, 8888, 9999, 10101, 11211, 12321,
          13431, 14541, 15651, 16761, 17871, 18981, 19991, 20202]  # 20: a paired MDD under 2 points at 0.25 (12 gave 2.4)
-WIDTHS = [60, 30, 120, 240, 480]    # Adaptation widths, in the order they run (mprun-adaptation.py's stages)
-WIDTH_SEEDS = {60: SEEDS, 30: SEEDS[:8], 120: SEEDS[:8], 240: SEEDS[:8], 480: SEEDS[:3]}  # Q1 beyond width 60: fewer seeds
+WIDTHS = [60, 30, 120, 240, 480, 800]  # question-1 widths; mprun-adaptation.py runs all but WIDE, in this order
+WIDE = 800                          # the paper's width: Adaptation and question 2 in mprun-w800.py, seed by seed
+WIDTH_SEEDS = {60: SEEDS, 30: SEEDS[:8], 120: SEEDS[:8], 240: SEEDS[:8], 480: SEEDS[:3],
+               800: SEEDS[:10]}     # Q1 beyond width 60: fewer seeds; 800: 10 for question 2 there (MDD <= 3 points
+                                    # up to a paired sd of 3.0; width 60's at 0.5 were 1.4 and 2.3)
+ORACLE_NEURONS = {800: 400}         # neurons per population the oracle scores (no_retraining.py); others: all
+WIDE_RATIO, WIDE_CRITERIA = 0.5, ["hessian", "random-0", "reversed"]  # question 2 at WIDE
 RATIOS = [0.25, 0.5, 0.75]
 ADAPTATION_EPOCHS, RESTORATION_EPOCHS = 15, 8
 CRITERIA = ["hessian", "random-0", "random-1", "random-2", "taylor", "magnitude", "trace", "reversed"]
