@@ -169,6 +169,7 @@ def test_width_800_runs_seed_by_seed_adaptation_then_question_2_and_is_not_in_th
     assert [(folder, params["seed"][0]) for folder, params in calls] == expected
     for folder, params in calls:
         assert params["nhid"] == 800 and params["threads"] == 1 and len(params["seed"]) == 1
+        assert params["stage1_lr"] == params["stage2_lr"] == study["WIDE_LR"]
         if folder == "w800":
             assert params["mode"] == "train1" and params["stage1_epochs"] == study["ADAPTATION_EPOCHS"]
         else:
