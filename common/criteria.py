@@ -60,14 +60,20 @@ def oracle(model, heldout_loss, neurons=None, heldout_losses=None, chunk=16):
     neurons: population key -> the indices to score (oracle_subset); the others score nan. Default: all.
     heldout_losses(masks) -> the held-out losses of K copies of the model at once, copy k with its neuron
     outputs multiplied by masks[key][k] (0/1 rows, removal_masks): when given, `chunk` neurons are scored
-    per call. The loop over model.shrunk below is the definition; tests prove the batched path equal to it.
+    per call, and the loss they are compared with is the unmasked copy's by the same path (so that what every
+    copy shares cancels to the last bit: a silent neuron scores 0). The loop over model.shrunk below is the
+    definition; tests prove the batched path equal to it.
     """
     n = sizes(model.probed_groups())
     neurons = {key: range(m) for key, m in n.items()} if neurons is None else neurons
     was_training = model.training
     model.eval()
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
-        base = float(heldout_loss(model))
+        like = next(model.parameters())
+        if heldout_losses is None:
+            base = float(heldout_loss(model))
+        else:
+            base = float(heldout_losses({k: like.new_ones(1, m) for k, m in n.items()})[0])
         out = {}
         for key in n:
             values = torch.full((n[key],), float("nan"), dtype=torch.float64)
@@ -78,7 +84,6 @@ def oracle(model, heldout_loss, neurons=None, heldout_losses=None, chunk=16):
                     keep[key].remove(c)
                     values[c] = float(heldout_loss(model.shrunk(keep).eval())) - base
             else:
-                like = next(model.parameters())
                 for start in range(0, len(chosen), chunk):
                     part = chosen[start:start + chunk]
                     losses = heldout_losses(removal_masks(n, key, part, like))
@@ -108,7 +113,7 @@ def masked_copies(model, x, masks):
     """Layer-2 spikes [T, K*B, s1] and RNN states [T, K*B, r1] of K copies of the HybridFC `model` on the same
     input x [T, B, ninp] from zero state, copy k with its neuron outputs multiplied by masks[key][k] (0/1);
     rows k*B..(k+1)*B-1 are copy k. What model.run(x repeated K times, zero state, the masks repeated per row)
-    computes, to rounding (it runs layer-major, as forward_fast). For the sigmoid-RNN cell, what is the same in
+    computes, to rounding (it runs layer-major, as forward_fast, with a layer's projection summed per block). For the sigmoid-RNN cell, what is the same in
     every copy is computed once: a population whose input is the same in every copy and that no copy masks,
     and each input block's share of a layer-2 projection; a masked SNN population (no connections within it)
     runs once and its masked neurons' share is taken out of the projection (the same count in every copy)."""
@@ -148,13 +153,11 @@ def masked_copies(model, x, masks):
 
 def projection(blocks, w, bias, per_copy, output, B):
     """The input projection [T, B or K*B, out] of a layer whose input is cat(blocks) (value, key, mask), with
-    w's rows split among the blocks in order: one product when no block is masked and all are shared or all
-    per copy, else a sum of one product per block, where a masked block computed once (B rows) has its removed
-    neurons' share subtracted from its one product."""
+    w's rows split among the blocks in order: the sum of one product per block (whatever the masks, so that
+    every copy's sum is rounded alike), where a masked block computed once (B rows) has its removed neurons'
+    share subtracted from its one product."""
     T = blocks[0][0].shape[0]
     flat = lambda a, rows: (a.reshape(-1, a.shape[-1]) @ rows).view(T, -1, rows.shape[-1])
-    if all(mask is None for _, _, mask in blocks) and len({v.shape[1] for v, _, _ in blocks}) == 1:
-        return project(torch.cat([v for v, _, _ in blocks], dim=2).reshape(-1, w.shape[0]), w, bias).view(T, -1, w.shape[-1])
     parts, start = [], 0
     for value, key, mask in blocks:
         rows = w[start:start + value.shape[-1]]

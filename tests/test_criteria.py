@@ -218,6 +218,8 @@ def test_masked_copies_equal_the_definition_with_the_masks_repeated(cell, bias):
 
 def test_batched_oracle_equals_the_one_at_a_time_definition_on_every_neuron_and_a_subset():
     net, loss_of, _ = setup(seed=5)
+    with torch.no_grad():
+        net.snn_fc1[:, 0] = 0  # a silent neuron: removing it changes nothing
     g = torch.Generator().manual_seed(6)
     x, y = torch.rand(T, B, 4, generator=g, dtype=torch.float64), torch.randint(0, 3, (T, B), generator=g)
     heldout = lambda m: F.cross_entropy(m(x, m.init_hidden(B))[0].reshape(-1, 3), y.reshape(-1)).item()
@@ -226,6 +228,7 @@ def test_batched_oracle_equals_the_one_at_a_time_definition_on_every_neuron_and_
         fast = oracle(net, heldout, heldout_losses=batched(net, x, y, B), chunk=chunk)
         for key in definition:
             torch.testing.assert_close(fast[key], definition[key], rtol=0, atol=1e-12)
+        assert fast["snn1"][0].item() == 0.0  # to the last bit: the copies and the loss they are compared with agree
     assert any(v.abs().max() > 1e-3 for v in definition.values())
     subset = oracle_subset(net.population_sizes(), 2, seed=1111)
     assert subset == oracle_subset(net.population_sizes(), 2, seed=1111) != oracle_subset(net.population_sizes(), 2, 2222)
