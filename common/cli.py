@@ -132,6 +132,10 @@ def check_before_data(args, parser, dataset, populations, select):
     if args.mode != "train2":
         return
     adapted = f"checkpoint/{dataset}_hybrid_{args.seed}.t7"
+    why = runs.adaptation_problem(adapted)
+    if why and not os.path.exists(adapted):
+        raise KitError(f"train2 needs a finished Adaptation, and {adapted} is not one ({why}). Train it again: "
+                       f"{suggested_command(parser, args, 'train1', 'hybrid')} --overwrite")
     ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})", suggested_command(parser, args, "train1", "hybrid"))
     try:
         sizes = populations(ckpt)

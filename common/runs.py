@@ -233,10 +233,12 @@ def note_epoch(epoch):
 
 
 def write_failed(message):
-    """The record of a command that began and then failed (never over a finished train run's record)."""
+    """The record of a command that began writing its log and then failed (never over a finished train run's
+    record); a command refused before it wrote anything leaves no record."""
     try:
-        record, _ = load_record(log_path(_run["name"], log_kind(_run["args"].mode), _run.get("folder", "")))
-        if not (record and record.get("status") == "finished" and record.get("kind") == "train"):
+        log = log_path(_run["name"], log_kind(_run["args"].mode), _run.get("folder", ""))
+        record, _ = load_record(log)
+        if os.path.exists(log) and not (record and record.get("status") == "finished" and record.get("kind") == "train"):
             write_record("failed", error=message)
     except Exception:  # noqa: BLE001 -- the original error is what the user must see
         pass
@@ -495,9 +497,10 @@ def adaptation_problem(checkpoint):
     """Why the Adaptation checkpoint is not a finished run's, or None."""
     if os.path.exists(resume_path(checkpoint)):
         return f"{resume_path(checkpoint)} exists: its training was interrupted or is still running"
-    if not os.path.exists(checkpoint):
-        return None  # the loader names the missing file
     log = log_path(os.path.basename(checkpoint)[:-3], "train", os.path.dirname(os.path.dirname(checkpoint)))
+    if not os.path.exists(checkpoint):  # the loader names the missing file, unless a record says why it is missing
+        record, _ = load_record(log)
+        return None if record is None else status_problem(record)
     _, _, problem = verify(log, check_log=False)
     return problem
 
