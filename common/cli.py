@@ -10,7 +10,7 @@ import torch
 
 from common.criteria import CRITERIA
 from common.hybrid_conv import add_size_arguments, check_size_arguments
-from common import execution, runs
+from common import datadigest, execution, runs
 from common.selection import SelectionError
 from common.stages import ensure_dirs, fc_shapes
 from common.training import (KitError, get_logger, guard_overwrite, load_checkpoint, pick_device, resume_or_guard,
@@ -278,15 +278,17 @@ def start_run(parser, check_flags, dataset, load_data, populations, select, iter
     finished checkpoint (which --overwrite moves aside only once the data have been read)."""
     args = parser.parse_args()
     check_flags(args)
-    runs.begin(args, dataset, run_name(dataset, args))  # this process's lock on the run, before any of its files
+    runs.refuse_if_in_use(run_name(dataset, args))
     check_before_data(args, parser, dataset, populations, select)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args)
     print(execution.from_args(args, device))
     seed_everything(args.seed)
+    datadigest.reset()
     data = load_data(args, device)
     ensure_dirs()
+    runs.begin(args, dataset, run_name(dataset, args))  # this process's lock, before any file of the run is touched
     run = Run(args, parser, dataset, device, data)
     if args.mode.startswith("train"):
         run.resume = resume_or_guard(run.checkpoint_path, args.overwrite)

@@ -191,29 +191,45 @@ def config_difference(then, now):
     return [f"--{k} {then[k]} -> {now[k]}" for k in keys]
 
 
-def begin(args, dataset, name, folder=""):
-    """Start working on run `name`: take its lock (RunInUse names the holder), remember the command for its
-    record, and start the digest of the data it will read."""
-    lock = os.path.join(folder, "checkpoint", f"{name}.lock")
-    os.makedirs(os.path.dirname(lock) or ".", exist_ok=True)
+def lock_path(name, folder=""):
+    return os.path.join(folder, "checkpoint", f"{name}.lock")
+
+
+def _take_lock(path, name):
+    """The open, locked file descriptor of `path` (RunInUse names the holder)."""
     try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as e:
-        raise KitError(f"cannot open the lock file {lock} ({e.strerror})") from None
+        raise KitError(f"cannot open the lock file {path} ({e.strerror})") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
         os.close(fd)
         if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
-            raise RunInUse(f"run {name} is in use by process {holder} (lock {lock}); wait for it to end, "
+            raise RunInUse(f"run {name} is in use by process {holder} (lock {path}); wait for it to end, "
                            "or stop that process") from None
         raise
+    return fd
+
+
+def refuse_if_in_use(name, folder=""):
+    """Fail at once when another process holds the run's lock (creates nothing: bad input leaves no file)."""
+    path = lock_path(name, folder)
+    if os.path.exists(path) and not os.path.islink(path):
+        os.close(_take_lock(path, name))
+
+
+def begin(args, dataset, name, folder=""):
+    """Start working on run `name`, before any of its files is written or read to resume it: take its lock
+    (RunInUse names the holder; held until end() or the process's end, however it ends) and remember the command
+    for its record."""
+    end()
+    os.makedirs(os.path.dirname(lock_path(name, folder)) or ".", exist_ok=True)
+    fd = _take_lock(lock_path(name, folder), name)
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    end()
     _run.update(args=args, dataset=dataset, name=name, folder=folder, lock=fd, parent=None)
-    datadigest.reset()
 
 
 def end():
