@@ -323,13 +323,14 @@ def test_worked_example_by_hand():
     assert dense == 46 and rep["energy_dense_activations_pj"] == pytest.approx(46 * 4.6) == 211.6
     assert rep["spiking_gain"] == pytest.approx(211.6 / 145.2)
     int8 = cost.report(snn, snn_net, *cost.ARITHMETIC["int8"], rate_readout=True)
-    assert int8["energy_pj"] == pytest.approx(30 * 0.23 + 8 * 0.03) and int8["convention"] == "standard, int8"
+    assert int8["energy_pj"] == pytest.approx(30 * 0.23 + 8 * 0.03) == 7.14 and int8["convention"] == "standard, int8"
+    assert cost.report(snn, snn_net, *cost.ARITHMETIC["int32"], rate_readout=True)["energy_pj"] == pytest.approx(96.8)
     # memory: weight reads = synaptic MACs + ACs = 26; state: 4 membranes read and written at each of 3 steps = 24
     sram = cost.report(snn, snn_net, rate_readout=True, memory="sram")
     assert (sram["weight_reads"], sram["state_accesses"]) == (18 + 8, 2 * T * 4) == (26, 24)
     assert sram["energy_memory_pj"] == pytest.approx(50 * 5.0) and sram["energy_with_memory_pj"] == pytest.approx(395.2)
     event = cost.report(snn, snn_net, rate_readout=True, memory="sram", memory_model="event")
-    assert event["state_accesses"] == 24 + 2 * 8 and event["energy_memory_pj"] == pytest.approx(66 * 5.0)
+    assert event["state_accesses"] == 24 + 2 * 8 and event["energy_memory_pj"] == pytest.approx(66 * 5.0) == 330
     assert event["memory"] == "sram+event" and event["memory_pj"] == 5.0
     # 16 parameters (6 + 4 + readout 4 + 2 biases): 64 bytes, below 8 KB: the fitted SRAM costs 5 pJ as well
     fit = cost.report(snn, snn_net, rate_readout=True, memory="sram-fit")
@@ -408,3 +409,13 @@ def test_evaluate_records_the_full_setting(tmp_path):
     path.write_text(json.dumps(cost.report(snn, net, memory="sram")))
     assert evaluate.same_cost_setting(str(path), parse("--memory", "sram"))
     assert not evaluate.same_cost_setting(str(path), parse("--memory", "sram", "--memory_pj", "10"))
+
+
+@pytest.mark.parametrize("flags,named", [(["--memory", "sram-fit", "--memory_pj", 3], "--memory_pj"),
+                                         (["--memory_model", "event"], "--memory_model")])
+def test_evaluate_refuses_memory_flags_that_do_not_go_together(tmp_path, capsys, flags, named):
+    import os
+    from test_bad_input import ROOT, one_line_error
+    err = one_line_error(capsys, os.path.join(ROOT, "evaluate.py"), str(tmp_path),
+                         ["cost", "--experiment", os.path.join(ROOT, "experiments", "rnn-ptb-650-0.5-0.6"), *flags])
+    assert named in err
