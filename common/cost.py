@@ -57,8 +57,6 @@ def sram_fit_pj(nbytes):
     (s0, e0), (s1, e1), (s2, e2) = SRAM_SIZES_PJ
     if nbytes <= s0:
         return e0
-    if nbytes in (s1, s2):
-        return e1 if nbytes == s1 else e2
     (a, ea), (b, eb) = ((s0, e0), (s1, e1)) if nbytes <= s1 else ((s1, e1), (s2, e2))
     return round(ea * math.exp(math.log(eb / ea) * math.log(nbytes / a) / math.log(b / a)), 3)
 
