@@ -16,10 +16,7 @@ from common.runs import (fault_point, log_path, log_test_block, new_run, record_
 
 
 def run_main(main):
-    """Call main(); a KitError ends the program with its message and exit code 2.
-    When a launcher asks for it (HSTNN_PROFILE_FILE), the run's peak GPU memory is written at exit."""
-    from common.launch.profiling import write_profile_at_exit
-    write_profile_at_exit()
+    """Call main(); a KitError ends the program with its message and exit code 2."""
     try:
         main()
     except KitError as e:
