@@ -421,11 +421,11 @@ def test_gpus_asked_for_but_not_visible_run_as_cpu_jobs(exp, monkeypatch, capsys
     ln = launcher(exp, gpus=2, cpu_jobs=2)
     ln.multi_task(".", params(seed=[1]))
     ln.multi_task(".", params(seed=[2]))
-    threads = str(max(1, L.cpu_cores() // 2))
-    assert [(e["gpu"], e["gpu_flag"], e["threads"]) for e in events(exp)] == [("", None, threads)] * 2
+    threads = max(1, L.cpu_cores() // 2)
+    assert [(e["gpu"], e["gpu_flag"], e["threads"]) for e in events(exp)] == [("", None, str(threads))] * 2
     out = capsys.readouterr().out
     assert out.count("note: no GPU is visible (gpus asks for 0,1): running on the CPU, 2 jobs at a time, "
-                     f"{threads} threads each\n") == 1
+                     f"{threads} thread{'s' if threads > 1 else ''} each\n") == 1
     assert "on GPU" not in out and "start train1_ptb_rnn_1 on CPU" in out
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
     ln = launcher(exp, "--rerun", gpus=2)

@@ -324,7 +324,7 @@ class Launcher:
                 results.append(Result(j, "blocked", message=link_problem(j)))
             else:
                 runnable.append(j)
-        gpus = self.gpus() if s.backend == "local" else []
+        gpus = self.gpus() if s.backend == "local" and runnable else []
         where = "" if s.backend == "slurm" else "; GPU " + ",".join(map(str, gpus)) if gpus else \
             f"; CPU, {s.cpu_jobs} at a time"
         print(f"== {label}: {len(runnable)} jobs to run ({s.backend}{where})", flush=True)
@@ -349,8 +349,9 @@ class Launcher:
         gpus, note = job_gpus(self.settings.gpus)
         if note and note != self.gpu_note:
             self.gpu_note = note
+            threads = max(1, cpu_cores() // self.settings.cpu_jobs)
             print(note + ("" if gpus else f", {self.settings.cpu_jobs} jobs at a time, "
-                          f"{max(1, cpu_cores() // self.settings.cpu_jobs)} threads each"), flush=True)
+                          f"{threads} thread{'s' if threads > 1 else ''} each"), flush=True)
         return gpus
 
     def epochs_total(self, job):
