@@ -20,7 +20,6 @@ def run_main(main):
     """Call main(); a KitError ends the program with its message and exit code 2 (75: the run is in use).
     A run that diverges ends with its record saying so (exit code 3); one that fails after it began, with a
     record saying failed. The run's lock is released however it ends."""
-    from common import runs
     try:
         main()
     except runs.Diverged as e:
