@@ -188,3 +188,23 @@ def test_a_planted_link_in_log_is_never_written_through(reference, tmp_path, cap
     assert run(folder, corpus, TRAIN1) == 2
     assert "symbolic link" in one_line(capsys)
     assert target.read_text() == "precious\n"
+
+
+# -- the launcher walks the same chain --------------------------------------------------------------------
+def test_the_launcher_neither_skips_nor_counts_a_stale_or_old_run(finished):
+    from common.launch.jobs import Job
+    from common.launch.launcher import job_state
+    folder, corpus = finished
+    argv = list(record(folder, RESTORED)["argv"])
+    job = Job(folder, argv, "ptb", "hybrid", "1111", "0.5", "train2")
+    assert job_state(job) == ("done", "")
+    assert job_state(Job(folder, argv + ["--stage2_lr", "1"], "ptb", "hybrid", "1111", "0.5", "train2"))[0] == "flags"
+    assert run(folder, corpus, TRAIN1, "--overwrite", "--stage1_lr", 2) == 0
+    state, why = job_state(job)
+    assert state == "stale" and "its Adaptation" in why
+    path = os.path.join(folder, "log", f"train_{ADAPTED}.json")
+    old = {k: v for k, v in json.load(open(path)).items() if k not in ("format", "config", "data", "parent")}
+    old["digest"] = runs.record_digest(old)
+    json.dump(old, open(path, "w"))
+    state, why = job_state(Job(folder, list(record(folder, ADAPTED)["argv"]), "ptb", "hybrid", "1111", "0", "train1"))
+    assert state == "old" and "tools/upgrade-records.py" in why

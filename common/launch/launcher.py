@@ -7,8 +7,10 @@
 multi_task expands a dict as the authors' mprun did (ratio, then seed, then model; every other key becomes
 `--key value`, keys containing "ratio", "seed" or "model" excepted) and runs the jobs on a local queue
 (slots per GPU, GPUs round-robin, CUDA_VISIBLE_DEVICES per job; a bounded number of CPU jobs without GPU)
-or as one Slurm job array through submitit (common/launch/slurm.py). A job whose log already ends with its final
-test block is skipped; an interrupted one is simply run again, and the script resumes it.
+or as one Slurm job array through submitit (common/launch/slurm.py). A job whose record verifies (finished, or
+diverged, with the same flags) is skipped; an interrupted one is simply run again, and the script resumes it; a
+stale one (its parent changed after it) runs again; one whose record predates format 2 waits for
+tools/upgrade-records.py (job_state).
 
 Before any job of a real launch, the whole file runs as a dry run: every key must be a flag of the script, every
 model one of its models, every seed and ratio a value the scripts take (they are part of file names). A job runs
@@ -118,18 +120,31 @@ def expand_jobs(path, params, script, dataset):
     return jobs
 
 
-def done_state(job):
-    """None when the job has to run; "" when its completion record says it finished and still matches its log
-    and checkpoint (common.runs.verify) with the same flags; else how the recorded flags differ."""
+def job_state(job):
+    """(state, detail) of a job from its record (common.runs.verify):
+    run        it has to run (no record, unfinished, failed, changed since it finished)
+    done       finished with the same flags
+    flags      finished with other flags (detail: how they differ)
+    diverged   diverged (detail: where); with other flags it runs again
+    stale      its parent changed after it (detail: which); it runs again
+    old        its record predates format 2: upgrade it first (tools/upgrade-records.py)"""
     try:
         _, record, problem = runs.verify(job.log_path)
-        return None if problem else runs.changed_flags(record, job.argv)
     except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):  # a garbled record
-        return None
-
-
-def is_done(job):
-    return done_state(job) is not None
+        return "run", ""
+    if problem is None:
+        changed = runs.changed_flags(record, job.argv)
+        return ("flags", changed) if changed else ("done", "")
+    if record is None:
+        return "run", problem
+    if record.get("status") == "diverged":
+        changed = runs.changed_flags(record, job.argv)
+        return ("run", f"diverged with other flags ({changed})") if changed else ("diverged", problem)
+    if problem.startswith("stale"):
+        return "stale", problem
+    if record.get("format") != runs.FORMAT and record.get("status") == "finished":
+        return "old", problem
+    return "run", problem
 
 
 def missing_input(job):
@@ -299,15 +314,20 @@ class Launcher:
             self.check_keys(jobs, params)
         except LauncherError as e:
             fail(f"{label}: {e}")
-        state = {j.key: done_state(j) for j in jobs}
-        done = {key for key, st in state.items() if st is not None}
+        state = {j.key: job_state(j) for j in jobs}
+        done = {key for key, (st, _) in state.items() if st in ("done", "flags", "diverged")}
+        again = {key for key, (st, detail) in state.items() if st == "stale" or detail.startswith("diverged with")}
         for j in jobs:
-            if state[j.key]:
-                print(f"== {label}: {j.key} done with other flags ({state[j.key]}); "
+            st, detail = state[j.key]
+            if st in ("flags", "diverged"):
+                what = f"done with other flags ({detail})" if st == "flags" else f"{detail}: its cell reads div"
+                print(f"== {label}: {j.key} {what}; "
                       + ("running it again (--rerun)" if s.rerun else "skipped; --rerun runs it again"), flush=True)
-        todo = jobs if s.rerun else [j for j in jobs if j.key not in done]
+            elif j.key in again:
+                print(f"== {label}: {j.key} {detail}: running it again", flush=True)
+        todo = [j for j in jobs if state[j.key][0] != "old" and (s.rerun or j.key not in done)]
         for j in todo:
-            if j.key in done and j.mode.startswith("train"):
+            if (j.key in done or j.key in again) and j.mode.startswith("train"):
                 j.argv.append("--overwrite")  # the scripts keep the old checkpoint aside
         if s.dry_run:
             return self.dry_run(label, jobs, todo)
@@ -315,6 +335,8 @@ class Launcher:
         if results:
             print(f"== {label}: {len(results)} of {len(jobs)} jobs already done (finished records), skipped; "
                   f"--rerun runs them again", flush=True)
+        results += [Result(j, "blocked", message=f"{state[j.key][1]}; nothing is run for it until then")
+                    for j in jobs if state[j.key][0] == "old"]
         runnable = []
         for j in todo:
             why = missing_input(j) if s.check_inputs else None
