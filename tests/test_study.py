@@ -101,8 +101,11 @@ def test_criteria_study_files_compile_link_adaptation_and_analysis_counts_only_f
     sd = statistics.stdev(diffs)
     assert p["n"] == 3 and p["mean"] == pytest.approx(4 / 3) and p["pos"] == 2 and p["neg"] == 0
     assert p["half"] == pytest.approx(4.302653 * sd / 3 ** 0.5, rel=1e-5)  # t_0.975 with 2 degrees of freedom
-    assert analysis["verdict"](p, "Hessian").startswith("no difference larger than")
-    assert analysis["verdict"](analysis["paired"]([3.0, 3.1, 2.9]), "Hessian").startswith("Hessian better by")
+    assert p["p"] == pytest.approx(0.1835, abs=1e-4)  # paired t, 2 degrees of freedom
+    analysis["holm"]([p])  # a family of one: the adjusted interval is the raw one
+    assert (p["lo_holm"], p["hi_holm"]) == pytest.approx((p["lo"], p["hi"]))
+    assert analysis["verdict"](p) == ("not detected", pytest.approx(p["hi"]))
+    assert analysis["verdict"](analysis["holm"]([analysis["paired"]([3.0, 3.1, 2.9])])[0], -1)[0] == "contradicted"
 
 
 def test_replication_compare_pairs_seeds_and_states_the_t_interval(tmp_path):

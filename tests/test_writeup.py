@@ -70,3 +70,22 @@ def test_the_write_up_tables_are_what_the_committed_logs_give(tmp_path):
     with open(WRITEUP, encoding="utf-8") as f:
         assert copy.read_text(encoding="utf-8") == f.read()
     assert len(writeup.blocks(copy.read_text(encoding="utf-8"))) >= 15
+
+
+def test_holm_adjusts_p_step_down_and_its_intervals_exclude_zero_exactly_when_it_rejects():
+    from common.report.inference import holm, paired, verdict
+    tests = [paired(d) for d in ([5.0, 5.2, 4.9, 5.1], [1.0, 3.0, 0.5, 2.0], [0.3, -0.2, 0.1, 0.4], [2.0, 2.1, 1.9, 2.2])]
+    raw = [t["p"] for t in tests]
+    holm(tests)
+    order = sorted(range(4), key=lambda i: raw[i])
+    expected, running = {}, 0.0
+    for j, i in enumerate(order):  # Holm: (m - j) * p, made monotone
+        running = max(running, min(1.0, (4 - j) * raw[i]))
+        expected[i] = running
+    assert [t["p_holm"] for t in tests] == pytest.approx([expected[i] for i in range(4)])
+    for t in tests:
+        assert (t["lo_holm"] > 0 or t["hi_holm"] < 0) == (t["p_holm"] < 0.05)
+        assert t["lo_holm"] <= t["lo"] and t["hi_holm"] >= t["hi"]  # never narrower than the raw interval
+    assert verdict(tests[0]) == ("supported", None) and verdict(tests[0], -1) == ("contradicted", None)
+    word, x = verdict(tests[2])
+    assert word == "not detected" and x == pytest.approx(max(-tests[2]["lo_holm"], tests[2]["hi_holm"]))
