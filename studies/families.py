@@ -39,6 +39,10 @@ FAMILIES = {
                                                   "every ratio", +1),
     "replication-rnn-ptb-real-random-restoration": ("replication", "PTB", "Hessian − random after Restoration, "
                                                     "every ratio", +1),
+    # the trade-off (studies/tradeoff.py), from evaluate.py's cost and robustness records
+    "tradeoff-smnist": ("tradeoff", "S-MNIST", "per seed: slopes of HSTNN's energy and metric against the ratio; "
+                        "HSTNN − ffs and HSTNN − the random pick in metric, energy and each robustness AUC, every ratio", +1),
+    "tradeoff-ptb": ("tradeoff", "PTB", "the same for PTB (metric: perplexity, negated)", +1),
 }
 
 

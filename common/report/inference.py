@@ -120,7 +120,7 @@ def findings(items, what, claimed=1, digits=2, unit=""):
     for label, t in items:
         groups.setdefault(verdict(t, claimed)[0], []).append((label, t))
     f = f"{{:+.{digits}f}}"
-    show = lambda label, t: f"{label}: {f.format(t['mean'])}{unit} {ci(t['lo_holm'], t['hi_holm'], digits)}"
+    show = lambda label, t: f"{label}: {f.format(t['mean'])} {ci(t['lo_holm'], t['hi_holm'], digits)}{unit}"
     out = []
     for word in ("supported", "contradicted", "not detected", "untested"):
         group = groups.get(word, [])

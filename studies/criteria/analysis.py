@@ -454,7 +454,7 @@ def main():
     print("\n".join(text))
     if args.writeup:
         blocks = {**b1, **b2, **b3, **b4, **sentences(tests)}
-        print(writeup.summary(args.writeup, writeup.fill(args.writeup, blocks, only_shown=True)))
+        print(writeup.summary(args.writeup, writeup.fill(args.writeup, blocks)))
 
 
 if __name__ == "__main__":

@@ -290,6 +290,10 @@ def main():
         for t in tests:
             w.writerow({k: "" if t.get(k) is None else (f"{t[k]:.10g}" if isinstance(t[k], float) else t[k]) for k in FIELDS})
     print("\n".join(text))
+    probe = os.path.join(args.out, "selection-probe.md")  # selection_probe.py's tables, kept when it cannot rerun
+    if os.path.exists(probe):
+        with open(probe, encoding="utf-8") as f:
+            tables["replication-selection-probe"] = "\n".join(f.read().strip().splitlines()[2:])
     cost = cost_table(args.runs)
     if cost:
         tables["replication-cost"] = cost
