@@ -135,3 +135,42 @@ def test_replication_compare_pairs_seeds_and_states_the_t_interval(tmp_path):
     assert text.count("### ") == 1  # the matched ffs folder is not an experiment of its own
     row = next(line for line in text.splitlines() if line.startswith("| 0.5 | 300.00"))
     assert row.count("(3/3 seeds)") == 2  # seed 4444 has no restored network, so it is not paired
+
+
+def test_tradeoff_reads_cost_and_robust_records_and_gives_its_claims_verdicts(tmp_path):
+    """studies/tradeoff.py on synthetic evaluate.py records (PTB layout): per-seed slopes, HSTNN − ffs tests with
+    Holm, the Pareto words, and 'untested' with the missing records named where none exist."""
+    tradeoff = runpy.run_path(os.path.join(ROOT, "studies", "tradeoff.py"))
+    logs = tmp_path / "replication" / "rnn-ptb-real" / "logs"
+    logs.mkdir(parents=True)
+    ratios, seeds = (0.1, 0.3, 0.5, 0.7, 0.9), (1111, 2222, 3333)
+
+    def record(name, ppl, energy, noise_auc):
+        (logs / f"train_ptb_{name}.log").write_text("| end of epoch   1 | valid ppl 1.0\n")
+        (logs / f"cost_ptb_{name}.json").write_text(json.dumps(dict(
+            kind="cost", convention="standard", metric=ppl, macs=energy / 4.6, acs=1.0, energy_pj=energy,
+            firing_rate={"snn1": 0.1})))
+        (logs / f"robust_ptb_{name}.json").write_text(json.dumps(dict(
+            kind="robust", clean=ppl, perturbations={"input_noise": {"strengths": [0.1], "values": [noise_auc],
+                                                                      "auc": noise_auc}})))
+    for i, seed in enumerate(seeds):
+        for ratio in ratios:   # more SNN: cheaper and worse; HSTNN better and no dearer than ffs
+            record(f"hybrid_{seed}_{ratio}", 300 + 50 * ratio + i, 1000 - 800 * ratio + 3 * i, 400 + i)
+            record(f"ffs_{seed}_{ratio}", 340 + 50 * ratio + 2 * i, 1000 - 800 * ratio + 4 * i, 420 + i)
+        record(f"rnn_{seed}", 390 + i, 1100 + i, 450)
+        record(f"snn_{seed}", 500 + 5 * i, 150 + i, 600)
+    text, rows, tests, points = tradeoff["summarize"](str(tmp_path))
+    ptb = {r["claim"].split(" (")[0]: r for r in rows if r["evidence"].startswith("PTB")}
+    energy = ptb["raising the SNN ratio lowers the inference energy"]
+    assert energy["verdict"] == "supported" and energy["numbers"].startswith("-800 [")
+    accuracy = next(r for c, r in ptb.items() if c.startswith("… at a cost in accuracy"))
+    assert accuracy["verdict"] == "supported" and "energy per point of metric: -16 pJ" in accuracy["numbers"]
+    front = next(r for c, r in ptb.items() if c.startswith("HSTNN is on or beyond"))["verdict"]
+    assert front.startswith("ratio 0.1: beyond ffs, beyond pure RNN, on (no dominance detected) pure SNN")
+    vs_ffs = [t for t in tests if t["b"] == "ffs" and t["what"] == "metric"]
+    assert len(vs_ffs) == 5 and all(t["mean"] == pytest.approx(40 + 1) for t in vs_ffs)  # perplexity, negated
+    assert all(t["m"] == len([u for u in tests if u["setup"] == t["setup"] and u["n"] > 1]) for t in vs_ffs)
+    assert "auc_input_noise" in {t["what"] for t in tests}
+    smnist = [r for r in rows if r["evidence"].startswith("S-MNIST")]
+    assert smnist and all(r["verdict"].startswith("untested: no cost or robustness record of HSTNN") for r in smnist)
+    assert "| HSTNN | 0.5 | 3 | 326 [" in text
