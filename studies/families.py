@@ -4,7 +4,7 @@ selects (a width or seed added later joins its family, and every adjusted number
 
 name -> (study, dataset, the tests, the claimed sign of the difference). Differences are written so that > 0
 favours the first named side (HSTNN, the Hessian pick, a positive correlation); perplexity differences are
-negated (lower is better). analysis.py and compare.py refuse a test whose family is not listed here.
+negated (lower is better); 0: the claimed sign is stated per test (the trade-off: energy lower, metric better). analysis.py and compare.py refuse a test whose family is not listed here.
 """
 
 FAMILIES = {
@@ -41,8 +41,8 @@ FAMILIES = {
                                                     "every ratio", +1),
     # the trade-off (studies/tradeoff.py), from evaluate.py's cost and robustness records
     "tradeoff-smnist": ("tradeoff", "S-MNIST", "per seed: slopes of HSTNN's energy and metric against the ratio; "
-                        "HSTNN − ffs and HSTNN − the random pick in metric, energy and each robustness AUC, every ratio", +1),
-    "tradeoff-ptb": ("tradeoff", "PTB", "the same for PTB (metric: perplexity, negated)", +1),
+                        "HSTNN − ffs and HSTNN − the random pick in metric, energy and each robustness AUC, every ratio", 0),
+    "tradeoff-ptb": ("tradeoff", "PTB", "the same for PTB (metric: perplexity, negated)", 0),
 }
 
 

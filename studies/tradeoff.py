@@ -140,14 +140,16 @@ def summarize(results):
         tests = tradeoff_tests(setup, recs, seeds) if recs else []
         all_tests += [dict(t, setup=name) for t in tests]
         points[name] = recs
-        per = ["| model | ratio | seeds | metric | MACs | ACs | energy (pJ) | energy with memory (pJ) |",
-               "|---|---|---|---|---|---|---|---|"]
+        aucs = sorted({k for v in recs.values() for k in v if k.startswith("auc_")})
+        per = ["| " + " | ".join(["model", "ratio", "seeds", "metric", "MACs", "ACs", "energy (pJ)", "energy with memory (pJ)"]
+                                 + [f"robustness: {k[4:]} (mean metric over strengths)" for k in aucs]) + " |",
+               "|---" * (8 + len(aucs)) + "|"]
         for model, (_, _, with_ratio) in setup["models"].items():
             for r in setup["ratios"] if with_ratio else (None,):
                 rows = [v for (m, rr, _), v in recs.items() if m == model and rr == r]
                 cell = lambda c: (lambda p: "–" if p is None else f"{p['mean']:.4g}" if p["n"] < 2 else
                                   f"{p['mean']:.4g} [{p['lo']:.4g}, {p['hi']:.4g}]")(paired([x[c] for x in rows if x.get(c) is not None]))
-                per.append(f"| {model} | {'' if r is None else r} | {len(rows)} | " + " | ".join(cell(c) for c in ("metric",) + COST) + " |")
+                per.append(f"| {model} | {'' if r is None else r} | {len(rows)} | " + " | ".join(cell(c) for c in ("metric",) + COST + tuple(aucs)) + " |")
         tables.append(f"**{name}** (mean [95 % t interval] over seeds)\n\n" + "\n".join(per))
         if tests:
             tables.append(f"| test | ratio | {CELL_HEADER} |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(

@@ -171,7 +171,7 @@ def families_table(sources):
             counts[t["family"]] = counts.get(t["family"], 0) + 1
     lines = ["| family | study | dataset | its tests | claimed sign | tests now |", "|---|---|---|---|---|---|"]
     for name, (study, dataset, what, claimed) in FAMILIES.items():
-        lines.append(f"| {name} | {study} | {dataset} | {what} | {'> 0' if claimed > 0 else '< 0'} | {counts.get(name, 0)} |")
+        lines.append(f"| {name} | {study} | {dataset} | {what} | {'> 0' if claimed > 0 else '< 0' if claimed < 0 else 'per test'} | {counts.get(name, 0)} |")
     return "\n".join(lines)
 
 

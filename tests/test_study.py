@@ -173,4 +173,4 @@ def test_tradeoff_reads_cost_and_robust_records_and_gives_its_claims_verdicts(tm
     assert "auc_input_noise" in {t["what"] for t in tests}
     smnist = [r for r in rows if r["evidence"].startswith("S-MNIST")]
     assert smnist and all(r["verdict"].startswith("untested: no cost or robustness record of HSTNN") for r in smnist)
-    assert "| HSTNN | 0.5 | 3 | 326 [" in text
+    assert "| HSTNN | 0.5 | 3 | 326 [" in text and "robustness: input_noise" in text
