@@ -93,39 +93,47 @@ def evidence(tests, claimed):
     groups = {}
     for lab, t in tests:
         groups.setdefault(verdict(t, claimed)[0], []).append((lab, t))
-    words = []
+    words, short = [], []
     for word in ("supported", "contradicted", "not detected", "untested"):
         g = groups.get(word, [])
         if not g:
             continue
+        labels = [lab for lab, _ in g]
+        where = ", ".join(labels)
+        if len(labels) > 1 and all(lab.startswith("ratio ") for lab in labels):
+            where = "ratios " + ", ".join(lab[6:] for lab in labels)
         if word == "not detected":
             words.append("**not detected**, no difference larger than " +
                          ", ".join(f"{verdict(t, claimed)[1]:.2f} at {lab}" for lab, t in g))
+            short.append(f"**not detected** at {where} (at none of them a difference larger than "
+                         f"{max(verdict(t, claimed)[1] for _, t in g):.2f})")
         else:
-            words.append(f"**{word}** at {', '.join(lab for lab, _ in g)}")
+            words.append(f"**{word}** at {where}")
+            short.append(words[-1])
     numbers = "; ".join(f"{lab}: {t['mean']:+.2f} [{t['lo_holm']:+.2f}, {t['hi_holm']:+.2f}]" for lab, t in tests
                         if not math.isnan(t["lo_holm"]))
-    return "; ".join(words), numbers
+    return "; ".join(words), numbers, "; ".join(short)
 
 
 def verdict_rows(sources):
-    """[(claim, evidence, protocol, n seeds, verdict cell, numbers cell)] of every claim with tests."""
+    """[(claim, evidence, protocol, n seeds, verdict cell, numbers cell, the verdict in short)] of every claim."""
     rows = []
     for claim, parts in CLAIMS:
         for what, source, fam, match, columns in parts:
             claimed = family(fam)[3]
             tests = [t for t in sources.get(source, []) if t["family"] == fam and all(t[k] == v for k, v in match.items())]
             if not tests:
-                rows.append((claim, what, "", "", "untested (no runs)", ""))
+                rows.append((claim, what, "", "", "untested (no runs)", "", "untested (no runs)"))
                 continue
             protocols = sorted({t["protocol"] for t in tests})
             protocol = protocols[0] if len(protocols) == 1 else "mixed"
             seeds = sorted({int(t["n"]) for t in tests if not math.isnan(t["n"])})
-            words, numbers = evidence([(label(t, columns), t) for t in tests], claimed)
+            words, numbers, short = evidence([(label(t, columns), t) for t in tests], claimed)
             if protocol != "val":
                 words = f"{NOT_EVIDENCE}: {words}"
             rows.append((claim, what, "validation set" if protocol == "val" else "test set" if protocol == "test"
-                         else protocol, "–".join(map(str, sorted({seeds[0], seeds[-1]}))) if seeds else "", words, numbers))
+                         else protocol, "–".join(map(str, sorted({seeds[0], seeds[-1]}))) if seeds else "", words, numbers,
+                         short))
     return rows
 
 
@@ -136,7 +144,7 @@ def extra_rows(results):
         path = os.path.join(results, name)
         if os.path.exists(path):
             with open(path) as f:
-                rows += [tuple(r[k] for k in ("claim", "evidence", "protocol", "seeds", "verdict", "numbers"))
+                rows += [tuple(r[k] for k in ("claim", "evidence", "protocol", "seeds", "verdict", "numbers", "verdict"))
                          for r in csv.DictReader(f)]
     return rows
 
@@ -145,21 +153,21 @@ def tables(rows):
     table = ["| the paper's claim | evidence | checkpoints chosen on | seeds | verdict (Holm-adjusted 95 % intervals) | "
              "difference, Holm-adjusted interval |", "|---|---|---|---|---|---|"]
     last = None
-    for claim, what, protocol, seeds, words, numbers in rows:
+    for claim, what, protocol, seeds, words, numbers, _ in rows:
         table.append(f"| {claim if claim != last else '〃'} | {what} | {protocol} | {seeds} | {words} | {numbers} |")
         last = claim
     summary = []
     for claim in dict.fromkeys(r[0] for r in rows):
         mine = [r for r in rows if r[0] == claim]
-        evidence_ = [f"{what}: {words}" for _, what, protocol, _, words, _ in mine if protocol == "validation set"]
-        other = [what for _, what, protocol, _, _, _ in mine if protocol not in ("validation set", "")]
-        untested = [what for _, what, protocol, _, _, _ in mine if protocol == ""]
-        line = f"- **{claim[0].upper() + claim[1:]}.** " + ("; ".join(evidence_) + "." if evidence_ else "")
+        evidence_ = [f"{what}: {short}" for _, what, protocol, _, _, _, short in mine if protocol == "validation set"]
+        other = [what for _, what, protocol, *_ in mine if protocol not in ("validation set", "")]
+        untested = [what for _, what, protocol, *_ in mine if protocol == ""]
+        parts = [f"- **{claim[0].upper() + claim[1:]}.**"] + (["; ".join(evidence_) + "."] if evidence_ else [])
         if other:
-            line += f" Test-set selection, not evidence: {'; '.join(other)}."
+            parts.append(f"Test-set selection, not evidence: {'; '.join(other)}.")
         if untested:
-            line += f" Untested (no runs or records yet, see the verdict table): {'; '.join(untested)}."
-        summary.append(line)
+            parts.append(f"Untested (no runs or records yet, see the verdict table): {'; '.join(untested)}.")
+        summary.append(" ".join(parts))
     return "\n".join(table), "\n".join(summary)
 
 

@@ -174,3 +174,31 @@ def test_tradeoff_reads_cost_and_robust_records_and_gives_its_claims_verdicts(tm
     smnist = [r for r in rows if r["evidence"].startswith("S-MNIST")]
     assert smnist and all(r["verdict"].startswith("untested: no cost or robustness record of HSTNN") for r in smnist)
     assert "| HSTNN | 0.5 | 3 | 326 [" in text and "robustness: input_noise" in text
+
+
+def test_question_one_takes_any_width_into_its_families(tmp_path):
+    """Rows of a new width (800) in no-retraining.csv join every Q1 table and family; Holm counts them."""
+    analysis = runpy.run_path(os.path.join(ROOT, "studies", "criteria", "analysis.py"))
+    rows = [("width", "seed", "criterion", "ratio", "metric", "value")]
+    for width in (60, 800):
+        for i, seed in enumerate((1111, 2222, 3333)):
+            rows.append((width, seed, "redundant", "", "test_acc", 85.0))
+            for c, acc in (("hessian", 30.0), ("reversed", 25.0), ("magnitude", 26.0), ("trace", 29.0),
+                           ("taylor", 31.0), ("oracle", 28.0), ("random-0", 40.0), ("random-1", 42.0)):
+                for ratio in ("0.25", "0.5", "0.75"):
+                    rows.append((width, seed, c, ratio, "test_acc", acc + i * (1 + (c == "hessian"))))
+                for pop in ("rnn1", "rnn2", "snn1", "snn2"):
+                    rows.append((width, seed, c, "", f"spearman_oracle_{pop}", 0.3 + 0.01 * i - 0.2 * (width == 800)))
+                    rows.append((width, seed, c, "", f"spearman_probe_halves_{pop}", 0.6))
+    path = tmp_path / "no-retraining.csv"
+    path.write_text("\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    data = analysis["read_q1"](str(path))
+    tests = analysis["tests_q1"](data, {60: "val", 800: "val"})
+    for name in ("criteria-q1-random", "criteria-q1-criteria", "criteria-q1-oracle-pick", "criteria-q1-agreement"):
+        analysis["holm"]([t for t in tests if t["family"] == name])
+    random = [t for t in tests if t["family"] == "criteria-q1-random"]
+    assert sorted({t["width"] for t in random}) == [60, 800] and all(t["m"] == 6 for t in random)
+    assert all(t["mean"] == pytest.approx(30 + 1 - 41) for t in random)  # Hessian − the mean of the draws, every seed
+    lines, spear, blocks = analysis["table_q1"](data, tests)
+    assert "| 800 | 0.5 | Hessian − random | -10.00 [" in blocks["criteria-q1-paired"]
+    assert "| 800 | rnn1 |" in blocks["criteria-q1-agreement"] and (800, "hessian", "spearman_oracle_") in spear
