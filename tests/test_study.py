@@ -45,7 +45,8 @@ def test_random_selection_same_counts_reproducible_and_not_the_hessian_pick(tmp_
 def test_study_files_compile_and_ablation_shares_stage_one(tmp_path):
     folder = os.path.join(ROOT, "studies", "replication")
     for name in ("run.py", "study.py", "compare.py", "selection_probe.py", "mprun-rnn-smnist.py", "mprun-lstm-smnist.py",
-                 "mprun-rnn-ptb.py"):
+                 "mprun-rnn-ptb.py", "mprun-ptb-ffs-macs.py", "../run.py", "../families.py", "../verdicts.py", "../budget.py",
+                 "../tradeoff.py"):
         with open(os.path.join(folder, name)) as f:
             compile(f.read(), name, "exec")
     share_stage1 = runpy.run_path(os.path.join(folder, "study.py"))["share_stage1"]
@@ -64,7 +65,7 @@ def test_study_files_compile_and_ablation_shares_stage_one(tmp_path):
 def test_criteria_study_files_compile_link_adaptation_and_analysis_counts_only_finished_runs(tmp_path):
     folder = os.path.join(ROOT, "studies", "criteria")
     for name in ("run.py", "study.py", "analysis.py", "no_retraining.py", "mprun-adaptation.py", "mprun-criteria.py",
-                 "mprun-ffs.py"):
+                 "mprun-ffs.py", "mprun-ffs-macs.py"):
         with open(os.path.join(folder, name)) as f:
             compile(f.read(), name, "exec")
     study = runpy.run_path(os.path.join(folder, "study.py"))
@@ -202,3 +203,23 @@ def test_question_one_takes_any_width_into_its_families(tmp_path):
     lines, spear, blocks = analysis["table_q1"](data, tests)
     assert "| 800 | 0.5 | Hessian − random | -10.00 [" in blocks["criteria-q1-paired"]
     assert "| 800 | rnn1 |" in blocks["criteria-q1-agreement"] and (800, "hessian", "spearman_oracle_") in spear
+
+
+def test_budget_counts_training_macs_from_the_shapes_and_the_logged_kept_counts(tmp_path):
+    budget = runpy.run_path(os.path.join(ROOT, "studies", "budget.py"))
+    # layer 1: 3 inputs -> 1 SNN + 2 RNN, 2 x 2 recurrent; layer 2: 3 -> 3, 2 x 2; 4 steps; readout 3 x 5 once
+    assert budget["forward_macs"]([2, 2], [1, 1], 3, 4, 5, False) == 4 * (3 * 3 + 4 + 3 * 3 + 4) + 3 * 5
+    assert budget["forward_macs"]([2, 2], [1, 1], 3, 4, 5, True) == 4 * (3 * 3 + 4 + 3 * 3 + 4 + 3 * 5)
+    logs = tmp_path / "criteria" / "logs" / "w60-hessian"
+    logs.mkdir(parents=True)
+    for seed, rnn0 in ((1111, 39), (2222, 21)):   # the kept counts a Selection logs, per layer and type
+        (logs / f"train_mnist_hybrid_{seed}_0.5.log").write_text(
+            f"rnn_layer[0]: {rnn0}\nrnn_layer[1]: {60 - rnn0}\nsnn_layer[0]: 30\nsnn_layer[1]: 30\n")
+    rows = budget["budget_rows"](str(tmp_path))
+    assert [(r["dataset"][:7], r["ratio"]) for r in rows] == [("S-MNIST", 0.5)]
+    r = rows[0]
+    mac = lambda rnn, snn: budget["forward_macs"](rnn, snn, 28, 28, 10, False)
+    assert r["adaptation_macs"] == mac([60, 60], [60, 60]) and r["ffs_macs"] == mac([30, 30], [30, 30])
+    assert r["restoration_macs"] == pytest.approx((mac([39, 21], [30, 30]) + mac([21, 39], [30, 30])) / 2)
+    assert r["mac_matched_epochs"] == -(-(15 * r["adaptation_macs"] + 8 * r["restoration_macs"]) // r["ffs_macs"])
+    assert r["mac_matched_runs"].startswith("not run: python studies/criteria/mprun-ffs-macs.py")
