@@ -106,10 +106,11 @@ def tables(rows):
     for name in dict.fromkeys(r["dataset"] for r in rows):
         mine = [r for r in rows if r["dataset"] == name]
         missing = [r for r in mine if r["mac_matched_runs"] != "finished"]
+        needed = ", ".join(f"ratio {r['ratio']}: {r['mac_matched_epochs']} epochs" for r in missing)
         verdicts.append(dict(
             claim="… and HSTNN beats ffs given as many training multiply-accumulates", evidence=name, protocol="",
-            seeds="", numbers="", verdict="untested: the MAC-matched ffs runs do not exist (" + ", ".join(
-                f"ratio {r['ratio']}: {r['mac_matched_epochs']} epochs" for r in missing) + f"; `{missing[0]['mac_matched_runs'][9:]}`)"
+            seeds="", numbers="", verdict=f"untested: the MAC-matched ffs runs do not exist ({needed}; "
+                                          f"`{missing[0]['mac_matched_runs'][len('not run: '):]}`)"
             if missing else "the runs exist; their comparison is not tabulated yet"))
     return "\n".join(table), verdicts
 

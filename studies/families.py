@@ -1,10 +1,12 @@
-"""The families of tests of both studies, declared before any number is looked at: one per question and dataset.
+"""The families of tests of both studies, declared in one place by rule, not chosen per result: one per question
+and dataset (in question 1, its primary comparison, Hessian against random, is a family of its own).
 Holm's correction (common/report/inference.py) runs within each family, over every test the family's rule
 selects (a width or seed added later joins its family, and every adjusted number of that family changes).
 
 name -> (study, dataset, the tests, the claimed sign of the difference). Differences are written so that > 0
 favours the first named side (HSTNN, the Hessian pick, a positive correlation); perplexity differences are
-negated (lower is better); 0: the claimed sign is stated per test (the trade-off: energy lower, metric better). analysis.py and compare.py refuse a test whose family is not listed here.
+negated (lower is better); 0: the claimed sign is stated per test (the trade-off: energy lower, metric better).
+analysis.py, compare.py and tradeoff.py refuse a test whose family is not listed here.
 """
 
 FAMILIES = {

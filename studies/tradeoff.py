@@ -52,6 +52,7 @@ SETUPS = {
         run="python evaluate.py both --experiment studies/replication/runs/rnn-ptb-real --all --convention standard --memory sram"),
 }
 COST = ("macs", "acs", "energy_pj", "energy_with_memory_pj")
+VERDICT_FIELDS = ("claim", "evidence", "protocol", "seeds", "verdict", "numbers")
 
 
 def records(results, setup, seeds):
@@ -128,62 +129,87 @@ def pareto_words(tests, ratio, other):
     return "on (no dominance detected)"
 
 
+def seeds_of(results, setup):
+    """The seeds whose train logs are committed in any of the setup's folders."""
+    found = set()
+    for folder, _, _ in setup["models"].values():
+        where = os.path.join(results, folder)
+        for f in os.listdir(where) if os.path.isdir(where) else []:
+            if f.startswith("train_") and f.endswith(".log") and f.count("_") >= 3:
+                found.add(int(f[:-4].split("_")[3]))
+    return sorted(found)
+
+
+def interval(values):
+    p = paired([v for v in values if v is not None])
+    return "–" if p is None else f"{p['mean']:.4g}" if p["n"] < 2 else f"{p['mean']:.4g} [{p['lo']:.4g}, {p['hi']:.4g}]"
+
+
+def setup_tables(name, setup, recs, tests, missing):
+    """The per-model table (mean [95 % t interval] over seeds), the tests, and what is missing."""
+    aucs = sorted({k for v in recs.values() for k in v if k.startswith("auc_")})
+    columns = ("metric",) + COST + tuple(aucs)
+    header = ["model", "ratio", "seeds", "metric", "MACs", "ACs", "energy (pJ)", "energy with memory (pJ)"] + \
+        [f"robustness: {k[4:]} (mean metric over strengths)" for k in aucs]
+    per = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for model, (_, _, with_ratio) in setup["models"].items():
+        for r in setup["ratios"] if with_ratio else (None,):
+            rows = [v for (m, rr, _), v in recs.items() if m == model and rr == r]
+            per.append(f"| {model} | {'' if r is None else r} | {len(rows)} | " +
+                       " | ".join(interval([x.get(c) for x in rows]) for c in columns) + " |")
+    out = [f"**{name}** (mean [95 % t interval] over seeds)\n\n" + "\n".join(per)]
+    if tests:
+        out.append(f"| test | ratio | {CELL_HEADER} |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(
+            f"| {t['a']} − {t['b']}: {t['what']} | {'' if t['ratio'] is None else t['ratio']} | {cells(t, 4)} |"
+            for t in tests))
+    if missing:
+        out.append(f"Missing: no cost or robustness record of {', '.join(missing)}. To produce them: `{setup['run']}` on "
+                   "the checkpoints (not committed), then copy the cost_*.json and robust_*.json beside the committed "
+                   "logs" + (f"; {setup['untrained']}" if setup.get("untrained") else "") + ".")
+    return out
+
+
+def setup_verdicts(name, setup, tests, missing):
+    """The trade-off claims' verdict rows for one setup."""
+    untested = "untested: no cost or robustness record of " + ", ".join(missing) if missing else "untested"
+    row = lambda claim, verdict, **kw: dict(dict(claim=claim, evidence=name, protocol="validation set" if tests else "",
+                                                 seeds="", numbers=""), verdict=verdict, **kw)
+    find = lambda what, b=None, ratio=None: next((t for t in tests if t["what"] == what and t["n"] and
+                                                  (b is None or (t["b"], t["ratio"]) == (b, ratio))), None)
+    rows = []
+    energy = find("slope of HSTNN's energy_pj against the SNN ratio")
+    metric = find("slope of HSTNN's metric against the SNN ratio")
+    for claim, t in (("raising the SNN ratio lowers the inference energy (slope of HSTNN's energy against the ratio)", energy),
+                     ("… at a cost in accuracy (slope of HSTNN's metric against the ratio; energy saved per point: the "
+                      "ratio of the two slopes)", metric)):
+        numbers = f"{t['mean']:+.4g} [{t['lo_holm']:+.4g}, {t['hi_holm']:+.4g}]" if t else ""
+        rows.append(row(claim, t["verdict"], seeds=t["n"], numbers=numbers) if t else dict(row(claim, untested), protocol=""))
+    if energy and metric and metric["mean"]:
+        rows[-1]["numbers"] += f"; energy per point of metric: {energy['mean'] / metric['mean']:+.4g} pJ"
+    others = [o for o in setup["models"] if o not in ("HSTNN", "random pick")]
+    fronts = "; ".join(f"ratio {r}: " + ", ".join(f"{pareto_words(tests, r, o)} {o}" for o in others) for r in setup["ratios"])
+    rows.append(row("HSTNN is on or beyond the Pareto front (metric against energy) of ffs and the pure networks",
+                    fronts if tests else untested))
+    if "random pick" in setup["models"]:
+        verdict_of = lambda what, r: (find(what, "random pick", r) or {}).get("verdict", "untested")
+        moved = "; ".join(f"ratio {r}: metric {verdict_of('metric', r)}, energy {verdict_of('energy_pj', r)}"
+                          for r in setup["ratios"])
+        rows.append(row("the Hessian pick moves a network along the front (against the random pick: better metric, "
+                        "lower energy)", moved if tests else untested))
+    return rows
+
+
 def summarize(results):
+    """(tradeoff.md's text, the verdict rows, every test, the records per setup)."""
     tables, verdict_rows, all_tests, points = [], [], [], {}
     for name, setup in SETUPS.items():
-        seeds = sorted({int(f[:-4].split("_")[3]) for folder, _, _ in setup["models"].values()
-                        for f in (os.listdir(os.path.join(results, folder)) if os.path.isdir(os.path.join(results, folder)) else [])
-                        if f.startswith("train_") and f.endswith(".log") and f.count("_") >= 3})
-        recs = records(results, setup, seeds)
-        missing = sorted({m for m, (folder, _, _) in setup["models"].items()
-                          if not any(k[0] == m for k in recs)})
+        seeds = seeds_of(results, setup)
+        recs = points[name] = records(results, setup, seeds)
+        missing = sorted(m for m in setup["models"] if not any(k[0] == m for k in recs))
         tests = tradeoff_tests(setup, recs, seeds) if recs else []
         all_tests += [dict(t, setup=name) for t in tests]
-        points[name] = recs
-        aucs = sorted({k for v in recs.values() for k in v if k.startswith("auc_")})
-        per = ["| " + " | ".join(["model", "ratio", "seeds", "metric", "MACs", "ACs", "energy (pJ)", "energy with memory (pJ)"]
-                                 + [f"robustness: {k[4:]} (mean metric over strengths)" for k in aucs]) + " |",
-               "|---" * (8 + len(aucs)) + "|"]
-        for model, (_, _, with_ratio) in setup["models"].items():
-            for r in setup["ratios"] if with_ratio else (None,):
-                rows = [v for (m, rr, _), v in recs.items() if m == model and rr == r]
-                cell = lambda c: (lambda p: "–" if p is None else f"{p['mean']:.4g}" if p["n"] < 2 else
-                                  f"{p['mean']:.4g} [{p['lo']:.4g}, {p['hi']:.4g}]")(paired([x[c] for x in rows if x.get(c) is not None]))
-                per.append(f"| {model} | {'' if r is None else r} | {len(rows)} | " + " | ".join(cell(c) for c in ("metric",) + COST + tuple(aucs)) + " |")
-        tables.append(f"**{name}** (mean [95 % t interval] over seeds)\n\n" + "\n".join(per))
-        if tests:
-            tables.append(f"| test | ratio | {CELL_HEADER} |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(
-                f"| {t['a']} − {t['b']}: {t['what']} | {'' if t['ratio'] is None else t['ratio']} | {cells(t, 4)} |" for t in tests))
-        status = "no cost or robustness record of " + ", ".join(missing) if missing else ""
-        if missing:
-            tables.append(f"Missing: {status}. To produce them: `{setup['run']}` on the checkpoints (not committed), then "
-                          "copy the cost_*.json and robust_*.json beside the committed logs" +
-                          (f"; {setup['untrained']}" if setup.get("untrained") else "") + ".")
-        claims = [("raising the SNN ratio lowers the inference energy (slope of HSTNN's energy against the ratio)",
-                   [t for t in tests if t["what"] == "slope of HSTNN's energy_pj against the SNN ratio"]),
-                  ("… at a cost in accuracy (slope of HSTNN's metric against the ratio; energy saved per point: the ratio "
-                   "of the two slopes)", [t for t in tests if t["what"] == "slope of HSTNN's metric against the SNN ratio"])]
-        for claim, found in claims:
-            t = found[0] if found and found[0]["n"] else None
-            verdict_rows.append(dict(claim=claim, evidence=name, protocol="validation set" if t else "", seeds=t["n"] if t else "",
-                                     verdict=t["verdict"] if t else f"untested: {status or 'fewer than 2 seeds'}",
-                                     numbers=f"{t['mean']:+.4g} [{t['lo_holm']:+.4g}, {t['hi_holm']:+.4g}]" if t else ""))
-        slopes = [t for t in tests if t["what"].startswith("slope") and t["n"]]
-        if len(slopes) == 2 and slopes[1]["mean"]:
-            verdict_rows[-1]["numbers"] += f"; energy per point of metric: {slopes[0]['mean'] / slopes[1]['mean']:+.4g} pJ"
-        fronts = [f"ratio {r}: " + ", ".join(f"{pareto_words(tests, r, o)} {o}" for o in setup["models"]
-                                            if o not in ("HSTNN", "random pick")) for r in setup["ratios"]] if tests else []
-        verdict_rows.append(dict(claim="HSTNN is on or beyond the Pareto front (metric against energy) of ffs and the "
-                                       "pure networks", evidence=name,
-                                 protocol="validation set" if tests else "", seeds="", numbers="",
-                                 verdict="; ".join(fronts) if tests else f"untested: {status}"))
-        if "random pick" in setup["models"]:
-            moved = [f"ratio {r}: metric {next((t['verdict'] for t in tests if t['b'] == 'random pick' and t['ratio'] == r and t['what'] == 'metric'), 'untested')}, "
-                     f"energy {next((t['verdict'] for t in tests if t['b'] == 'random pick' and t['ratio'] == r and t['what'] == 'energy_pj'), 'untested')}"
-                     for r in setup["ratios"]] if tests else []
-            verdict_rows.append(dict(claim="the Hessian pick moves a network along the front (against the random pick: "
-                                           "better metric, lower energy)", evidence=name, protocol="validation set" if tests else "",
-                                     seeds="", numbers="", verdict="; ".join(moved) if tests else f"untested: {status}"))
+        tables += setup_tables(name, setup, recs, tests, missing)
+        verdict_rows += setup_verdicts(name, setup, tests, missing)
     return "\n\n".join(tables), verdict_rows, all_tests, points
 
 
@@ -223,14 +249,16 @@ def main():
     args = p.parse_args()
     text, verdict_rows, tests, points = summarize(args.results)
     with open(os.path.join(args.results, "tradeoff.md"), "w", encoding="utf-8") as f:
-        f.write("# The trade-off: metric, cost and robustness per SNN ratio (generated by studies/tradeoff.py)\n\n" + text + "\n")
-    for name, rows, fields in (("tradeoff-verdicts.csv", verdict_rows, ("claim", "evidence", "protocol", "seeds", "verdict", "numbers")),
-                               ("tradeoff-tests.csv", tests, ("setup", "family", "a", "b", "what", "ratio", "n", "mean", "lo", "hi",
-                                                               "p", "p_holm", "lo_holm", "hi_holm", "verdict"))):
+        f.write("# The trade-off: metric, cost and robustness per SNN ratio (generated by studies/tradeoff.py)\n\n" +
+                text + "\n")
+    test_fields = ("setup", "family", "a", "b", "what", "ratio", "n", "mean", "lo", "hi", "p", "p_holm", "lo_holm",
+                   "hi_holm", "verdict")
+    for name, rows, fields in (("tradeoff-verdicts.csv", verdict_rows, VERDICT_FIELDS), ("tradeoff-tests.csv", tests, test_fields)):
         with open(os.path.join(args.results, name), "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
             w.writeheader()
-            w.writerows({k: (f"{v:.10g}" if isinstance(v, float) else "" if v is None else v) for k, v in r.items()} for r in rows)
+            w.writerows({k: f"{v:.10g}" if isinstance(v, float) else "" if v is None else v for k, v in r.items()}
+                        for r in rows)
     if any(any(v.get("energy_pj") is not None for v in recs.values()) for recs in points.values()):
         plot(points, os.path.join(args.results, "tradeoff-pareto.png"))
     print(text)

@@ -213,28 +213,32 @@ def spearman_per_seed(data, w, criterion, metric, pops=POPULATIONS):
     return [statistics.fmean(x for x in xs if not math.isnan(x)) for xs in per_seed if any(not math.isnan(x) for x in xs)]
 
 
+def q1_family(criterion):
+    return "criteria-q1-random" if criterion == "random" else "criteria-q1-criteria"
+
+
 def tests_q1(data, adaptation_protocol):
-    widths = sorted({k[0] for k in data})
+    """Every Q1 test: Hessian − each criterion and the oracle's pick − random per width and ratio (test accuracy
+    right after Selection), and the Hessian importance's Spearman correlation with the oracle against 0."""
+    acc = lambda w, c, ratio: data.get((w, c, str(ratio), "test_acc"), {})
     out = []
-    for w in widths:
-        keys = [("adaptation", w)]
+    for w in sorted({k[0] for k in data}):
         for ratio in RATIOS:
-            hs = data.get((w, "hessian", str(ratio), "test_acc"), {})
+            hs = acc(w, "hessian", ratio)
             for c in Q1:
-                other = data.get((w, c, str(ratio), "test_acc"), {})
-                t = test("criteria-q1-random" if c == "random" else "criteria-q1-criteria", 1, "hessian", c, [hs[s] - other[s] for s in sorted(set(hs) & set(other))],
-                         [], w, ratio)
-                out.append(t)
-            oracle, random = data.get((w, "oracle", str(ratio), "test_acc"), {}), data.get((w, "random", str(ratio), "test_acc"), {})
+                other = acc(w, c, ratio)
+                diffs = [hs[s] - other[s] for s in sorted(set(hs) & set(other))]
+                out.append(test(q1_family(c), 1, "hessian", c, diffs, [], w, ratio))
+            oracle, random = acc(w, "oracle", ratio), acc(w, "random", ratio)
             out.append(test("criteria-q1-oracle-pick", 1, "oracle", "random",
                             [oracle[s] - random[s] for s in sorted(set(oracle) & set(random))], [], w, ratio))
         out.append(test("criteria-q1-agreement", 1, "Spearman(hessian, oracle)", "0",
-                        spearman_per_seed(data, w, "hessian", "spearman_oracle_"), keys, w))
+                        spearman_per_seed(data, w, "hessian", "spearman_oracle_"), [], w))
         for pop in POPULATIONS:
             values = [v for v in data.get((w, "hessian", "", "spearman_oracle_" + pop), {}).values() if not math.isnan(v)]
             out.append(test("criteria-q1-agreement-by-population", 1, f"Spearman(hessian, oracle), {pop}", "0", values,
-                            keys, w))
-    for t in out:
+                            [], w))
+    for t in out:  # the checkpoints right after Selection are the Adaptation's
         t["protocol"] = adaptation_protocol.get(t["width"], "")
     return out
 
@@ -251,8 +255,8 @@ def table_q1(data, tests):
     for w in widths:
         for ratio in map(str, RATIOS):
             red = list(data.get((w, "redundant", "", "test_acc"), {}).values())
-            accuracy.append(f"| {w} | {ratio} | {ms(red, 1)} | " + " | ".join(
-                ms(list(data.get((w, c, ratio, "test_acc"), {}).values()), 1).replace("none finished", "–") for c in crit) + " |")
+            cells_ = [ms(list(data.get((w, c, ratio, "test_acc"), {}).values()), 1) for c in crit]
+            accuracy.append(f"| {w} | {ratio} | {ms(red, 1)} | " + " | ".join(c.replace("none finished", "–") for c in cells_) + " |")
     by = {(t["family"], t["width"], t["ratio"], t["b"], t["a"]): t for t in tests}
     long = ["", "Paired differences per seed, no retraining: Hessian − criterion (test accuracy points); Holm within "
             "criteria-q1-random (random) and criteria-q1-criteria (the others).", "",
@@ -261,7 +265,7 @@ def table_q1(data, tests):
     for w in widths:
         for ratio in RATIOS:
             for c in Q1:
-                t = by[("criteria-q1-random" if c == "random" else "criteria-q1-criteria", w, ratio, c, "hessian")]
+                t = by[(q1_family(c), w, ratio, c, "hessian")]
                 long.append(f"| {w} | {ratio} | {c} | {cells(t)} |")
                 if c in ("random", "reversed", "oracle"):
                     compact.append(f"| {w} | {ratio} | Hessian − {c if c != 'oracle' else 'oracle pick'} | {cells(t)} |")
@@ -270,7 +274,8 @@ def table_q1(data, tests):
         for ratio in RATIOS:
             oracle.append(f"| {w} | {ratio} | {cells(by[('criteria-q1-oracle-pick', w, ratio, 'random', 'oracle')])} |")
     spear, spear_cells = {}, []
-    spearman = ["| width | hessian | trace | magnitude | taylor | random | probe halves (hessian) |", "|---|---|---|---|---|---|---|"]
+    spearman = ["| width | hessian | trace | magnitude | taylor | random | probe halves (hessian) |",
+                "|---|---|---|---|---|---|---|"]
     for w in widths:
         row = []
         for c, metric in (("hessian", "spearman_oracle_"), ("trace", "spearman_oracle_"),
@@ -356,7 +361,7 @@ def sentences(tests):
         q1.append(findings([(label(t), t) for t in pick("criteria-q1-agreement-by-population") if t["a"].endswith(pop)],
                            f"Spearman(Hessian importance, oracle) in population {pop}"))
     for c in ("random", "reversed", "oracle"):
-        q1.append(findings([(label(t), t) for t in pick("criteria-q1-random" if c == "random" else "criteria-q1-criteria", b=c)],
+        q1.append(findings([(label(t), t) for t in pick(q1_family(c), b=c)],
                            f"Hessian pick − {c if c != 'oracle' else 'the oracle pick'} right after Selection (points)"))
     q1.append(findings([(label(t), t) for t in pick("criteria-q1-oracle-pick")],
                        "the oracle's own pick − random right after Selection (points)"))

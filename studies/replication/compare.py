@@ -9,9 +9,14 @@ trains both), beside the seed std of the runs themselves, and per seed with the 
 interval (t, n − 1); against ffs at the matched budget where <experiment>-ffs-matched exists. For the
 random-selection ablation: the metric right after Selection (before Restoration) and after Restoration,
 Hessian vs random, same seeds.
+Every paired difference is a test of a family declared in studies/families.py (one per question and
+experiment); Holm's correction runs within each (common/report/inference.py), and the tables show the paired t
+test's p, Holm's p and the Holm-adjusted interval beside the raw one.
 Only finished runs count: a log with all its test blocks, and a completion record beside it, where one
-exists, that says "finished". Writes comparisons.md and comparisons.csv, and replaces the write-up's
-generated tables of these comparisons (--writeup; the aggregator's summary table of each experiment too).
+exists, that says "finished". Writes comparisons.md, comparisons.csv and tests.csv (every test with its family,
+raw and adjusted numbers, the set that chose its checkpoints and its verdict), and replaces the write-up's
+generated tables and findings (--writeup; the aggregator's summary table of each experiment and the
+selection probe's tables too).
 """
 import argparse
 import csv
@@ -22,7 +27,6 @@ import re
 import statistics
 import sys
 
-from scipy import stats
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
