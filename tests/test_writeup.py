@@ -101,3 +101,18 @@ def test_holm_adjusts_p_step_down_and_its_intervals_exclude_zero_exactly_when_it
     assert verdict(tests[0]) == ("supported", None) and verdict(tests[0], -1) == ("contradicted", None)
     word, x = verdict(tests[2])
     assert word == "not detected" and x == pytest.approx(max(-tests[2]["lo_holm"], tests[2]["hi_holm"]))
+
+
+def test_generated_sentences_state_what_the_adjusted_interval_allows_and_nothing_more():
+    from common.report.inference import findings, holm, paired
+    up, flat, down = paired([3.0, 3.2, 2.9, 3.1]), paired([1.0, -1.0, 1.5, -0.5]), paired([-2.0, -2.1, -1.9, -2.2])
+    holm([up, flat, down])
+    text = findings([("ratio 0.25", up), ("ratio 0.5", flat), ("ratio 0.75", down)], "Hessian − random")
+    far = max(-flat["lo_holm"], flat["hi_holm"])
+    assert text.splitlines() == [
+        f"- Hessian − random: **supported** at 1 of 3 (Holm-adjusted interval on the claimed side of zero: ratio 0.25: "
+        f"+3.05 [{up['lo_holm']:+.2f}, {up['hi_holm']:+.2f}]).",
+        f"- Hessian − random: **contradicted** at 1 of 3 (Holm-adjusted interval on the opposite side of zero: ratio 0.75: "
+        f"-2.05 [{down['lo_holm']:+.2f}, {down['hi_holm']:+.2f}]).",
+        f"- Hessian − random: **not detected** at 1 of 3, no difference larger than {far:.2f} (Holm-adjusted intervals: "
+        f"ratio 0.5: +0.25 [{flat['lo_holm']:+.2f}, {flat['hi_holm']:+.2f}])."]

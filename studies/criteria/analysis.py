@@ -353,10 +353,8 @@ def sentences(tests):
     def pick(name, **match):
         return [t for t in tests if t["family"] == name and all(t.get(k) == v for k, v in match.items())]
     label = lambda t: f"width {t['width']}, ratio {t['ratio']}" if t["ratio"] is not None else f"width {t['width']}"
-    q1 = []
-    for w in sorted({t["width"] for t in tests if t["family"] == "criteria-q1-agreement"}):
-        q1.append(findings([(f"width {w}", t) for t in pick("criteria-q1-agreement", width=w)],
-                           f"Spearman(Hessian importance, oracle), mean of the four populations, width {w}"))
+    q1 = [findings([(f"width {t['width']}", t) for t in pick("criteria-q1-agreement")],
+                   "Spearman(Hessian importance, oracle), mean of the four populations")]
     for pop in POPULATIONS:
         q1.append(findings([(label(t), t) for t in pick("criteria-q1-agreement-by-population") if t["a"].endswith(pop)],
                            f"Spearman(Hessian importance, oracle) in population {pop}"))
