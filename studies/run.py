@@ -49,6 +49,13 @@ def main():
     p.add_argument("--results", default=RESULTS, help="the committed logs, records and tables (default: results/studies)")
     p.add_argument("--writeup", default=WRITEUP, help="the write-up whose generated blocks are refilled")
     args = p.parse_args()
+    prepared = all(os.path.isdir(os.path.join(HERE, study, "data")) for study in ("criteria", "replication"))
+    given = args.data_root and os.path.isdir(args.data_root)
+    if not args.aggregate_only and (not prepared or args.data_root) and not given:
+        print(f"error: --data-root / HSTNN_STUDY_DATA must name the folder with MNIST/raw and penn-treebank (got "
+              f"{args.data_root!r}); without data, --aggregate-only regenerates everything from the committed files",
+              file=sys.stderr)
+        return 2
     started, bad = time.time(), []
     if not args.aggregate_only:
         for study in ("criteria", "replication"):

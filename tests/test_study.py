@@ -223,3 +223,10 @@ def test_budget_counts_training_macs_from_the_shapes_and_the_logged_kept_counts(
     assert r["restoration_macs"] == pytest.approx((mac([39, 21], [30, 30]) + mac([21, 39], [30, 30])) / 2)
     assert r["mac_matched_epochs"] == -(-(15 * r["adaptation_macs"] + 8 * r["restoration_macs"]) // r["ffs_macs"])
     assert r["mac_matched_runs"].startswith("not run: python studies/criteria/mprun-ffs-macs.py")
+
+
+def test_one_command_without_data_stops_in_one_line_before_any_work(tmp_path):
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "studies", "run.py"), "--data-root", str(tmp_path / "nowhere")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "--data-root" in done.stderr and "--aggregate-only" in done.stderr
