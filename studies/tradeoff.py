@@ -64,11 +64,12 @@ def records(results, setup, seeds):
                 stem = f"{setup['ds']}_{name}_{seed}" + (f"_{ratio}" if ratio is not None else "")
                 cost, _ = read_json(os.path.join(results, folder, f"cost_{stem}.json"))
                 robust, _ = read_json(os.path.join(results, folder, f"robust_{stem}.json"))
-                cost = cost if well_formed(cost, "cost") and cost.get("convention") == "standard" else None
+                cost = cost if well_formed(cost, "cost") and cost.get("rule", cost.get("convention")) == "standard" else None
                 robust = robust if well_formed(robust, "robust") else None
                 if cost is None and robust is None:
                     continue
                 row = {k: cost.get(k) for k in COST} if cost else {}
+                row["convention"] = (cost or {}).get("convention")
                 row["metric"] = (cost or robust).get("metric", (robust or {}).get("clean"))
                 for kind, p in (robust or {}).get("perturbations", {}).items():
                     row[f"auc_{kind}"] = p["auc"]
@@ -205,6 +206,12 @@ def summarize(results):
     for name, setup in SETUPS.items():
         seeds = seeds_of(results, setup)
         recs = points[name] = records(results, setup, seeds)
+        names = sorted({str(v["convention"]) for v in recs.values() if v.get("convention")})
+        if len(names) > 1:  # costs counted under different arithmetic or memory settings are never averaged
+            for v in recs.values():
+                v.update({k: None for k in COST})
+            tables.append(f"{name}: cost records under different conventions ({'; '.join(names)}): cost columns left "
+                          "empty; count them again with one setting (evaluate.py cost --all --force ...).")
         missing = sorted(m for m in setup["models"] if not any(k[0] == m for k in recs))
         tests = tradeoff_tests(setup, recs, seeds) if recs else []
         all_tests += [dict(t, setup=name) for t in tests]
