@@ -28,14 +28,15 @@ def full_disk_error(path, error):
 
 
 def write_atomic(path, write, mode="wb", **open_args):
-    """write(f) on a temporary file opened with `mode`, then rename it to `path`.
+    """write(f) on a fresh temporary file (never opened through a link) with `mode`, then rename it to `path`.
 
     Pass torch.save / np.save a file object (write=lambda f: torch.save(obj, f)): torch.save given a file
     name reports a full disk as a RuntimeError without errno, given a file object as OSError(ENOSPC)."""
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        with open(tmp, mode, **open_args) as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        with os.fdopen(fd, mode, **open_args) as f:
             write(f)
         os.replace(tmp, path)
     except OSError as e:

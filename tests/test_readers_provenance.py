@@ -382,11 +382,17 @@ def full_disk(*args, **kwargs):
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
-def test_a_checkpoint_written_to_a_full_device_is_one_line(tmp_path):
-    """torch.save itself meets the kernel's ENOSPC: the temporary file is a link to /dev/full."""
+def test_a_checkpoint_written_to_a_full_device_is_one_line(tmp_path, monkeypatch):
+    """torch.save itself meets the kernel's ENOSPC: the temporary file is opened on /dev/full (and created
+    empty beside the checkpoint, as on a real disk, so that it must be removed)."""
     path = str(tmp_path / "model.t7")
     torch.save({"old": 1}, path)
-    os.symlink("/dev/full", f"{path}.tmp{os.getpid()}")
+    real_open = os.open
+
+    def open_on_a_full_disk(name, flags, mode=0o777):
+        os.close(real_open(name, flags, mode))
+        return real_open("/dev/full", os.O_WRONLY)
+    monkeypatch.setattr(fileio.os, "open", open_on_a_full_disk)
     with pytest.raises(KitError, match=f"cannot write {path}: the disk is full; nothing was half written"):
         save_atomic({"net": torch.zeros(1000)}, path)
     assert os.listdir(tmp_path) == ["model.t7"] and torch.load(path, weights_only=True) == {"old": 1}
