@@ -421,15 +421,15 @@ def test_full_disk_in_training_is_one_line_and_the_rerun_resumes(tmp_path, capsy
              "--model", "rnn", "--stage1_epochs", 2]
     replace, calls = os.replace, []
 
-    def full_at_epoch_2(src, dst):  # the resume point after epoch 1 is written; then the disk fills up
+    def full_at_epoch_2(src, dst):  # the resume point after epoch 1 is written; then every write fails
         calls.append(dst)
-        if dst.endswith(".t7") and len(calls) > 3:
+        if len(calls) > 3:
             full_disk()
         replace(src, dst)
     monkeypatch.setattr(fileio.os, "replace", full_at_epoch_2)
     err = one_line_error(capsys, SCRIPTS["rnn-ptb"], str(tmp_path), flags)
     assert "the disk is full" in err and "checkpoint/ptb_rnn_1111" in err
-    assert not [n for n in os.listdir(tmp_path / "checkpoint") if ".tmp" in n]
+    assert not [n for folder in ("checkpoint", "log") for n in os.listdir(tmp_path / folder) if ".tmp" in n]
     monkeypatch.setattr(fileio.os, "replace", replace)
     assert run_script(SCRIPTS["rnn-ptb"], flags, str(tmp_path)) == 0
     assert "resuming from checkpoint/ptb_rnn_1111.resume.t7 after epoch 1" in capsys.readouterr().out
