@@ -9,6 +9,7 @@ import sys
 import torch
 
 from common.criteria import CRITERIA
+from common.hessian import allow_long_work, check_probes
 from common.hybrid_conv import add_size_arguments, check_size_arguments
 from common import datadigest, execution, runs
 from common.selection import SelectionError
@@ -54,6 +55,7 @@ def experiment_parser(description, models=("rnn", "snn", "ffs", "hybrid")):
                    help="which draw of --selection random (0, 1, ...; 0 is the draw of earlier versions)")
     p.add_argument("--truncate_counts", action="store_true",
                    help="compute neuron counts with the original int() truncation instead of refusing non-integer counts")
+    p.add_argument("--yes", action="store_true", help="go on with work projected to take over an hour")
     p.add_argument("--overwrite", action="store_true",
                    help="retrain even if the checkpoint exists (the old checkpoint is kept aside, never deleted)")
     p.add_argument("--device", type=str, default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
@@ -103,6 +105,7 @@ def check_args(args):
         value = getattr(args, key, None)
         if value is not None and not (value > 0 and math.isfinite(value)):
             raise KitError(f"--{key} must be a positive number (got {value})")
+    check_probes(args.hessian_probes)
     if getattr(args, "dropout", None) is not None and not 0 <= args.dropout < 1:
         raise KitError(f"--dropout must lie in [0, 1) (got {args.dropout})")
     if args.model == "ffs" and getattr(args, "nhid", None) is not None:  # the fc scripts split nhid by the ratio
@@ -280,6 +283,7 @@ def start_run(parser, check_flags, dataset, load_data, populations, select, iter
     check_flags(args)
     runs.refuse_if_in_use(run_name(dataset, args))
     check_before_data(args, parser, dataset, populations, select)
+    allow_long_work(args.yes)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args)

@@ -24,6 +24,10 @@ def fc_shapes(model, nhid, ratio, truncate=False):
         rnn = neuron_count(nhid, 1.0 - ratio, f"ffs RNN neurons per layer (--nhid {nhid}, --ratio {ratio})", truncate)
     except SelectionError as e:
         raise KitError(str(e))
+    if not rnn or not snn:  # a hybrid needs both kinds: one without SNN (or RNN) neurons is another baseline
+        raise KitError(f"--model ffs --nhid {nhid} --ratio {ratio}{' --truncate_counts' if truncate else ''} gives "
+                       f"{snn} SNN and {rnn} RNN neurons per layer; a hybrid trained from scratch needs at least one "
+                       "of each: use a larger --nhid")
     return [rnn, rnn], [snn, snn]
 
 

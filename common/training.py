@@ -12,6 +12,7 @@ import torch
 
 from common.errors import KitError, RunInUse  # noqa: F401 (KitError re-exported)
 from common import runs
+from common.fileio import write_atomic
 from common.runs import (fault_point, log_path, log_test_block, new_run, record_path,  # noqa: F401 (re-exported)
                          resume_path)
 
@@ -97,11 +98,8 @@ class NoLinkFileHandler(logging.FileHandler):
 
 # -- checkpoints ------------------------------------------------------------------------------------
 def save_atomic(obj, path):
-    """torch.save to a temporary file, then rename: a checkpoint is never half written."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """torch.save to a temporary file, then rename: a checkpoint is never half written (a full disk: KitError)."""
+    write_atomic(path, lambda f: torch.save(obj, f))
 
 
 def load_checkpoint(path, needed_for, how_to_make=None):

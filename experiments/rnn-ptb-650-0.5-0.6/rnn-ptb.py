@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from common.cli import check_args, experiment_parser, fc_populations, start_run
 from common.hybrid_fc import HybridFC
 from common.progress import epoch_bar
-from common.data.ptb import Corpus, batchify, get_batch
+from common.data.ptb import Corpus, get_batch
 from common.selection import select_fc
 from common.stages import fc_model_shapes, hessian_selection
 from common.runs import safe_exp
@@ -56,8 +56,7 @@ def load_data(args, device):
     """The corpus' splits as columns of token ids on `device` ("train", "valid", "test") and its vocabulary
     size ("ntokens")."""
     corpus = Corpus(args.data)
-    return dict(train=batchify(corpus.train, args.batch_size, device), valid=batchify(corpus.valid, args.batch_size, device),
-                test=batchify(corpus.test, args.batch_size, device), ntokens=len(corpus.idx2word))
+    return dict(**corpus.batches(args.batch_size, device), ntokens=len(corpus.idx2word))
 
 
 ###############################################################################
