@@ -26,6 +26,7 @@ import time
 
 from common import datadigest
 from common.errors import KitError, RunInUse
+from common.fileio import write_atomic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STARTED = time.time()
@@ -347,27 +348,9 @@ def write_record(status, args=None, name=None, device=None, **extra):
         **extra,
     }
     record["digest"] = record_digest(record)
-    write_json_atomic(record_path(log), record)
+    write_atomic(record_path(log), lambda f: (json.dump(record, f, indent=1), f.write("\n")), "w")
     if kind == "train" and status in ("finished", "diverged") and os.path.exists(resume_path(checkpoint)):
         os.remove(resume_path(checkpoint))
-
-
-def write_json_atomic(path, obj):
-    """JSON to a fresh temporary file (never through a link), then renamed over `path`."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise KitError(f"the disk is full: cannot write {path} (free some space and run the same command "
-                           "again: the run resumes)") from None
-        raise
 
 
 def record_digest(record):
