@@ -5,7 +5,7 @@ import math
 import os
 from dataclasses import dataclass, field
 
-from common.report.logs import METRIC, Cell, Results, cell_result, log_path, ratio_str, result_name, row_stats
+from common.report.logs import METRIC, Results, ratio_str, read_cell, result_name, row_stats
 
 
 def read_json(path):
@@ -117,10 +117,10 @@ def tradeoff_rows(t):
     rows = []
     for label, model, ratio in t.keys:
         if label == "adapted":
-            cells = [Cell(*cell_result(exp, log_path(exp, "hybrid", s))) for s in exp.seeds]
+            cells = [read_cell(exp, "hybrid", s) for s in exp.seeds]
         else:
             cells = t.results.row(model, ratio)
-        avg, squ, n = row_stats(cells)
+        avg, squ, n = row_stats(cells, t.results.refused(model, ratio) if label != "adapted" else False)
         costs = [t.cost[k] for k in ((model, ratio, s) for s in exp.seeds) if k in t.cost]
         counted = costs if t.convention is not None else []  # mixed conventions: no cost number at all
         robust = [t.robust[k] for k in ((model, ratio, s) for s in exp.seeds) if k in t.robust]
