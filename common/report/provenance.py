@@ -42,9 +42,13 @@ def _parent(v):
                          and _facts(v.get("checkpoint")) and _text(v.get("record_sha256")))
 
 
+def _scalar(x):
+    return x is None or isinstance(x, (str, int, float, bool))
+
+
 def _config(v):
-    return v is None or (isinstance(v, dict) and all(isinstance(k, str) and (x is None or isinstance(x, (str, int, float, bool)))
-                                                     for k, x in v.items()))
+    return v is None or (isinstance(v, dict) and all(
+        isinstance(k, str) and (_scalar(x) or (isinstance(x, list) and all(map(_scalar, x)))) for k, x in v.items()))
 
 
 FIELDS = {  # what each field may hold; a record with any other shape is garbled
