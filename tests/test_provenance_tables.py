@@ -297,3 +297,18 @@ def test_stage1_runs_linked_from_another_folder_count(tmp_path):
     res = R.collect(exp)
     assert [c.raw for c in res.row("rnn")] == ["110.00", "111.00"] and [c.raw for c in res.row("snn")] == ["130.00", "131.00"]
     assert res.cells[("hybrid", 0.5, 1111)].raw == "108.00"
+
+
+def test_copied_logs_count_by_their_logs_bytes(tmp_path):
+    """A folder of copied logs and records (results/studies/*/logs/, no checkpoints) is read as such: a number
+    counts when its record names itself and matches its log, and the table says it was read from copies."""
+    folder = str(tmp_path / "rnn-ptb-650")
+    make_table(folder)
+    copies = tmp_path / "results" / "rnn-ptb-650" / "logs"
+    shutil.copytree(os.path.join(folder, "log"), copies)
+    with open(copies / "train_ptb_snn_2222.log", "a") as f:
+        f.write("edited\n")
+    t = table(tmp_path, tmp_path / "results" / "rnn-ptb-650")
+    assert row(t["-hybrid.csv"], "0.50") == "0.50, 105.0, 106.0, 105.5, 0.25"
+    assert row(t["-ffs.csv"], "snn") == "snn, 130.0, NA, 130.0, 0.0"
+    assert "read from copied logs and records (logs/)" in t[".tex"] and "the log changed since" in t["-summary.md"]

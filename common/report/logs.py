@@ -52,10 +52,15 @@ class Experiment:
     out_subdir: str = ""          # where under the output folder its files go
     train_fallback: bool = False  # a run without a test_ log is read from its train_ log (which also ends with the test)
     legacy: bool = False          # logs without completion records, by the last-three-lines rule (--legacy-logs)
+    copied: bool = False          # logs and records copied out of their run folders into logs/ (no checkpoints)
 
     @property
     def name(self):
         return os.path.basename(os.path.normpath(self.folder))
+
+    @property
+    def log_dir(self):
+        return os.path.join(self.folder, "logs" if self.copied else "log")
 
     @property
     def stem(self):
@@ -72,10 +77,15 @@ def ratio_label(ratio):
     return label + "0" if float(ratio) == 0.5 else label
 
 
+def copied_logs(folder):
+    """Whether folder holds copied logs (logs/, as results/studies/*/) rather than a run folder's log/."""
+    return not os.path.isdir(os.path.join(folder, "log")) and os.path.isdir(os.path.join(folder, "logs"))
+
+
 def scan_logs(folder):
-    """{dataset: (seeds, ratios)} from the names of log/*.log."""
+    """{dataset: (seeds, ratios)} from the names of log/*.log (or, for copied logs, logs/*.log)."""
     found = {}
-    for path in glob.glob(os.path.join(folder, "log", "*.log")):
+    for path in glob.glob(os.path.join(folder, "logs" if copied_logs(folder) else "log", "*.log")):
         m = LOG_NAME.match(os.path.basename(path))
         if m:
             seeds, ratios = found.setdefault(m.group(2), (set(), set()))
@@ -106,7 +116,8 @@ def make_experiments(folder, seeds=None, ratios=None, log_kind="auto", out_subdi
         kind = ("train" if ds == "dvsGesture" else "test") if log_kind == "auto" else log_kind
         experiments.append(Experiment(folder, ds, rnn_type_of(folder), sorted(seeds or found_seeds),
                                       sorted(float(r) for r in (ratios or found_ratios)), kind, out_subdir,
-                                      train_fallback=log_kind == "auto" and kind == "test", legacy=legacy))
+                                      train_fallback=log_kind == "auto" and kind == "test", legacy=legacy,
+                                      copied=copied_logs(folder)))
     return experiments
 
 
@@ -180,8 +191,8 @@ def log_path(exp, model, seed, ratio=None):
     """The log a cell is read from: <log_kind>_<name>.log, or with train_fallback the train_ log when there
     is no test_ log."""
     name = f"{exp.dataset}_{model}_{seed}" + ("" if ratio is None else f"_{ratio_str(ratio)}")
-    path = os.path.join(exp.folder, "log", f"{exp.log_kind}_{name}.log")
-    train = os.path.join(exp.folder, "log", f"train_{name}.log")
+    path = os.path.join(exp.log_dir, f"{exp.log_kind}_{name}.log")
+    train = os.path.join(exp.log_dir, f"train_{name}.log")
     return train if exp.train_fallback and not os.path.exists(path) and os.path.exists(train) else path
 
 
@@ -190,7 +201,7 @@ def cell_result(exp, path):
 
 
 def run_log(exp, kind, name):
-    return os.path.join(exp.folder, "log", f"{kind}_{name}.log")
+    return os.path.join(exp.log_dir, f"{kind}_{name}.log")
 
 
 def from_run(run, notes=()):
@@ -220,9 +231,9 @@ def read_cell(exp, model, seed, ratio=None):
 
 def training_run(exp, name, adaptation):
     """The verified training run; a Selection + Restoration whose Adaptation changed after it becomes stale."""
-    train = P.verify_run(run_log(exp, "train", name))
+    train = P.verify_run(run_log(exp, "train", name), exp.copied)
     if train.ok and adaptation:
-        stale = P.stale_parent(train.record, os.path.dirname(os.path.dirname(P.real_log(train.log))), adaptation)
+        stale = P.stale_parent(train.record, os.path.dirname(P.real_log(train.log)), adaptation, exp.copied)
         if stale:
             train = P.Run(train.log, problem=stale, record=train.record)
             train.stale = True
@@ -236,7 +247,7 @@ def bound_cell(exp, name, adaptation):
         return from_run(train, stale)
     test_log = run_log(exp, "test", name)
     has_test = os.path.exists(runs.record_path(P.real_log(test_log))) or os.path.exists(test_log)
-    test = P.verify_run(test_log) if has_test else None
+    test = P.verify_run(test_log, exp.copied) if has_test else None
     tested = test if test is not None and test.ok else None
     unbound = tested and train.ok and P.bound_to(tested.record, train.record)
     if not exp.train_fallback:  # --logs test: the re-tests, each bound to its training run
@@ -267,6 +278,9 @@ def collect(exp):
     for model, ratio in keys:
         for seed in exp.seeds:
             res.cells[(model, ratio, seed)] = read_cell(exp, model, seed, ratio)
+    if exp.copied:
+        res.notes.append("read from copied logs and records (logs/): the checkpoints are not at hand; each number is "
+                         "bound by its log's bytes and final number")
     if exp.legacy:
         res.notes.append("read without completion records (--legacy-logs): nothing binds these numbers to a "
                          "checkpoint, data or configuration")

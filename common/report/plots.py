@@ -135,7 +135,7 @@ def learning_curves(exp):
     curves = {}
     for model, ratio in keys:
         for seed in exp.seeds:
-            path = os.path.join(exp.folder, "log", f"train_{result_name(exp, model, seed, ratio)}.log")
+            path = os.path.join(exp.log_dir, f"train_{result_name(exp, model, seed, ratio)}.log")
             points, what = read_curve(path)
             if points:
                 curves[(model, ratio, seed)] = (points, what)

@@ -66,8 +66,9 @@ FIELDS = {  # what each field may hold; a record with any other shape is garbled
 }
 
 
-def load_record(path):
-    """(record, problem) of a record file; never raises."""
+def load_record(path, copied=False):
+    """(record, problem) of a record file; never raises. copied: a record of format 1 copied out of its run
+    folder (common.runs.copy_record made its paths relative, so its digest cannot match) is read without it."""
     base = os.path.basename(path)
     try:
         if os.path.getsize(path) > MAX_RECORD_BYTES:
@@ -81,7 +82,7 @@ def load_record(path):
             return None, f"record {base} is garbled (wrong type in {', '.join(bad)})"
         if record.get("format") not in (None, 2):
             return None, f"record {base} has format {record['format']}, which this version does not read"
-        if record["digest"] != runs.record_digest(record):
+        if record["digest"] != runs.record_digest(record) and not (copied and record_format(record) == 1):
             return None, f"record {base} is damaged (its digest does not match)"
     except OSError as e:
         return None, f"record {base} is unreadable ({e.strerror})"
@@ -165,9 +166,11 @@ def real_log(log):
     return os.path.realpath(log) if os.path.islink(log) else log
 
 
-def verify_run(log):
+def verify_run(log, copied=False):
     """Run(log, ...): the run's number when its record is readable, finished, names itself and still matches its
-    log and checkpoint; diverged (with the epoch) when its record says so; otherwise the problem."""
+    log and checkpoint; diverged (with the epoch) when its record says so; otherwise the problem. copied: a log
+    and record copied out of their run folder (results/studies/*/logs/), whose checkpoint is not at hand: bound
+    by the log's bytes and final number only."""
     real = real_log(log)
     rec_path = runs.record_path(real)
     if not os.path.exists(rec_path):
@@ -175,7 +178,7 @@ def verify_run(log):
             return Run(log, problem="missing", exists=False)
         return Run(log, problem="no completion record (the run did not finish, or it predates records: "
                                 "--legacy-logs reads it)", exists=False)
-    record, problem = load_record(rec_path)
+    record, problem = load_record(rec_path, copied)
     if problem:
         return Run(log, problem=problem)
     problem = identity_problem(record, os.path.basename(runs.record_path(log)))
@@ -192,11 +195,13 @@ def verify_run(log):
         why = f": {record['error']}" if record.get("error") else ""
         return Run(log, problem=f"its record says {status!r}, not finished{why}", record=record)
     kind, name, checkpoint = runs.run_of_log(real)
-    if kind == "train" and os.path.exists(runs.resume_path(checkpoint)):
+    if copied:
+        pass
+    elif kind == "train" and os.path.exists(runs.resume_path(checkpoint)):
         return Run(log, problem="unfinished (resume file present: training in progress or interrupted)", record=record)
-    if not os.path.exists(checkpoint):
+    elif not os.path.exists(checkpoint):
         return Run(log, problem=f"its checkpoint {os.path.basename(checkpoint)} is missing", record=record)
-    if not same_file(record.get("checkpoint"), checkpoint):
+    elif not same_file(record.get("checkpoint"), checkpoint):
         return Run(log, problem=f"its checkpoint {os.path.basename(checkpoint)} was replaced or changed since the run "
                                 "finished", record=record)
     if not same_file(record.get("log"), real):
@@ -255,18 +260,19 @@ def _time(text):
         return None
 
 
-def stale_parent(record, folder, adaptation_name):
+def stale_parent(record, log_dir, adaptation_name, copied=False):
     """Why a Selection + Restoration (or its re-test) is stale, or None: the Adaptation it started from changed
     after it (its checkpoint on disk, or without one its record, has another digest than the parent it names; a
     format-1 record without a parent: the Adaptation finished after it)."""
-    checkpoint = runs.checkpoint_path(adaptation_name, folder)
-    log = runs.log_path(adaptation_name, "train", folder)
+    checkpoint = runs.checkpoint_path(adaptation_name, os.path.dirname(log_dir))
+    log = os.path.join(log_dir, f"train_{adaptation_name}.log")
     named = parent_sha(record)
     if named is None and record_format(record) == 2:
         return None if record.get("allow_unfinished") else "its record names no Adaptation it started from"
-    adaptation = load_record(runs.record_path(real_log(log)))[0] if os.path.exists(runs.record_path(real_log(log))) else None
+    adaptation = load_record(runs.record_path(real_log(log)), copied)[0] \
+        if os.path.exists(runs.record_path(real_log(log))) else None
     if named is not None:
-        if os.path.exists(checkpoint):
+        if os.path.exists(checkpoint) and not copied:
             current = sha256_of(checkpoint)
         else:
             current = ((adaptation or {}).get("checkpoint") or {}).get("sha256")

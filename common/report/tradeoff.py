@@ -61,7 +61,7 @@ def collect_tradeoff(res):
     for model, ratio in models:
         for seed in exp.seeds:
             for kind, table in (("cost", t.cost), ("robust", t.robust)):
-                path = os.path.join(exp.folder, "log", f"{kind}_{result_name(exp, model, seed, ratio)}.json")
+                path = os.path.join(exp.log_dir, f"{kind}_{result_name(exp, model, seed, ratio)}.json")
                 obj, problem = read_json(path)
                 if obj is not None and not well_formed(obj, kind):
                     obj, problem = None, f"not a {kind} result of evaluate.py"
