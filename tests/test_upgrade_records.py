@@ -104,8 +104,10 @@ def test_upgrade_recomputes_the_bindings_and_the_aggregator_counts_them(old_tree
 
 def test_what_cannot_be_upgraded_says_why_and_is_left_alone(old_tree, tmp_path):
     log = os.path.join(old_tree, "log")
-    with open(os.path.join(log, "train_ptb_rnn_1111.log"), "a") as f:
-        f.write("appended\n")
+    damaged = record(old_tree, "train_ptb_rnn_1111.json")
+    damaged["wall_s"] = 1.0
+    with open(os.path.join(log, "train_ptb_rnn_1111.json"), "w") as f:
+        json.dump(damaged, f)
     with open(os.path.join(log, "test_ptb_rnn_1111.json"), "w") as f:
         f.write("[" * 100000)
     elsewhere = tmp_path / "elsewhere"
@@ -113,16 +115,23 @@ def test_what_cannot_be_upgraded_says_why_and_is_left_alone(old_tree, tmp_path):
     shutil.move(os.path.join(log, "train_ptb_hybrid_1111.json"), elsewhere / "train_ptb_hybrid_1111.json")
     os.symlink(elsewhere / "train_ptb_hybrid_1111.json", os.path.join(log, "train_ptb_hybrid_1111.json"))
     linked = (elsewhere / "train_ptb_hybrid_1111.json").read_bytes()
+    shutil.copytree(log, tmp_path / "before", symlinks=True)
     code, lines = upgrade(old_tree, "--no-data")
     said = {line.split(": ", 1)[0].split("/")[-1]: line.split(": ", 1)[1] for line in lines[:-1]}
-    assert said["train_ptb_rnn_1111.json"] == "cannot upgrade: its log train_ptb_rnn_1111.log is missing or changed " \
-                                              "since the run finished"
+    assert said["train_ptb_rnn_1111.json"] == "cannot upgrade: it is damaged (its digest does not match)"
     assert said["test_ptb_rnn_1111.json"] == "cannot upgrade: unreadable (RecursionError)"
     assert said["train_ptb_hybrid_1111.json"].startswith("cannot upgrade: it links to ")
     assert (elsewhere / "train_ptb_hybrid_1111.json").read_bytes() == linked
     # the Selection beside it is upgraded without its parent: the Adaptation record is read through the link
     assert said["train_ptb_hybrid_1111_0.5.json"] == "upgraded (not recomputed: data (not asked (--no-data)))"
     assert "format" not in record(old_tree, "train_ptb_rnn_1111.json")
+    with open(os.path.join(log, "train_ptb_hybrid_1111_0.5.log"), "a") as f:
+        f.write("appended\n")
+    os.remove(os.path.join(log, "train_ptb_hybrid_1111_0.5.json"))
+    shutil.copy(tmp_path / "before" / "train_ptb_hybrid_1111_0.5.json", log)
+    code, lines = upgrade(old_tree, "--no-data")
+    assert any(line.endswith("train_ptb_hybrid_1111_0.5.json: cannot upgrade: its log train_ptb_hybrid_1111_0.5.log is "
+                             "missing or changed since the run finished") for line in lines)
 
 
 def test_a_selection_older_than_its_adaptation_is_upgraded_stale(old_tree):

@@ -112,7 +112,7 @@ def check(path, record):
     if record.get("status") != "finished":
         return f"it says {record.get('status')!r}, not finished"
     log = path[:-len(".json")] + ".log"
-    copied = isinstance(record.get("log"), dict) and not os.path.isabs(str(record["log"].get("path", "")))
+    copied = os.path.basename(os.path.dirname(os.path.abspath(path))) != "log"  # results/studies/*/logs/
     if record.get("digest") != runs.record_digest(record) and not copied:
         return "it is damaged (its digest does not match)"
     if not runs.same_file(record.get("log"), log):
@@ -144,7 +144,7 @@ def parent_of(path, record, ident):
         return None, None
     if ident["mode"] == "train2":
         name = runs.run_name(ident["dataset"], "hybrid", ident["seed"])
-        rec_path = os.path.join(folder, f"train_{name}.json")
+        rec_path = adaptation_record(folder, name)
         parent = {"role": "adaptation", "name": name, "checkpoint": None, "record_sha256": file_sha(rec_path)}
         try:
             with open(rec_path) as f:
@@ -163,6 +163,18 @@ def parent_of(path, record, ident):
     parent = {"role": "trained", "name": name, "checkpoint": facts if isinstance(facts, dict) else None,
               "record_sha256": file_sha(os.path.join(folder, f"train_{name}.json"))}
     return parent, None if parent["checkpoint"] else "parent (the record names no checkpoint)"
+
+
+def adaptation_record(folder, name):
+    """The Adaptation record beside a record or, for copied logs whose Adaptation was linked from the folder of
+    the same name less its last -suffixes (logs/w60-hessian from logs/w60), there."""
+    path = os.path.join(folder, f"train_{name}.json")
+    parts = os.path.basename(folder).split("-")
+    for i in range(len(parts) - 1, 0, -1):
+        if os.path.lexists(path):
+            break
+        path = os.path.join(os.path.dirname(folder), "-".join(parts[:i]), f"train_{name}.json")
+    return path if os.path.lexists(path) else os.path.join(folder, f"train_{name}.json")
 
 
 def recompute(jobs, with_data):

@@ -305,19 +305,22 @@ def check_table(res, keys):
     """What the table mixes: data digests (a run on other data than the rest of its table is stale: NA), protocols
     (the minority marked; a row mixing them has no average) and number-changing configuration within a row
     (marked; no average); and the records of format 1 or upgraded without their data."""
-    by_data = {}
+    by_data = {}  # per protocol (a validation protocol may read other data than the test protocol)
     for k, c in _counted(res):
         if P.data_sha(c.record):
-            by_data.setdefault(P.data_sha(c.record), []).append(k)
-    if len(by_data) > 1:
-        common = majority(by_data)
-        for sha, ks in by_data.items():
-            if sha != common:
-                for k in ks:
-                    c = res.cells[k]
-                    why = "stale: its data digest differs from the rest of its table" if common else \
-                        "stale: the table's runs read different data (no majority)"
-                    res.cells[k] = Cell(None, f"{why} (data {sha[:12]})", c.log, notes=[why], record=c.record)
+            by_data.setdefault(c.record.get("protocol"), {}).setdefault(P.data_sha(c.record), []).append(k)
+    for groups in by_data.values():
+        if len(groups) < 2:
+            continue
+        common = majority(groups)
+        for sha, ks in groups.items():
+            if sha == common:
+                continue
+            why = "stale: its data digest differs from the rest of its table" if common else \
+                "stale: the table's runs read different data (no majority)"
+            for k in ks:
+                c = res.cells[k]
+                res.cells[k] = Cell(None, f"{why} (data {sha[:12]})", c.log, notes=[why], record=c.record)
     by_protocol = {}
     for k, c in _counted(res):
         if c.record.get("protocol"):
