@@ -312,3 +312,21 @@ def test_copied_logs_count_by_their_logs_bytes(tmp_path):
     assert row(t["-hybrid.csv"], "0.50") == "0.50, 105.0, 106.0, 105.5, 0.25"
     assert row(t["-ffs.csv"], "snn") == "snn, 130.0, NA, 130.0, 0.0"
     assert "read from copied logs and records (logs/)" in t[".tex"] and "the log changed since" in t["-summary.md"]
+
+
+def test_a_bound_retest_counts_with_logs_test_and_an_unchecked_one_is_marked(tmp_path):
+    folder = str(tmp_path / "rnn-ptb-650")
+    make_table(folder)
+    for seed, value, data in ((1111, 110.0, DATA), (2222, 2195.82, None)):  # the second: no data digest
+        trained = json.load(open(os.path.join(folder, "log", f"train_ptb_snn_{seed}.json")))
+        parent = {"role": "trained", "name": f"ptb_snn_{seed}", "checkpoint": trained["checkpoint"], "record_sha256": None}
+        write_run(folder, "test", f"ptb_snn_{seed}", value, data=data, parent=parent)
+    t = table(tmp_path, folder)
+    assert row(t["-ffs.csv"], "snn") == "snn, 130.0, 131.0, 130.5, 0.25"
+    assert "a re-test of the same checkpoint on the same data gives 110.00" in t["-summary.md"]
+    assert "a re-test (its data cannot be compared with its training run's" in t["-summary.md"]
+    nowhere(t, "2195.82")
+    t = table(tmp_path, folder, "--logs", "test")
+    assert row(t["-ffs.csv"], "snn").startswith("snn, 110.0, 2195.82, ")  # asked for: counted, the second marked
+    assert ["ffs", "snn", "2222", "2195.82", "a", "its data cannot be compared with its training run's (a record "
+            "without a data digest)"] in notes_of(t)

@@ -235,14 +235,20 @@ def training_run(exp, name, adaptation):
     if train.ok and adaptation:
         stale = P.stale_parent(train.record, os.path.dirname(P.real_log(train.log)), adaptation, exp.copied)
         if stale:
-            train = P.Run(train.log, problem=stale, record=train.record)
-            train.stale = True
+            train = P.Run(train.log, problem=stale, record=train.record, stale=True)
     return train
+
+
+UNCHECKED = "its data cannot be compared with its training run's (a record without a data digest)"
+
+
+def same_data(test, train):
+    return bool(P.data_sha(test.record)) and P.data_sha(test.record) == P.data_sha(train.record)
 
 
 def bound_cell(exp, name, adaptation):
     train = training_run(exp, name, adaptation)
-    stale = [train.problem] if getattr(train, "stale", False) else []
+    stale = [train.problem] if train.stale else []
     if exp.log_kind == "train":
         return from_run(train, stale)
     test_log = run_log(exp, "test", name)
@@ -257,13 +263,16 @@ def bound_cell(exp, name, adaptation):
             return Cell(None, f"a re-test on {unbound} than its training run's", test_log, record=tested.record)
         if train.exists and not train.ok:
             return Cell(None, f"its training run: {train.problem}", test_log, notes=stale, record=tested.record)
-        return from_run(tested, [] if train.ok else ["from a re-test: no training record"])
+        if not train.ok:
+            return from_run(tested, ["from a re-test: no training record"])
+        return from_run(tested, [] if same_data(tested, train) else [UNCHECKED])
     if train.ok:
         notes = []
         if unbound:
             notes.append(f"a re-test on {unbound} was ignored")
         elif tested and tested.raw != train.raw:
-            notes.append(f"a re-test of the same checkpoint on the same data gives {tested.raw}")
+            notes.append(f"a re-test of the same checkpoint on the same data gives {tested.raw}"
+                         if same_data(tested, train) else f"a re-test ({UNCHECKED}) was ignored")
         return from_run(train, notes)
     if not train.exists and tested is not None:
         return from_run(tested, ["from a re-test: no training record"])

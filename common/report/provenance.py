@@ -151,10 +151,11 @@ def identity_problem(record, file_name):
 
 # -- one run: its log and record --------------------------------------------------------------------------
 class Run:
-    """What verify_run found: raw (the number) or problem; diverged; the record (when it could be read)."""
+    """What verify_run found: raw (the number) or problem, diverged, and the record when it could be read."""
 
-    def __init__(self, log, raw=None, problem=None, record=None, diverged=False, exists=True):
-        self.log, self.raw, self.problem, self.record, self.diverged, self.exists = log, raw, problem, record, diverged, exists
+    def __init__(self, log, raw=None, problem=None, record=None, diverged=False, exists=True, stale=False):
+        self.log, self.raw, self.problem, self.record, self.diverged = log, raw, problem, record, diverged
+        self.exists, self.stale = exists, stale  # exists: it has a record; stale: its parent changed after it
 
     @property
     def ok(self):

@@ -104,15 +104,20 @@ def latex_text(res, bold="hstnn"):
 
 
 # -- the compact table and the list of problems ------------------------------------------------------
-def mean_std(cells, total, refused=False, marks=None):
-    avg, squ, n = row_stats(cells, refused)
+def mean_std(cells, total, refused=None, marks=None):
+    """mean ± std over the seeds with a number (n= when fewer than total; diverged runs left out and said so),
+    NA when there is none or the average is refused, then the markers of the cells and the row."""
+    avg, squ, n = row_stats(cells, bool(refused))
     notes = [x for c in cells for x in c.notes] + (refused or [])
     sup = " [" + ",".join(dict.fromkeys(marks[x] for x in notes)) + "]" if notes and marks else ""
     diverged = sum(1 for c in cells if c.diverged)
-    left = f"; {diverged} diverged, left out" if diverged else ""
     if avg is None:
-        return (MISSING if not diverged or n else "div") + (f" ({diverged} diverged)" if diverged and not n else "") + sup
-    return f"{avg:.2f} ± {math.sqrt(squ):.2f}" + ("" if n == total and not left else f" (n={n}{left})") + sup
+        text = "div" if diverged and not n and not refused else MISSING
+    else:
+        text = f"{avg:.2f} ± {math.sqrt(squ):.2f}"
+        if n < total or diverged:
+            text += f" (n={n}" + (f"; {diverged} diverged, left out" if diverged else "") + ")"
+    return text + sup
 
 
 def summary_text(res):
