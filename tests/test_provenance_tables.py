@@ -257,7 +257,7 @@ def test_garbled_records_are_one_na_each_never_a_crash(tmp_path):
     rec["digest"] = record_digest(rec)
     json.dump(rec, open(os.path.join(log, "train_ptb_snn_1111.json"), "w"))
     rec = json.load(open(os.path.join(log, "train_ptb_snn_2222.json")))
-    rec["config"] = {"nested": {"a": [1]}}
+    rec["config"] = {"nested": {"a": [[[[1]]]]}}  # deeper than any configuration
     rec["digest"] = record_digest(rec)
     json.dump(rec, open(os.path.join(log, "train_ptb_snn_2222.json"), "w"))
     t = table(tmp_path, folder)

@@ -28,7 +28,7 @@ def resume_file(log_path):
 
 def read_result(log_path, check_resume=False, legacy=False):
     """(raw value string, problem): the run's final metric when its completion record says finished and
-    matches its log and checkpoint (common.runs.verify), or None and why not.
+    matches its log and checkpoint (provenance.verify_run), or None and why not.
 
     legacy=True reads logs without records (the authors' own, older trees) by the last-three-lines rule:
     the final test block ends the log (and, with check_resume, no resume file is left)."""

@@ -42,13 +42,19 @@ def _parent(v):
                          and _facts(v.get("checkpoint")) and _text(v.get("record_sha256")))
 
 
-def _scalar(x):
-    return x is None or isinstance(x, (str, int, float, bool))
+def _plain(x, depth=4):
+    """A JSON value nested at most `depth` deep (a configuration value: a number, a string, a list, ...)."""
+    if x is None or isinstance(x, (str, int, float, bool)):
+        return True
+    if depth == 0:
+        return False
+    if isinstance(x, list):
+        return all(_plain(v, depth - 1) for v in x)
+    return isinstance(x, dict) and all(isinstance(k, str) and _plain(v, depth - 1) for k, v in x.items())
 
 
 def _config(v):
-    return v is None or (isinstance(v, dict) and all(
-        isinstance(k, str) and (_scalar(x) or (isinstance(x, list) and all(map(_scalar, x)))) for k, x in v.items()))
+    return v is None or (isinstance(v, dict) and _plain(v))
 
 
 FIELDS = {  # what each field may hold; a record with any other shape is garbled
