@@ -176,8 +176,8 @@ class Results:
 
     def markers(self):
         """{note: letter} of every cell's and row's note, in the order of the table."""
-        order = {}
-        keys = sorted({(m, r) for m, r, _ in self.cells}, key=lambda k: (k[1] is not None, k[1] or 0, k[0]))
+        order, exp = {}, self.experiment
+        keys = [(exp.rnn_type, None)] + [(m, r) for r in exp.ratios for m in ("ffs", "hybrid")] + [("snn", None)]
         for model, ratio in keys:
             for note in [n for c in self.row(model, ratio) for n in c.notes] + self.row_notes.get((model, ratio), []):
                 order.setdefault(note, None)
