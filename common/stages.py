@@ -77,6 +77,10 @@ def hessian_selection(model, loss_fn, inputs, ratio, n_probes, adaptation_checkp
     mean = {k: v.float().mean(0) for k, v in values.items()}
     table = score_table(model, loss_fn, mean, seed, draw, heldout_loss if selection == "oracle" else None)
     scores = ranking(selection, table)
+    bad = {k: int((~torch.isfinite(v)).sum()) for k, v in scores.items() if not torch.isfinite(v).all()}
+    if bad:
+        raise KitError(f"Selection refuses non-finite {selection} scores ({', '.join(f'{n} in {k}' for k, n in bad.items())}) "
+                       f"computed from {adaptation_checkpoint}: the Adaptation diverged or its weights overflow")
     how = {"random": f"draw {draw} of a generator seeded with {seed}", "oracle": f"on {heldout}"}.get(selection)
     logger.info(f"selection: {selection} ({CRITERIA[selection]}" + (f"; {how})" if how else ")"))
     try:

@@ -3,6 +3,7 @@ import os
 
 import torch
 
+from common import datadigest
 from common.errors import KitError
 
 SPLITS = ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt")
@@ -23,6 +24,8 @@ class Corpus:
             raise KitError(f"missing {', '.join(missing)} in {folder}. Expected {WHERE}.")
         self.word2idx, self.idx2word = {}, []
         self.train, self.valid, self.test = (self.tokenize(os.path.join(folder, f)) for f in files)
+        datadigest.note("PTB token streams (train, valid, test) and vocabulary", self.train, self.valid, self.test,
+                        "\n".join(self.idx2word))
 
     def tokenize(self, path):
         ids = []

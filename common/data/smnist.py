@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
+from common import datadigest
 from common.errors import KitError
 
 FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -109,6 +110,7 @@ def load_split(data, split):
         raise KitError(f"{paths[1]} holds {labels.shape} labels for {len(images)} images in {paths[0]}")
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
         raise KitError(f"{paths[1]} holds labels outside 0..9")
+    datadigest.note(f"MNIST {split} images and labels", images, labels)
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
 
 

@@ -80,7 +80,8 @@ def check_cost_settings(t):
     exp = t.results.experiment
     number = lambda v: f"{v:g}" if isinstance(v, (int, float)) else str(v)
     for attr, setting in (("convention", lambda c: str(c.get("convention", "kit-v1"))),
-                          ("memory", lambda c: c.get("memory") and f"{c['memory']} {number(c.get('memory_pj'))} pJ")):
+                          ("memory", lambda c: c.get("memory") and (c["memory"] if c.get("memory_pj") is None
+                                                                    else f"{c['memory']} {number(c['memory_pj'])} pJ"))):
         groups = {}
         for (model, ratio, seed), c in sorted(t.cost.items(), key=lambda kv: str(kv[0])):
             groups.setdefault(setting(c), []).append(result_name(exp, model, seed, ratio))
