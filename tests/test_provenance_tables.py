@@ -120,7 +120,7 @@ def test_a_diverged_run_is_div_and_left_out_of_the_average(tmp_path):
     assert row(t["-ffs.csv"], "snn") == "snn, 130.0, div, 130.0, 0.0"
     assert "snn & \\multicolumn{2}{c|}{130.00}  & \\multicolumn{2}{c|}{div}" in t[".tex"]
     assert "| snn | 130.00 ± 0.00 (n=1; 1 diverged, left out) |" in t["-summary.md"]
-    assert "train_ptb_snn_2222.log: diverged at epoch 1: non-finite loss" in t["-summary.md"]
+    assert "train_ptb_snn_2222.log: diverged at epoch 1 (non-finite loss)" in t["-summary.md"]
 
 
 def test_a_retest_on_other_data_never_replaces_the_training_number(tmp_path):
@@ -171,7 +171,7 @@ def test_files_of_one_seed_copied_under_another_seeds_names_are_refused(tmp_path
         shutil.copy(os.path.join(folder, sub, base.format(1111)), os.path.join(folder, sub, base.format(2222)))
     t = table(tmp_path, folder)
     assert row(t["-ffs.csv"], "rnn") == "rnn, 110.0, NA, 110.0, 0.0"
-    assert "train_ptb_rnn_2222.log: record train_ptb_rnn_2222.json names another run (ptb_rnn_1111)" in t["-summary.md"]
+    assert "train_ptb_rnn_2222.log: its record names run 'ptb_rnn_1111', not ptb_rnn_2222" in t["-summary.md"]
     # a record edited to say the new name no longer matches its digest; re-digested, its argv still says 1111
     rec = json.load(open(os.path.join(folder, "log", "train_ptb_rnn_2222.json")))
     rec["name"] = "ptb_rnn_2222"
@@ -179,13 +179,13 @@ def test_files_of_one_seed_copied_under_another_seeds_names_are_refused(tmp_path
     json.dump(rec, open(os.path.join(folder, "log", "train_ptb_rnn_2222.json"), "w"))
     t = table(tmp_path, folder)
     assert row(t["-ffs.csv"], "rnn") == "rnn, 110.0, NA, 110.0, 0.0"
-    assert "record train_ptb_rnn_2222.json was written by the run ptb_rnn_1111, not ptb_rnn_2222" in t["-summary.md"]
-    rec["seed"] = 2222
+    assert "its record's configuration is run ptb_rnn_1111's, not ptb_rnn_2222's" in t["-summary.md"]
+    rec["seed"] = rec["config"]["seed"] = 2222
     rec["digest"] = record_digest(rec)
     json.dump(rec, open(os.path.join(folder, "log", "train_ptb_rnn_2222.json"), "w"))
     t = table(tmp_path, folder)
     assert row(t["-ffs.csv"], "rnn") == "rnn, 110.0, NA, 110.0, 0.0"
-    assert "disagrees with itself about its seed (2222.0, 1111.0, 1111.0)" in t["-summary.md"]
+    assert "disagrees with itself about its seed (2222.0, 2222.0, 1111.0)" in t["-summary.md"]  # its command line
 
 
 def test_a_selection_whose_adaptation_was_retrained_is_stale(tmp_path):
@@ -195,8 +195,8 @@ def test_a_selection_whose_adaptation_was_retrained_is_stale(tmp_path):
     write_run(folder, "train", "ptb_hybrid_2222", 150.0, checkpoint=b"retrained")  # the Adaptation again
     t = table(tmp_path, folder)
     assert row(t["-hybrid.csv"], "0.50") == "0.50, 105.0, NA, 105.0, 0.0"
-    assert "\\textbf{NA}$^{a}$" in t[".tex"] and "$^{a}$ stale: its Adaptation changed after it" in t[".tex"]
-    assert "train_ptb_hybrid_2222_0.5.log: stale: its Adaptation changed after it" in t["-summary.md"]
+    assert "\\textbf{NA}$^{a}$" in t[".tex"] and "$^{a}$ stale: what it started from (its Adaptation" in t[".tex"]
+    assert "train_ptb_hybrid_2222_0.5.log: stale: its Adaptation (ptb_hybrid_2222.t7) changed after" in t["-summary.md"]
     nowhere(t, "106.0")
     # without the checkpoints on disk, the Adaptation's record tells the same
     for seed in SEEDS:

@@ -213,15 +213,14 @@ def read_cell(exp, model, seed, ratio=None):
     number (its train_ log ends with the final test); a re-test (test_ log) counts only as a test of that same
     checkpoint on the same data, fills the cell only where there is no training record at all (marked), and
     never hides the training number. --logs test reads the re-tests, bound the same way; --logs train and DVS
-    Gesture the training runs only. A Selection + Restoration whose Adaptation changed after it is stale. A
-    garbled record is one NA cell, never an exception."""
+    Gesture the training runs only. A run whose parent changed after it is stale (NA, marked). A garbled record
+    is one NA cell, never an exception."""
     if exp.legacy:
         path = log_path(exp, model, seed, ratio)
         return Cell(*cell_result(exp, path), path)
     name = result_name(exp, model, seed, ratio)
-    adaptation = runs.run_name(exp.dataset, "hybrid", seed) if model == "hybrid" and ratio is not None else None
     try:
-        cell = bound_cell(exp, name, adaptation)
+        cell = bound_cell(exp, name)
         if cell.raw is not None and cell.record.get("allow_unfinished"):
             cell.notes.append("selected from an Adaptation that was not a finished run (--allow-unfinished)")
         return cell
@@ -229,16 +228,7 @@ def read_cell(exp, model, seed, ratio=None):
         return Cell(None, f"garbled record ({type(e).__name__})", run_log(exp, "train", name))
 
 
-def training_run(exp, name, adaptation):
-    """The verified training run; a Selection + Restoration whose Adaptation changed after it becomes stale."""
-    train = P.verify_run(run_log(exp, "train", name), exp.copied)
-    if train.ok and adaptation:
-        stale = P.stale_parent(train.record, os.path.dirname(P.real_log(train.log)), adaptation, exp.copied)
-        if stale:
-            train = P.Run(train.log, problem=stale, record=train.record, stale=True)
-    return train
-
-
+STALE = "stale: what it started from (its Adaptation, or the checkpoint it tested) changed after it"
 UNCHECKED = "its data cannot be compared with its training run's (a record without a data digest)"
 
 
@@ -246,9 +236,9 @@ def same_data(test, train):
     return bool(P.data_sha(test.record)) and P.data_sha(test.record) == P.data_sha(train.record)
 
 
-def bound_cell(exp, name, adaptation):
-    train = training_run(exp, name, adaptation)
-    stale = [train.problem] if train.stale else []
+def bound_cell(exp, name):
+    train = P.verify_run(run_log(exp, "train", name), exp.copied)
+    stale = [STALE] if train.stale else []
     if exp.log_kind == "train":
         return from_run(train, stale)
     test_log = run_log(exp, "test", name)

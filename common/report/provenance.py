@@ -2,8 +2,8 @@
 
 load_record never raises: a record that is not JSON, too deeply nested, not an object, of the wrong types or
 whose digest does not match is one problem line. verify_run checks one log and its record (status, digest,
-identity, log and checkpoint bytes, final number); bound_to and stale_parent check the links between records
-(a re-test to its trained checkpoint and data, a Selection to its Adaptation).
+identity, format, log and checkpoint bytes, parent, final number: common.runs does the checks of a run folder,
+this module reads copied logs and linked runs too); bound_to checks a re-test against its training run.
 """
 import json
 import os
@@ -121,8 +121,9 @@ def identity_problem(record, file_name):
         return f"record file name {file_name} names no run"
     kind, name = m.group(1), file_name[len(m.group(1)) + 1:-len(".json")]
     dataset = name.split("_")[0]
-    if record["name"] != name:
-        return f"record {file_name} names another run ({record['name']})"
+    problem = runs.identity_problem(record, os.path.join("log", file_name[:-len(".json")] + ".log"))
+    if problem:
+        return problem
     config = record.get("config") or {}
     argv = record.get("argv") or []
     for key, field_value in (("seed", record.get("seed")), ("model", record.get("model")),
@@ -174,10 +175,11 @@ def real_log(log):
 
 
 def verify_run(log, copied=False):
-    """Run(log, ...): the run's number when its record is readable, finished, names itself and still matches its
-    log and checkpoint; diverged (with the epoch) when its record says so; otherwise the problem. copied: a log
-    and record copied out of their run folder (results/studies/*/logs/), whose checkpoint is not at hand: bound
-    by the log's bytes and final number only."""
+    """Run(log, ...): the run's number when its record is readable, of format 2, finished, names itself, still
+    matches its log and checkpoint, and its parent is still the checkpoint it started from (else stale); diverged
+    when its record says so; otherwise the problem. copied: a log and record copied out of their run folder
+    (results/studies/*/logs/), whose checkpoints are not at hand: bound by the log's bytes and final number, and
+    the parent by the Adaptation record beside it."""
     real = real_log(log)
     rec_path = runs.record_path(real)
     if not os.path.exists(rec_path):
@@ -191,16 +193,16 @@ def verify_run(log, copied=False):
     problem = identity_problem(record, os.path.basename(runs.record_path(log)))
     if problem:
         return Run(log, problem=problem, record=record)
+    if record_format(record) == 1 and not copied:
+        return Run(log, problem="its record predates format 2 (it binds no configuration, data or parent): upgrade it "
+                                "with python tools/upgrade-records.py", record=record)
     status = record["status"]
     if status == "diverged":
-        if isinstance(record.get("log"), dict) and not runs.same_file(record["log"], real):
+        if isinstance(record.get("log"), dict) and not same_file(record["log"], real):
             return Run(log, problem="the log changed since the run diverged", record=record)
-        where = (record.get("diverged") or {})
-        what = f": {where['what']}" if where.get("what") else ""
-        return Run(log, problem=f"diverged at epoch {where.get('epoch', '?')}{what}", record=record, diverged=True)
+        return Run(log, problem=runs.status_problem(record), record=record, diverged=True)
     if status != "finished":
-        why = f": {record['error']}" if record.get("error") else ""
-        return Run(log, problem=f"its record says {status!r}, not finished{why}", record=record)
+        return Run(log, problem=runs.status_problem(record), record=record)
     kind, name, checkpoint = runs.run_of_log(real)
     if copied:
         pass
@@ -211,6 +213,15 @@ def verify_run(log, copied=False):
     elif not same_file(record.get("checkpoint"), checkpoint):
         return Run(log, problem=f"its checkpoint {os.path.basename(checkpoint)} was replaced or changed since the run "
                                 "finished", record=record)
+    if copied and record.get("mode") == "train2":
+        problem = stale_parent(record, os.path.dirname(real), runs.run_name(name.split("_")[0], "hybrid",
+                                                                            int(name.split("_")[2])))
+    elif copied:
+        problem = None
+    else:
+        problem = runs.parent_problem(record, real)
+    if problem:
+        return Run(log, problem=problem, record=record, stale=problem.startswith("stale"))
     if not same_file(record.get("log"), real):
         return Run(log, problem="the log changed since the run finished (appended to or edited)", record=record)
     raw, problem = runs.final_metric(real)
@@ -267,28 +278,21 @@ def _time(text):
         return None
 
 
-def stale_parent(record, log_dir, adaptation_name, copied=False):
-    """Why a Selection + Restoration (or its re-test) is stale, or None: the Adaptation it started from changed
-    after it (its checkpoint on disk, or without one its record, has another digest than the parent it names; a
-    format-1 record without a parent: the Adaptation finished after it)."""
-    checkpoint = runs.checkpoint_path(adaptation_name, os.path.dirname(log_dir))
-    log = os.path.join(log_dir, f"train_{adaptation_name}.log")
+def stale_parent(record, log_dir, adaptation_name, copied=True):
+    """For copied logs (no checkpoints at hand; common.runs.parent_problem reads run folders): why a Selection +
+    Restoration is stale, or None. Its Adaptation's record beside it must name the checkpoint it started from (a
+    record of format 1, without a parent: the Adaptation must have finished before it)."""
+    path = runs.record_path(real_log(os.path.join(log_dir, f"train_{adaptation_name}.log")))
+    adaptation = load_record(path, copied)[0] if os.path.exists(path) else None
     named = parent_sha(record)
-    if named is None and record_format(record) == 2:
-        return None if record.get("allow_unfinished") else "its record names no Adaptation it started from"
-    adaptation = load_record(runs.record_path(real_log(log)), copied)[0] \
-        if os.path.exists(runs.record_path(real_log(log))) else None
-    if named is not None:
-        if os.path.exists(checkpoint) and not copied:
-            current = sha256_of(checkpoint)
-        else:
-            current = ((adaptation or {}).get("checkpoint") or {}).get("sha256")
-        if current is not None and current != named:
-            return "stale: its Adaptation changed after it"
-        return None
+    if record_format(record) == 2:
+        if named is None and not record.get("allow_unfinished"):
+            return "stale: its record names no Adaptation checkpoint it started from"
+        current = ((adaptation or {}).get("checkpoint") or {}).get("sha256")
+        return "stale: its Adaptation changed after it" if named and current and current != named else None
     then, adapted = _time(record.get("finished_at")), _time((adaptation or {}).get("finished_at"))
     if then is not None and adapted is not None and adapted > then:
-        return "stale: its Adaptation changed after it (finished after this run)"
+        return "stale: its Adaptation finished after it (trained again)"
     return None
 
 
