@@ -97,6 +97,9 @@ def test_upgrade_recomputes_the_bindings_and_the_aggregator_counts_them(old_tree
         assert cell.problem is None and cell.raw == runs.final_metric(
             os.path.join(old_tree, "log", f"train_{R.result_name(exp, model, 1111, ratio)}.log"))[0]
 
+    for name in ("train_ptb_rnn_1111", "train_ptb_hybrid_1111", "train_ptb_hybrid_1111_0.5", "test_ptb_rnn_1111"):
+        assert runs.verify(os.path.join(old_tree, "log", f"{name}.log"))[2] is None  # the launcher's check too
+
     before = {f: open(os.path.join(old_tree, "log", f), "rb").read() for f in os.listdir(os.path.join(old_tree, "log"))}
     code, lines = upgrade(old_tree)
     assert lines[-1] == "0 upgraded, 4 already format 2, 0 cannot upgrade"

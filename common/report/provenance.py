@@ -11,10 +11,9 @@ from datetime import datetime
 
 from common import runs
 
-# flags that cannot change a number (docs/records.md): recorded, never compared
-NEUTRAL_FLAGS = getattr(runs, "NEUTRAL_FLAGS", ("device", "gpu", "threads", "overwrite", "cuda", "allow_unfinished",
-                                                "yes", "data", "log_interval", "execution", "definition"))
-STATUSES = ("finished", "diverged", "failed")
+# configuration keys never compared between runs: the flags that cannot change a number, and the data folder
+# (bound by the data digest instead)
+NOT_COMPARED = runs.NEUTRAL_FLAGS + runs.BOUND_BY_DIGEST
 MAX_RECORD_BYTES = 1 << 22
 
 
@@ -299,7 +298,7 @@ def stale_parent(record, log_dir, adaptation_name, copied=True):
 def comparable_config(record):
     """(format, the number-changing configuration) of a record: format 2 its resolved configuration, format 1
     the flags of its command line, both without the neutral flags and the run's identity."""
-    skip = set(NEUTRAL_FLAGS) | {"seed", "protocol", "mode", "model", "ratio"}
+    skip = set(NOT_COMPARED) | {"seed", "protocol", "mode", "model", "ratio"}
     if record_format(record) == 2 and isinstance(record.get("config"), dict):
         return 2, {k: v for k, v in record["config"].items() if k not in skip}
     flags = {}
