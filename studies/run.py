@@ -31,7 +31,8 @@ WRITEUP = os.path.join(ROOT, "results", "REPLICATION.md")
 
 def steps(results, write_up):
     """The aggregation steps: script and arguments, on the files under `results` and the write-up `write_up`."""
-    return [["criteria/analysis.py", "--out", os.path.join(results, "criteria"), "--writeup", write_up],
+    return [["replication/run.py", "--tables-from-copies", os.path.join(results, "replication")],
+            ["criteria/analysis.py", "--out", os.path.join(results, "criteria"), "--writeup", write_up],
             ["replication/compare.py", "--runs", os.path.join(results, "replication"), "--out",
              os.path.join(results, "replication"), "--writeup", write_up],
             ["budget.py", "--results", results, "--writeup", write_up],

@@ -24,9 +24,11 @@ def seeds_text(n):
 
 
 def save(fig, paths):
-    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
+    """PNG and PDF without a creation date or software version: the same numbers give the same bytes."""
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight", metadata={"Software": None})
     for p in paths[1:]:
-        fig.savefig(p, bbox_inches="tight")
+        fig.savefig(p, bbox_inches="tight", metadata={"Creator": None, "Producer": None, "CreationDate": None}
+                    if p.endswith(".pdf") else {"Software": None})
     pyplot().close(fig)
     return paths
 
