@@ -56,7 +56,7 @@ class DVSGesture:
         if not os.path.isfile(path):
             raise DataError(f"DVS Gesture HDF5 file not found: {path}. "
                             "Create it once with `python data/dvs-hdf5-gen.py` after extracting IBM's "
-                            f"DvsGesture.tar.gz ({DVS_GESTURE_URL}) into data/ (see README).")
+                            f"DvsGesture.tar.gz ({DVS_GESTURE_URL}) into data/ (see docs/data.md).")
         if DVS_SENSOR % ds:
             raise ValueError(f"ds must divide {DVS_SENSOR}, got {ds}")
         self.path, self.T, self.dt, self.ds, self.binning = path, T, dt, ds, binning
@@ -176,7 +176,7 @@ class NMNISTFrames(torch.utils.data.Dataset):
             if not os.path.isfile(p):
                 raise DataError(f"N-MNIST frames not found: {p}. "
                                 f"Create them with `python data/nmnist-dataset-gen.py {dt}` from the N-MNIST "
-                                f"release ({NMNIST_URL}, Train.zip and Test.zip; see README).")
+                                f"release ({NMNIST_URL}, Train.zip and Test.zip; see docs/data.md).")
         images = load_npy(paths[0], dt, mmap_mode="r")
         labels = load_npy(paths[1], dt)
         bind_to_source(folder, paths, dt)

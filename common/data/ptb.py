@@ -11,7 +11,7 @@ BOM = "\ufeff"  # the byte-order mark, as a character
 SPLITS = ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt")
 WHERE = ("the standard Mikolov PTB files ptb.train.txt, ptb.valid.txt and ptb.test.txt (10k vocabulary), "
          "e.g. from the 'data' folder of the simple-examples archive at "
-         "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz; see README.md, 'Penn Treebank'")
+         "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz; see docs/data.md, 'Penn Treebank'")
 
 
 class Corpus:
@@ -53,7 +53,7 @@ class Corpus:
                         ids.append(self.word2idx[word])
         except UnicodeDecodeError:
             raise KitError(f"{path} is not UTF-8 text ({first_bad_byte(path)}); expected the plain-text PTB file "
-                           "(see README.md, 'Penn Treebank')") from None
+                           "(see docs/data.md, 'Penn Treebank')") from None
         except OSError as e:
             raise KitError(f"cannot read {path}: {e}") from None
         if len(ids) < 2:
