@@ -15,8 +15,9 @@ from common.runs import (fault_point, log_path, log_test_block, new_run, record_
                          resume_path)
 
 
-def run_main(main):
-    """Call main(); a KitError ends the program with its message and exit code 2.
+def run_main(main, interrupted=None):
+    """Call main(); a KitError ends the program with its message and exit code 2. With `interrupted` (what a
+    stop leaves behind), Ctrl-C ends it with that one line and exit code 130, without a traceback.
     When a launcher asks for it (HSTNN_PROFILE_FILE), the run's peak GPU memory is written at exit."""
     from common.launch.profiling import write_profile_at_exit
     write_profile_at_exit()
@@ -25,6 +26,11 @@ def run_main(main):
     except KitError as e:
         print("error: " + " ".join(str(e).splitlines()), file=sys.stderr)  # always one line
         sys.exit(2)
+    except KeyboardInterrupt:
+        if interrupted is None:
+            raise
+        print(f"interrupted: {interrupted}", file=sys.stderr)
+        sys.exit(130)
 
 
 # -- device and seeds -------------------------------------------------------------------------------
