@@ -91,12 +91,16 @@ class EventCamera(Adapter):
 ADAPTERS = {"ptb": PTB, "mnist": SMNIST, "dvsGesture": EventCamera, "nmnist": EventCamera}  # by the script's DATASET
 
 
-def experiment_script(folder):
-    """The experiment script of `folder` as a module (its main not run), and its adapter class."""
-    scripts = [p for p in sorted(glob.glob(os.path.join(folder, "*.py"))) if not os.path.basename(p).startswith("mprun")]
+def experiment_script(folder, script=None):
+    """The experiment script (`script`, else the one of `folder`) as a module (its main not run), and its adapter
+    class."""
+    if script is not None and not os.path.isfile(script):
+        raise KitError(f"--script {script}: no such file")
+    scripts = [script] if script else \
+        [p for p in sorted(glob.glob(os.path.join(folder, "*.py"))) if not os.path.basename(p).startswith("mprun")]
     if len(scripts) != 1:
         raise KitError(f"{folder}: expected one experiment script (besides mprun-*.py), found "
-                       f"{[os.path.basename(p) for p in scripts] or 'none'}")
+                       f"{[os.path.basename(p) for p in scripts] or 'none'}; name it with --script")
     script = load_script(scripts[0], "hstnn_evaluate")
     kind = ADAPTERS.get(getattr(script, "DATASET", None))
     if kind is None:
@@ -238,6 +242,8 @@ def make_parser():
                                 allow_abbrev=False)
     p.add_argument("what", choices=("cost", "robust", "both"))
     p.add_argument("--experiment", required=True, help="experiment folder (path, or name under experiments/)")
+    p.add_argument("--script", help="the experiment script, for a folder of runs without one (demo.py's "
+                                    "rnn-smnist/: experiments/rnn-smnist-800-0.5-0.6/rnn-smnist.py)")
     p.add_argument("--all", action="store_true", help="every finished checkpoint of the experiment")
     p.add_argument("--model", choices=("rnn", "lstm", "snn", "ffs", "hybrid"), help="one checkpoint: its model")
     p.add_argument("--seed", type=int, default=1111, help="one checkpoint: its seed; also seeds the perturbations")
@@ -289,7 +295,7 @@ def main(argv=None):
     if folder is None:
         raise KitError(f"no experiment folder {args.experiment!r}")
     folder = os.path.abspath(folder)
-    script, Kind = experiment_script(folder)
+    script, Kind = experiment_script(folder, args.script and os.path.abspath(args.script))
     script_args = script.parser.parse_args(rest + ["--mode", "test1"])
     if script_args.data and os.path.exists(script_args.data):
         script_args.data = os.path.abspath(script_args.data)
