@@ -13,10 +13,12 @@ from common.cli import experiment_parser, load_script, suggested_command
 from common.quick import FirstBatches, first_batches, first_chunks
 from conftest import ROOT, run_script
 from idx import write_fake_mnist
+from test_event_pipelines import dvs_root, nmnist_root  # noqa: F401 (fixtures)
 
 PTB = os.path.join(ROOT, "experiments", "rnn-ptb-650-0.5-0.6", "rnn-ptb.py")
 SMNIST = os.path.join(ROOT, "experiments", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py")
 DVS = os.path.join(ROOT, "experiments", "rcnn-dvs-ges-128-0.5-0.3-0.5", "rcnn-dvs-ges.py")
+NMNIST = os.path.join(ROOT, "experiments", "rcnn-nmnist-128-0.25-0.3-0.3", "rcnn-nmnist.py")
 PTB_FLAGS = ["--nhid", 6, "--emsize", 5, "--bptt", 5, "--batch_size", 4, "--log-interval", 1, "--stage1_epochs", 2,
              "--stage2_epochs", 1, "--hessian_probes", 2, "--device", "cpu", "--threads", 1]
 
@@ -72,6 +74,30 @@ def test_first_batches_reshuffle_and_keep_the_loader(tmp_path):
     assert len(one) == len(two) == 15 and not torch.equal(one, two)  # each pass a new shuffle, 3 batches
     assert len(first_batches(loader, 99)) == 10 and len(list(first_batches(loader, 99))) == 10
     assert first_batches(loader, None) is loader
+
+
+def test_nmnist_quick_run_through_all_stages(tmp_path, nmnist_root):  # noqa: F811
+    flags = ["--data", os.path.join(nmnist_root, "N-MNIST", "processed"), "--channels", "4,4,4", "--nwin", 3,
+             "--batch_size", 25, "--stage1_epochs", 1, "--stage2_epochs", 1, "--log-interval", 1, "--hessian_probes", 2,
+             "--hessian_batch", 10, "--device", "cpu", "--threads", 1, "--max_batches", 2, "--eval_batches", 1]
+    assert run_script(NMNIST, flags, str(tmp_path)) == 0
+    assert run_script(NMNIST, flags + ["--mode", "train2", "--ratio", 0.5], str(tmp_path)) == 0
+    for log in ("train_nmnist_hybrid_1111.log", "train_nmnist_hybrid_1111_0.5.log"):
+        text = (tmp_path / "log" / log).read_text()
+        assert text.startswith("quick run: at most 2 training batches per epoch")
+        assert progress_totals(str(tmp_path / "log" / log)) == [2]  # batch 1 of 2 (of the 4 the split holds)
+        acc = float(re.search(r"test acc (\S+)", text.splitlines()[-2]).group(1))
+        assert acc % 4 == 0  # a whole number of the 25 samples of one test batch
+
+
+def test_dvs_eval_batches_evaluates_the_first_test_batches(tmp_path, dvs_root):  # noqa: F811
+    flags = ["--data", os.path.join(dvs_root, "DvsGesture", "dvs_gestures_events.hdf5"), "--channels", "4,4,4",
+             "--nwin", 3, "--ds", 16, "--batch_size", 2, "--test_interval", 1, "--stage1_epochs", 1, "--device", "cpu",
+             "--threads", 1, "--eval_batches", 1]
+    assert run_script(DVS, flags, str(tmp_path)) == 0
+    text = (tmp_path / "log" / "train_dvsGesture_hybrid_1111.log").read_text()
+    assert text.startswith("quick run: at most 1 batches per evaluation (--eval_batches)")
+    assert float(re.search(r"test acc (\S+)", text.splitlines()[-2]).group(1)) in (0, 50, 100)  # 2 of the 6 gestures
 
 
 @pytest.mark.parametrize("flag", ["--max_batches", "--eval_batches"])
