@@ -14,11 +14,12 @@ result is newer than the checkpoint, unless --force). Results, next to the test 
     <experiment>/log/cost_<name>.json     MACs, ACs, energy, firing rates, parameters and state per inference
     <experiment>/log/robust_<name>.json   the metric under each perturbation and strength, its degradation and "AUC"
 Robustness, per perturbation: the metric at each strength; its degradation, the metric at each strength minus
-the clean metric (for perplexity a rise is a loss, for accuracy a fall), and its mean over the strengths
-above 0; and "auc", the area under the metric-vs-strength
-curve (trapezoids) divided by the strength range: the mean METRIC over the tested range, not a loss, so it
-mostly repeats the clean number. Progress goes to stderr; --eval_batches N (a script flag) evaluates on the
-first N test batches only, for a first try. Ctrl-C stops with one line; the results already written are kept.
+the clean metric (for perplexity a rise is a loss, for accuracy a fall), and its mean over the strengths above
+0; and "auc", the area under the metric-vs-strength curve (trapezoids) divided by the strength range: the mean
+METRIC over the tested range, not a loss, so it mostly repeats the clean number.
+Progress goes to stderr; --eval_batches N (a script flag) evaluates on the first N test batches only, for a
+first try. Ctrl-C stops with one line; the results already written are kept. A folder of runs without its
+script (demo.py's rnn-smnist/) names it with --script.
 The counting rules and perturbations are in common/cost.py and common/perturb.py (and the README): --convention
 standard (default, the SNN literature's) or kit-v1 (the kit's first rule); --memory sram|dram adds memory accesses.
 """
