@@ -20,8 +20,9 @@ METRIC over the tested range, not a loss, so it mostly repeats the clean number.
 Progress goes to stderr; --eval_batches N (a script flag) evaluates on the first N test batches only, for a
 first try. Ctrl-C stops with one line; the results already written are kept. A folder of runs without its
 script (demo.py's rnn-smnist/) names it with --script.
-The counting rules and perturbations are in common/cost.py and common/perturb.py (and the README): --convention
-standard (default, the SNN literature's) or kit-v1 (the kit's first rule); --memory sram|dram adds memory accesses.
+The counting rules and perturbations are in common/cost.py and common/perturb.py (and docs/cost-conventions.md):
+--convention standard (default, the SNN literature's) or kit-v1 (the kit's first rule); --arithmetic fp32 (default),
+int32 or int8; --memory sram|sram-fit|dram adds memory accesses, --memory_model event a membrane read and write per AC.
 """
 import argparse
 import glob
@@ -114,8 +115,8 @@ def evaluate_cost(adapter, model, args):
     counter = cost.Counter(args.convention)
     with cost.counting(model, counter):
         metric = adapter.metric(model)
-    out = cost.report(counter, model, args.mac_pj, args.ac_pj, adapter.rate_readout, adapter.per, args.memory,
-                      args.memory_pj)
+    out = cost.report(counter, model, *energies(args), adapter.rate_readout, adapter.per, args.memory,
+                      args.memory_pj, args.memory_model)
     return dict(metric=metric, **out)
 
 
@@ -199,6 +200,12 @@ def check_against_log(name, metric, raw, eval_batches=None):
         print(f"warning: {name}: recomputed {metric:.6g}, but its log says {raw}; {why}", file=sys.stderr)
 
 
+def energies(args):
+    """(MAC, AC) energies in pJ: --mac_pj / --ac_pj, else those of --arithmetic."""
+    mac, ac = cost.ARITHMETIC[args.arithmetic]
+    return (mac if args.mac_pj is None else args.mac_pj), (ac if args.ac_pj is None else args.ac_pj)
+
+
 def same_cost_setting(path, args):
     """Whether the cost JSON at path was counted as args asks (convention, energies, memory term)."""
     try:
@@ -206,9 +213,13 @@ def same_cost_setting(path, args):
             old = json.load(f)
     except (OSError, ValueError):
         return False
-    memory_pj = None if args.memory is None else (cost.MEMORY_PJ[args.memory] if args.memory_pj is None else args.memory_pj)
+    mac_pj, ac_pj = energies(args)
+    memory, memory_pj = None, None
+    if args.memory is not None:
+        memory = cost.memory_name(args.memory, args.memory_model)
+        memory_pj = None if args.memory == "sram-fit" else args.memory_pj or cost.MEMORY_PJ[args.memory]
     return (old.get("convention", "kit-v1"), old.get("mac_pj"), old.get("ac_pj"), old.get("memory"), old.get("memory_pj")) \
-        == (args.convention, args.mac_pj, args.ac_pj, args.memory, memory_pj)
+        == (cost.convention_name(args.convention, mac_pj, ac_pj), mac_pj, ac_pj, memory, memory_pj)
 
 
 STARTED = time.monotonic()
@@ -251,15 +262,21 @@ def make_parser():
     p.add_argument("--ratio", type=float, help="one checkpoint: its SNN ratio (ffs; hybrid after Restoration; "
                                                 "hybrid without --ratio is the adapted, redundant network)")
     p.add_argument("--force", action="store_true", help="with --all: redo results newer than their checkpoint")
-    p.add_argument("--mac_pj", type=float, default=cost.MAC_PJ, help="energy of one 32-bit float MAC, pJ")
-    p.add_argument("--ac_pj", type=float, default=cost.AC_PJ, help="energy of one accumulate (AC), pJ")
+    p.add_argument("--arithmetic", choices=sorted(cost.ARITHMETIC), default="fp32",
+                   help="energies of a MAC and an AC at 45 nm: " + "; ".join(
+                       f"{k} {m:g} and {a:g} pJ" for k, (m, a) in cost.ARITHMETIC.items()))
+    p.add_argument("--mac_pj", type=float, help="energy of one MAC, pJ (overrides --arithmetic's)")
+    p.add_argument("--ac_pj", type=float, help="energy of one accumulate (AC), pJ (overrides --arithmetic's)")
     p.add_argument("--convention", choices=cost.CONVENTIONS, default="standard",
                    help="what costs a MAC or an AC: the SNN literature's rule (standard) or the kit's first one "
-                        "(kit-v1, to reproduce earlier results); see the README")
-    p.add_argument("--memory", choices=sorted(cost.MEMORY_PJ), help="also estimate weight and state memory "
-                   "accesses at this level (" + ", ".join(f"{k} {v:g} pJ" for k, v in cost.MEMORY_PJ.items()) +
-                   " per 32-bit access), in keys of their own beside the arithmetic energy")
-    p.add_argument("--memory_pj", type=float, help="with --memory: energy of one 32-bit access, pJ")
+                        "(kit-v1, to reproduce earlier results); see docs/cost-conventions.md")
+    p.add_argument("--memory", choices=cost.MEMORY_LEVELS, help="also estimate weight and state memory accesses, "
+                   "per 32-bit access: sram 5 pJ (8 KB), dram 640 pJ, sram-fit an SRAM the size of the model's "
+                   "weights (5 pJ at 8 KB, 10 at 32 KB, 50 at 1 MB), in keys of their own beside the arithmetic energy")
+    p.add_argument("--memory_pj", type=float, help="with --memory sram or dram: energy of one 32-bit access, pJ")
+    p.add_argument("--memory_model", choices=cost.MEMORY_MODELS, default="step",
+                   help="with --memory: step (a weight read per synaptic op, state read and written per step) or "
+                        "event (also a membrane read and write per synaptic event, i.e. per AC)")
     for kind, values in perturb.DEFAULTS.items():
         p.add_argument(f"--{kind}", type=strength_list, default=values,
                        help=f"strengths (comma-separated; empty: skip), default {','.join(map(str, values))}")
@@ -304,10 +321,12 @@ def main(argv=None):
     script.check_flags(script_args)
     if args.ratio is not None and not 0 < args.ratio < 1:
         raise KitError(f"--ratio must lie strictly between 0 and 1 (got {args.ratio})")
-    if not (args.mac_pj > 0 and args.ac_pj > 0):
+    if not all(e > 0 for e in energies(args)):
         raise KitError(f"--mac_pj and --ac_pj must be positive energies (got {args.mac_pj} and {args.ac_pj})")
-    if args.memory_pj is not None and (args.memory is None or not args.memory_pj > 0):
-        raise KitError(f"--memory_pj needs --memory and a positive energy (got {args.memory_pj})")
+    if args.memory_pj is not None and (args.memory in (None, "sram-fit") or not args.memory_pj > 0):
+        raise KitError(f"--memory_pj needs --memory sram or dram and a positive energy (got {args.memory_pj})")
+    if args.memory_model != "step" and args.memory is None:
+        raise KitError("--memory_model needs --memory")
     old_cwd = os.getcwd()
     os.chdir(folder)  # the scripts' relative paths (data defaults, checkpoint/, log/) start here
     try:
@@ -353,15 +372,15 @@ def main(argv=None):
                 say(f"{counter}: cost (one pass over the test data, counting)")
                 result = dict(head, kind="cost", **evaluate_cost(adapter, model, args))
                 if os.path.exists(outputs["cost"]) and not same_cost_setting(outputs["cost"], args):
-                    print(f"{name}: its cost result counted under another setting is replaced (now: {args.convention}"
-                          f"{'' if args.memory is None else ', memory ' + args.memory})")
+                    print(f"{name}: its cost result counted under another setting is replaced (now: {result['convention']}"
+                          f"{'' if args.memory is None else ', memory ' + result['memory']})")
                 write_json(outputs["cost"], result)
                 check_against_log(name, result["metric"], head["logged_metric"], script_args.eval_batches)
-                print(f"{name}: {Kind.metric_name} {result['metric']:.4g}, per {Kind.per} ({args.convention} "
+                print(f"{name}: {Kind.metric_name} {result['metric']:.4g}, per {Kind.per} ({result['convention']} "
                       f"convention): {result['macs']:.4g} MACs, "
                       f"{result['acs']:.4g} ACs, {result['energy_pj'] / 1e6:.4g} uJ, firing rates "
                       f"{ {k: round(v, 4) for k, v in result['firing_rate'].items()} }"
-                      + ("" if args.memory is None else f", memory ({args.memory}) {result['energy_memory_pj'] / 1e6:.4g} uJ")
+                      + ("" if args.memory is None else f", memory ({result['memory']}) {result['energy_memory_pj'] / 1e6:.4g} uJ")
                       + f" -> {outputs['cost']}")
             if "robust" in outputs:
                 result = dict(head, kind="robust", **evaluate_robust(adapter, model, strengths, seed,

@@ -9,13 +9,14 @@ import sys
 import torch
 
 from common.criteria import CRITERIA
+from common.hessian import allow_long_work, check_probes
 from common.hybrid_conv import add_size_arguments, check_size_arguments
-from common import execution, runs
+from common import datadigest, execution, runs
 from common.quick import quick_line
 from common.selection import SelectionError
 from common.stages import ensure_dirs, fc_shapes
 from common.training import (KitError, get_logger, guard_overwrite, load_checkpoint, pick_device, resume_or_guard,
-                             resume_path, seed_everything)
+                             resume_path, seed_everything, set_aside)
 
 MODES = ("train1", "test1", "train2", "test2")
 
@@ -61,6 +62,7 @@ def experiment_parser(description, models=("rnn", "snn", "ffs", "hybrid")):
                    help="which draw of --selection random (0, 1, ...; 0 is the draw of earlier versions)")
     p.add_argument("--truncate_counts", action="store_true",
                    help="compute neuron counts with the original int() truncation instead of refusing non-integer counts")
+    p.add_argument("--yes", action="store_true", help="go on with work projected to take over an hour")
     p.add_argument("--overwrite", action="store_true",
                    help="retrain even if the checkpoint exists (the old checkpoint is kept aside, never deleted)")
     p.add_argument("--device", type=str, default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
@@ -110,6 +112,7 @@ def check_args(args):
         value = getattr(args, key, None)
         if value is not None and not (value > 0 and math.isfinite(value)):
             raise KitError(f"--{key} must be a positive number (got {value})")
+    check_probes(args.hessian_probes)
     if getattr(args, "dropout", None) is not None and not 0 <= args.dropout < 1:
         raise KitError(f"--dropout must lie in [0, 1) (got {args.dropout})")
     if args.model == "ffs" and getattr(args, "nhid", None) is not None:  # the fc scripts split nhid by the ratio
@@ -139,6 +142,10 @@ def check_before_data(args, parser, dataset, populations, select):
     if args.mode != "train2":
         return
     adapted = f"checkpoint/{dataset}_hybrid_{args.seed}.t7"
+    why = runs.adaptation_problem(adapted)
+    if why and not os.path.exists(adapted):
+        raise KitError(f"train2 needs a finished Adaptation, and {adapted} is not one ({why}). Train it again: "
+                       f"{suggested_command(parser, args, 'train1', 'hybrid')} --overwrite")
     ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})", suggested_command(parser, args, "train1", "hybrid"))
     try:
         sizes = populations(ckpt)
@@ -253,6 +260,7 @@ class Run:
         how = suggested_command(self.parser, self.args, "train1", "hybrid")
         runs.require_finished_adaptation(path, self.args, self.logger, how)
         ckpt = load_checkpoint(path, f"train2 (ratio {self.args.ratio})", how)
+        runs.set_parent("adaptation", runs.run_name(self.dataset, "hybrid", self.args.seed), path)
         return path, ckpt, model_from_checkpoint(ckpt, path, self.args, self.device)
 
     def resumed_model(self, model_from_checkpoint):
@@ -269,7 +277,9 @@ class Run:
     def saved(self):
         """test1/test2: the contents of the checkpoint to test again."""
         how = suggested_command(self.parser, self.args, self.args.mode.replace("test", "train"))
-        return load_checkpoint(self.checkpoint_path, self.args.mode, how)
+        ckpt = load_checkpoint(self.checkpoint_path, self.args.mode, how)
+        runs.set_parent("trained", self.name, self.checkpoint_path)
+        return ckpt
 
     def finish(self):
         """The completion record: the very last act of a successful command (common.runs.finish_run)."""
@@ -287,20 +297,33 @@ def start_run(parser, check_flags, dataset, load_data, populations, select, iter
     finished checkpoint (which --overwrite moves aside only once the data have been read)."""
     args = parser.parse_args()
     check_flags(args)
+    runs.refuse_if_in_use(run_name(dataset, args))
     check_before_data(args, parser, dataset, populations, select)
+    allow_long_work(args.yes)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args)
     how = execution.from_args(args, device)  # set before any model is built; said once the data are read
     seed_everything(args.seed)
+    datadigest.reset()
     data = load_data(args, device)
     print(how)
     ensure_dirs()
+    runs.begin(args, dataset, run_name(dataset, args))  # this process's lock, before any file of the run is touched
     run = Run(args, parser, dataset, device, data)
     if quick_line(args):
         run.logger.info(quick_line(args))
     if args.mode.startswith("train"):
         run.resume = resume_or_guard(run.checkpoint_path, args.overwrite)
+        why = None if run.resume is None else runs.check_resume(run.resume.get("binding"), args.overwrite)
+        if why and not args.overwrite:
+            raise KitError(f"{runs.resume_path(run.checkpoint_path)} holds an interrupted run that cannot continue "
+                           f"under this command: {why}. Run it with its own flags to resume it, or pass --overwrite "
+                           "to start afresh (the interrupted state is kept aside)")
+        if why:
+            set_aside(runs.resume_path(run.checkpoint_path))
+            run.logger.info(f"starting afresh (--overwrite): {why}")
+            run.resume = resume_or_guard(run.checkpoint_path, args.overwrite)
         if run.resume is not None:
             done = run.resume["epoch"]
             after = f"epoch {done}" if iterations_per_epoch is None else f"iteration {done * iterations_per_epoch(args)}"

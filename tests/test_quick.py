@@ -46,6 +46,7 @@ def test_ptb_quick_run_trains_and_evaluates_on_the_first_chunks(tmp_path, corpus
     assert f"test ppl {math.exp(script.evaluate(model, data['test'], args)):8.2f}" in lines[-2]
     record = json.loads((tmp_path / "log" / "train_ptb_hybrid_1111.json").read_text())
     assert record["status"] == "finished" and "--max_batches" in record["argv"]
+    assert (record["config"]["max_batches"], record["config"]["eval_batches"]) == (3, 2)
     # a test of the same checkpoint states the limits too; without them the splits are whole
     assert run_script(PTB, flags + ["--mode", "test1"], str(tmp_path)) == 0
     assert (tmp_path / "log" / "test_ptb_hybrid_1111.log").read_text().startswith("quick run: at most 3 training")

@@ -145,7 +145,7 @@ def train(model, data, stage, run, args):
             r * args.test_interval, time.time() - round_start, loss.item(), acc))  # the round's last batch
         run.logger.info("-" * WIDTH)
         round_start = time.time()
-        ckpt.end_epoch(r, acc)
+        ckpt.end_epoch(r, acc, loss=loss.item())
     test(ckpt.finish(), data, args, run.logger)
 
 

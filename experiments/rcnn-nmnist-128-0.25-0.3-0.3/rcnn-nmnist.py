@@ -148,7 +148,7 @@ def train(model, loaders, stage, run, args):
         run.logger.info("| end of epoch {:3d} | time: {:5.2f}s | test loss {:.5f} | test acc {:.3f}%".format(
             epoch, time.time() - epoch_start, loss, acc))
         run.logger.info("-" * WIDTH)
-        ckpt.end_epoch(epoch, acc)
+        ckpt.end_epoch(epoch, acc, loss=loss)
     test(ckpt.finish(), test_loader, run.logger)
 
 

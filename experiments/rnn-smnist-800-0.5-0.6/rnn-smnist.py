@@ -193,7 +193,7 @@ def train(model, data, stage, run, args):
         run.logger.info("| end of epoch {:3d} | time: {:5.2f}s | {} loss {:.5f} | {} acc {:.3f}%".format(
             epoch, time.time() - epoch_start, word, loss, word, acc))
         run.logger.info("-" * WIDTH)
-        ckpt.end_epoch(epoch, acc)
+        ckpt.end_epoch(epoch, acc, loss=loss)
     model = ckpt.finish()
     run.logger.info(protocol_line(args.protocol, args.val_size))
     test(model, data, run.device, run.logger)

@@ -16,7 +16,7 @@ records in logs/), selection_probe.py the no-retraining check of the Hessian sel
 the paired comparisons and the Hessian-vs-random table from the copied logs (so the experiments whose runs are
 not on this machine keep their committed numbers), and the write-up's generated tables
 (results/REPLICATION.md). Runs go to studies/replication/runs/<experiment>/
-(git-ignored). --dry-run prints the commands; --aggregate-only skips the runs.
+(git-ignored). --dry-run prints the commands; --aggregate-only skips the runs and needs no data.
 """
 import argparse
 import csv
@@ -71,6 +71,8 @@ def aggregate(name):
             shutil.copy2(src, os.path.join(out, "logs", log))
         elif log.startswith("train_") and log.endswith(".json") and not os.path.islink(src):
             copy_record(src, os.path.join(out, "logs", log))
+        elif log.startswith(("cost_", "robust_")) and log.endswith(".json"):  # evaluate.py's, for studies/tradeoff.py
+            shutil.copy2(src, os.path.join(out, "logs", log))
     if name.endswith("-ffs-matched"):
         return  # ffs runs only: compare.py pairs them with their experiment's HSTNN
     subprocess.call([sys.executable, os.path.join(ROOT, "latex-code-gen.py"), "--experiment", os.path.join(RUNS, name),
@@ -98,9 +100,9 @@ def main():
     p.add_argument("--dry-run", action="store_true", help="print the launcher commands, run nothing")
     p.add_argument("--aggregate-only", action="store_true", help="only rebuild the tables and plots from the logs")
     args = p.parse_args()
-    prepare_data(args.data_root)
     started, bad = time.time(), []
     if not args.aggregate_only:
+        prepare_data(args.data_root)
         for mprun, flags in ORDER:
             cmd = [sys.executable, os.path.join(HERE, mprun)] + flags + (["--dry-run"] if args.dry_run else [])
             print(f"\n#### {' '.join(cmd[1:])}  ({(time.time() - started) / 60:.1f} min)", flush=True)
