@@ -34,7 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import common.hybrid_fc as hybrid_fc  # noqa: E402
 from common.cli import load_script  # noqa: E402
-from common.neurons import spike, surrogate  # noqa: E402
+from common.neurons import spike  # noqa: E402
 from common.stages import hessian_selection  # noqa: E402
 from common.training import KitError, load_checkpoint, run_main  # noqa: E402
 
@@ -103,7 +103,7 @@ def neuron_traces(model, image):
     return mem, spikes, states, logits[0]
 
 
-def train(smnist, model, data, steps, lr, log):
+def train(model, data, steps, lr, log):
     """Adam on the cross-entropy of the readout, batches of 100 digits."""
     (images, labels), _ = data
     x = torch.from_numpy(images).float().div(255).unsqueeze(1)
@@ -252,7 +252,7 @@ def see_the_neurons(out, nhid=32, steps=120, lr=3e-3, ratio=0.5, probes=20, chec
     else:
         model = smnist.SMNISTModel([nhid, nhid], [nhid, nhid])
         say(f"training a hybrid with {nhid} LIF and {nhid} RNN neurons per layer for {steps} steps")
-        train(smnist, model, data, steps, lr, say)
+        train(model, data, steps, lr, say)
         torch.save({"net": model.state_dict(), "rnn_shape": model.rnn_shape, "snn_shape": model.snn_shape,
                     "cell": "rnn"}, adapted)
     say(f"test accuracy {accuracy(model, data):.1f} % on {len(data[1][1])} digits")
