@@ -12,7 +12,14 @@ as for the scripts. Pass the flags the models were tested with (PTB: --bptt and 
 its SNN state restarting every chunk); a recomputed metric that differs from the log is reported. --all evaluates every finished checkpoint in <experiment>/checkpoint (skipping those whose
 result is newer than the checkpoint, unless --force). Results, next to the test logs:
     <experiment>/log/cost_<name>.json     MACs, ACs, energy, firing rates, parameters and state per inference
-    <experiment>/log/robust_<name>.json   the metric under each perturbation and strength, and its AUC
+    <experiment>/log/robust_<name>.json   the metric under each perturbation and strength, its degradation and "AUC"
+Robustness, per perturbation: the metric at each strength; its degradation, the metric at each strength minus
+the clean metric (for perplexity a rise is a loss, for accuracy a fall), and its mean over the strengths above
+0; and "auc", the area under the metric-vs-strength curve (trapezoids) divided by the strength range: the mean
+METRIC over the tested range, not a loss, so it mostly repeats the clean number.
+Progress goes to stderr; --eval_batches N (a script flag) evaluates on the first N test batches only, for a
+first try. Ctrl-C stops with one line; the results already written are kept. A folder of runs without its
+script (demo.py's rnn-smnist/) names it with --script.
 The counting rules and perturbations are in common/cost.py and common/perturb.py (and docs/cost-conventions.md):
 --convention standard (default, the SNN literature's) or kit-v1 (the kit's first rule); --arithmetic fp32 (default),
 int32 or int8; --memory sram|sram-fit|dram adds memory accesses, --memory_model event a membrane read and write per AC.
@@ -23,6 +30,7 @@ import json
 import os
 import re
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
@@ -85,12 +93,16 @@ class EventCamera(Adapter):
 ADAPTERS = {"ptb": PTB, "mnist": SMNIST, "dvsGesture": EventCamera, "nmnist": EventCamera}  # by the script's DATASET
 
 
-def experiment_script(folder):
-    """The experiment script of `folder` as a module (its main not run), and its adapter class."""
-    scripts = [p for p in sorted(glob.glob(os.path.join(folder, "*.py"))) if not os.path.basename(p).startswith("mprun")]
+def experiment_script(folder, script=None):
+    """The experiment script (`script`, else the one of `folder`) as a module (its main not run), and its adapter
+    class."""
+    if script is not None and not os.path.isfile(script):
+        raise KitError(f"--script {script}: no such file")
+    scripts = [script] if script else \
+        [p for p in sorted(glob.glob(os.path.join(folder, "*.py"))) if not os.path.basename(p).startswith("mprun")]
     if len(scripts) != 1:
         raise KitError(f"{folder}: expected one experiment script (besides mprun-*.py), found "
-                       f"{[os.path.basename(p) for p in scripts] or 'none'}")
+                       f"{[os.path.basename(p) for p in scripts] or 'none'}; name it with --script")
     script = load_script(scripts[0], "hstnn_evaluate")
     kind = ADAPTERS.get(getattr(script, "DATASET", None))
     if kind is None:
@@ -108,12 +120,18 @@ def evaluate_cost(adapter, model, args):
     return dict(metric=metric, **out)
 
 
-def evaluate_robust(adapter, model, strengths, seed):
+def evaluate_robust(adapter, model, strengths, seed, step=lambda text: None):
+    """The clean metric and, per perturbation, the metric at each strength, its degradation (the metric minus
+    the clean one) with its mean over the strengths above 0, and the AUC (perturb.auc: the mean metric over the
+    strength range). step(text) is told each evaluation before it starts."""
+    todo = [(kind, s) for kind in adapter.kinds for s in strengths[kind]]
+    step(f"clean (1/{len(todo) + 1})")
     clean = adapter.metric(model)
     results = {}
     for kind in adapter.kinds:
         values = []
         for s in strengths[kind]:
+            step(f"{kind} {s:g} ({todo.index((kind, s)) + 2}/{len(todo) + 1})")
             gen = perturb.generator(seed, kind, s)
             if kind == "weight_noise":
                 saved = {k: v.clone() for k, v in model.state_dict().items()}
@@ -131,9 +149,32 @@ def evaluate_robust(adapter, model, strengths, seed):
                 finally:
                     handle.remove()
         if values:
-            results[kind] = {"strengths": list(strengths[kind]), "values": values,
+            degradation = [v - clean for v in values]
+            above = [d for s, d in zip(strengths[kind], degradation) if s > 0]
+            results[kind] = {"strengths": list(strengths[kind]), "values": values, "degradation": degradation,
+                             "mean_degradation": sum(above) / len(above) if above else None,
                              "auc": perturb.auc(strengths[kind], values)}
-    return dict(clean=clean, seed=seed, perturbations=results)
+    return dict(clean=clean, seed=seed, perturbations=results, definitions=ROBUST_DEFINITIONS)
+
+
+ROBUST_DEFINITIONS = {  # written into every robust_<name>.json
+    "values": "the metric at each strength (strength 0: the clean metric)",
+    "degradation": "the metric at each strength minus the clean metric",
+    "mean_degradation": "the mean of the degradation over the strengths above 0",
+    "auc": "the area under the metric-vs-strength curve (trapezoids) divided by the strength range: the mean "
+           "metric over the tested range, in the metric's unit (not a loss: it mostly repeats the clean metric)"}
+
+
+def robust_lines(name, result, metric_name):
+    """What evaluate.py prints of a robustness result: one line per perturbation."""
+    fmt = lambda values: ", ".join(f"{v:.4g}" for v in values)
+    signed = lambda values: ", ".join(f"{v:+.4g}" for v in values)
+    lines = [f"{name}: clean {metric_name} {result['clean']:.4g}"]
+    for kind, p in result["perturbations"].items():
+        mean = "" if p["mean_degradation"] is None else f", mean {p['mean_degradation']:+.4g} over the strengths above 0"
+        lines.append(f"  {kind} at {fmt(p['strengths'])}: {metric_name} {fmt(p['values'])}; minus clean "
+                     f"{signed(p['degradation'])}{mean}; AUC {p['auc']:.4g} (the mean {metric_name} over the range)")
+    return lines
 
 
 def logged_metric(name):
@@ -145,15 +186,18 @@ def logged_metric(name):
     return None
 
 
-def check_against_log(name, metric, raw):
+def check_against_log(name, metric, raw, eval_batches=None):
     """Warn when the recomputed metric is not the logged one (up to the log's rounding): the script flags
-    differ from the run's (PTB: --bptt and --batch_size change the result; conv: --nwin, --dt ...)."""
+    differ from the run's (PTB: --bptt and --batch_size change the result; conv: --nwin, --dt ...), or
+    --eval_batches evaluates a part of the test data only."""
     if raw is None:
         return
     decimals = len(raw.split(".")[1]) if "." in raw else 0
     if abs(metric - float(raw)) > 0.5 * 10 ** -decimals + 1e-6 * abs(metric):
-        print(f"warning: {name}: recomputed {metric:.6g}, but its log says {raw}; pass the script flags it was "
-              f"trained with (e.g. --bptt, --batch_size, --nwin, --dt, --channels)", file=sys.stderr)
+        why = "pass the script flags it was trained with (e.g. --bptt, --batch_size, --nwin, --dt, --channels)"
+        if eval_batches is not None:
+            why = f"--eval_batches {eval_batches} evaluates the first {eval_batches} test batches only; or " + why
+        print(f"warning: {name}: recomputed {metric:.6g}, but its log says {raw}; {why}", file=sys.stderr)
 
 
 def energies(args):
@@ -176,6 +220,15 @@ def same_cost_setting(path, args):
         memory_pj = None if args.memory == "sram-fit" else args.memory_pj or cost.MEMORY_PJ[args.memory]
     return (old.get("convention", "kit-v1"), old.get("mac_pj"), old.get("ac_pj"), old.get("memory"), old.get("memory_pj")) \
         == (cost.convention_name(args.convention, mac_pj, ac_pj), mac_pj, ac_pj, memory, memory_pj)
+
+
+STARTED = time.monotonic()
+
+
+def say(text):
+    """A progress line on stderr, with the time since the start."""
+    elapsed = int(time.monotonic() - STARTED)
+    print(f"[{elapsed // 60:d}:{elapsed % 60:02d}] {text}", file=sys.stderr, flush=True)
 
 
 def write_json(path, obj):
@@ -201,6 +254,8 @@ def make_parser():
                                 allow_abbrev=False)
     p.add_argument("what", choices=("cost", "robust", "both"))
     p.add_argument("--experiment", required=True, help="experiment folder (path, or name under experiments/)")
+    p.add_argument("--script", help="the experiment script, for a folder of runs without one (demo.py's "
+                                    "rnn-smnist/: experiments/rnn-smnist-800-0.5-0.6/rnn-smnist.py)")
     p.add_argument("--all", action="store_true", help="every finished checkpoint of the experiment")
     p.add_argument("--model", choices=("rnn", "lstm", "snn", "ffs", "hybrid"), help="one checkpoint: its model")
     p.add_argument("--seed", type=int, default=1111, help="one checkpoint: its seed; also seeds the perturbations")
@@ -258,7 +313,7 @@ def main(argv=None):
     if folder is None:
         raise KitError(f"no experiment folder {args.experiment!r}")
     folder = os.path.abspath(folder)
-    script, Kind = experiment_script(folder)
+    script, Kind = experiment_script(folder, args.script and os.path.abspath(args.script))
     script_args = script.parser.parse_args(rest + ["--mode", "test1"])
     if script_args.data and os.path.exists(script_args.data):
         script_args.data = os.path.abspath(script_args.data)
@@ -279,10 +334,13 @@ def main(argv=None):
             torch.set_num_threads(script_args.threads)
         device = pick_device(script_args)
         todo = checkpoints(folder, script.DATASET, args)
+        say(f"reading the data of {os.path.basename(folder)} ({len(todo)} checkpoint{'s' * (len(todo) > 1)} to "
+            f"consider)")
         adapter = Kind(script, script_args, device)
         kinds = ("cost", "robust") if args.what == "both" else (args.what,)
         strengths = {k: getattr(args, k) for k in perturb.DEFAULTS}
-        for name, model_name, seed, ratio in todo:
+        for number, (name, model_name, seed, ratio) in enumerate(todo, 1):
+            counter = f"[{number}/{len(todo)}] {name}"
             path = os.path.join("checkpoint", f"{name}.t7")
             if os.path.exists(os.path.join("checkpoint", f"{name}.resume.t7")):
                 print(f"skip {name}: training unfinished ({name}.resume.t7 present)")
@@ -300,6 +358,7 @@ def main(argv=None):
                 if not outputs:
                     print(f"skip {name}: results up to date")
                     continue
+            say(f"{counter}: loading the checkpoint")
             ckpt = load_checkpoint(path, f"evaluate.py {args.what}", f"the experiment script, --model {model_name}")
             model = adapter.load(ckpt, path)
             model.eval()
@@ -310,12 +369,13 @@ def main(argv=None):
                         higher_is_better=Kind.higher_is_better, logged_metric=logged_metric(name), flags=rest)
             os.makedirs("log", exist_ok=True)
             if "cost" in outputs:
+                say(f"{counter}: cost (one pass over the test data, counting)")
                 result = dict(head, kind="cost", **evaluate_cost(adapter, model, args))
                 if os.path.exists(outputs["cost"]) and not same_cost_setting(outputs["cost"], args):
                     print(f"{name}: its cost result counted under another setting is replaced (now: {result['convention']}"
                           f"{'' if args.memory is None else ', memory ' + result['memory']})")
                 write_json(outputs["cost"], result)
-                check_against_log(name, result["metric"], head["logged_metric"])
+                check_against_log(name, result["metric"], head["logged_metric"], script_args.eval_batches)
                 print(f"{name}: {Kind.metric_name} {result['metric']:.4g}, per {Kind.per} ({result['convention']} "
                       f"convention): {result['macs']:.4g} MACs, "
                       f"{result['acs']:.4g} ACs, {result['energy_pj'] / 1e6:.4g} uJ, firing rates "
@@ -323,15 +383,16 @@ def main(argv=None):
                       + ("" if args.memory is None else f", memory ({result['memory']}) {result['energy_memory_pj'] / 1e6:.4g} uJ")
                       + f" -> {outputs['cost']}")
             if "robust" in outputs:
-                result = dict(head, kind="robust", **evaluate_robust(adapter, model, strengths, seed))
+                result = dict(head, kind="robust", **evaluate_robust(adapter, model, strengths, seed,
+                                                                     lambda text: say(f"{counter}: robust, {text}")))
                 write_json(outputs["robust"], result)
                 if "cost" not in outputs:
-                    check_against_log(name, result["clean"], head["logged_metric"])
-                aucs = {k: round(v["auc"], 4) for k, v in result["perturbations"].items()}
-                print(f"{name}: clean {Kind.metric_name} {result['clean']:.4g}, AUC {aucs} -> {outputs['robust']}")
+                    check_against_log(name, result["clean"], head["logged_metric"], script_args.eval_batches)
+                print("\n".join(robust_lines(name, result, Kind.metric_name)) + f"\n  -> {outputs['robust']}")
+        say("done")
     finally:
         os.chdir(old_cwd)
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, interrupted="the results written so far are kept; the checkpoint being evaluated has none")

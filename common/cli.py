@@ -12,6 +12,7 @@ from common.criteria import CRITERIA
 from common.hessian import allow_long_work, check_probes
 from common.hybrid_conv import add_size_arguments, check_size_arguments
 from common import datadigest, execution, runs
+from common.quick import quick_line
 from common.selection import SelectionError
 from common.stages import ensure_dirs, fc_shapes
 from common.training import (KitError, get_logger, guard_overwrite, load_checkpoint, pick_device, resume_or_guard,
@@ -43,6 +44,12 @@ def experiment_parser(description, models=("rnn", "snn", "ffs", "hybrid")):
     p.add_argument("--dropout", type=float, help="dropout probability")
     p.add_argument("--clip", type=float, help="gradient-norm clipping")
     p.add_argument("--log-interval", type=int, help="batches between progress lines")
+    p.add_argument("--max_batches", type=int, default=None,
+                   help="a quick run: train on at most this many batches per epoch (default: all); changes the "
+                        "numbers, and every log of the run says so")
+    p.add_argument("--eval_batches", type=int, default=None,
+                   help="a quick run: evaluate (validation and test) on at most this many batches (default: all); "
+                        "changes the numbers, and every log of the run says so")
     p.add_argument("--hessian_probes", type=int, default=300, help="Rademacher probes of the Hutchinson trace estimate")
     p.add_argument("--selection", type=str, default="hessian", choices=tuple(CRITERIA),
                    help="how Selection ranks neurons, with the same counts and per-layer rule: hessian = the "
@@ -83,7 +90,7 @@ def conv_parser(description, default_nwin):
 # flags (by dest) that must be whole numbers >= 1, when the script has them; a flag's spelling when not --<dest>
 AT_LEAST_ONE = ("batch_size", "stage1_epochs", "stage2_epochs", "log_interval", "hessian_probes", "threads", "nhid",
                 "emsize", "bptt", "stage1_decay", "stage2_decay", "val_size", "nwin", "hessian_batch", "dt", "ds",
-                "test_interval")
+                "test_interval", "max_batches", "eval_batches")
 POSITIVE = ("stage1_lr", "stage2_lr", "clip")
 SPELLING = {"log_interval": "log-interval"}
 
@@ -150,14 +157,22 @@ def check_before_data(args, parser, dataset, populations, select):
         raise KitError(f"--ratio {args.ratio} does not fit {adapted}: {e}")
 
 
+# flags (by dest) of Selection and Restoration only: a stage-1 command suggested from train2/test2 leaves them out
+RESTORATION_ONLY = ("stage2_epochs", "stage2_lr", "stage2_decay", "selection", "selection_draw", "hessian_probes",
+                    "hessian_batch", "allow_unfinished")
+
+
 def suggested_command(parser, args, mode, model=None, argv=None):
     """The command line that makes the file a run needs: this script with the user's own flags (argv),
-    --model/--mode set for the target run, the same --seed, and --ratio only when the target's name has one."""
+    --model/--mode set for the target run, the same --seed, --ratio only when the target's name has one,
+    and for a stage-1 target none of the Restoration-only flags (RESTORATION_ONLY)."""
     model = model or args.model
     command = ["python", parser.prog, "--model", model, "--mode", mode, "--seed", str(args.seed)]
     if model == "ffs" or mode in ("train2", "test2"):
         command += ["--ratio", str(args.ratio)]
-    return " ".join(shlex.quote(word) for word in command + other_flags(parser, sys.argv[1:] if argv is None else argv))
+    drop = ("model", "mode", "ratio", "seed") + (RESTORATION_ONLY if mode in ("train1", "test1") else ())
+    return " ".join(shlex.quote(word) for word in
+                    command + other_flags(parser, sys.argv[1:] if argv is None else argv, drop))
 
 
 def other_flags(parser, argv, drop=("model", "mode", "ratio", "seed")):
@@ -274,9 +289,10 @@ class Run:
 def start_run(parser, check_flags, dataset, load_data, populations, select, iterations_per_epoch=None):
     """What every command does: the flags parsed and checked (the script's check_flags(args), then
     check_before_data with its populations and selection rule), torch's threads, the device, the execution
-    of the time loops (printed; set before any model is built), the seeds, the data (the script's
-    load_data(args, device)), the folders log/ checkpoint/ traces/, the run's name, checkpoint path and
-    logger, and for train1/train2 the resumable state of an interrupted run (logged: "resuming from ... after
+    of the time loops (set before any model is built, printed once the data are read), the seeds, the data
+    (the script's load_data(args, device), which applies --max_batches/--eval_batches: common.quick), the
+    folders log/ checkpoint/ traces/, the run's name, checkpoint path and logger (whose first line states a
+    quick run's limits), and for train1/train2 the resumable state of an interrupted run (logged: "resuming from ... after
     epoch N", or after iteration N * iterations_per_epoch(args)) or else the guard against replacing a
     finished checkpoint (which --overwrite moves aside only once the data have been read)."""
     args = parser.parse_args()
@@ -287,13 +303,16 @@ def start_run(parser, check_flags, dataset, load_data, populations, select, iter
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args)
-    print(execution.from_args(args, device))
+    how = execution.from_args(args, device)  # set before any model is built; said once the data are read
     seed_everything(args.seed)
     datadigest.reset()
     data = load_data(args, device)
+    print(how)
     ensure_dirs()
     runs.begin(args, dataset, run_name(dataset, args))  # this process's lock, before any file of the run is touched
     run = Run(args, parser, dataset, device, data)
+    if quick_line(args):
+        run.logger.info(quick_line(args))
     if args.mode.startswith("train"):
         run.resume = resume_or_guard(run.checkpoint_path, args.overwrite)
         why = None if run.resume is None else runs.check_resume(run.resume.get("binding"), args.overwrite)

@@ -17,10 +17,11 @@ from common.runs import (fault_point, log_path, log_test_block, new_run, record_
                          resume_path)
 
 
-def run_main(main):
+def run_main(main, interrupted=None):
     """Call main(); a KitError ends the program with its message and exit code 2 (75: the run is in use).
     A run that diverges ends with its record saying so (exit code 3); one that fails after it began, with a
-    record saying failed. The run's lock is released however it ends."""
+    record saying failed. With `interrupted` (what a stop leaves behind), Ctrl-C ends it with that one line
+    and exit code 130, without a traceback. The run's lock is released however it ends."""
     try:
         main()
     except runs.Diverged as e:
@@ -36,6 +37,11 @@ def run_main(main):
             runs.write_failed(message)
         print("error: " + message, file=sys.stderr)
         sys.exit(getattr(e, "exit_code", 2))
+    except KeyboardInterrupt:
+        if interrupted is None:
+            raise
+        print(f"interrupted: {interrupted}", file=sys.stderr)
+        sys.exit(130)
     except BaseException as e:
         if runs.current_name() and not isinstance(e, (SystemExit, KeyboardInterrupt)):
             runs.write_failed(f"{type(e).__name__}: {' '.join(str(e).splitlines())}")

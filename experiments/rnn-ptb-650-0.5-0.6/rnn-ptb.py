@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from common.cli import check_args, experiment_parser, fc_populations, start_run
 from common.hybrid_fc import HybridFC
 from common.progress import epoch_bar
+from common.quick import first_chunks
 from common.data.ptb import Corpus, get_batch
 from common.selection import select_fc
 from common.stages import fc_model_shapes, hessian_selection
@@ -53,10 +54,12 @@ parser.set_defaults(data="../../data/penn-treebank", batch_size=25, stage1_epoch
 # Data
 ###############################################################################
 def load_data(args, device):
-    """The corpus' splits as columns of token ids on `device` ("train", "valid", "test") and its vocabulary
-    size ("ntokens")."""
+    """The corpus' splits as columns of token ids on `device` ("train", "valid", "test"; a quick run's
+    --max_batches/--eval_batches keep their first chunks) and its vocabulary size ("ntokens")."""
     corpus = Corpus(args.data)
-    return dict(**corpus.batches(args.batch_size, device), ntokens=len(corpus.idx2word))
+    limits = dict(train=args.max_batches, valid=args.eval_batches, test=args.eval_batches)
+    return dict(**{split: first_chunks(columns, limits[split], args.bptt)
+                   for split, columns in corpus.batches(args.batch_size, device).items()}, ntokens=len(corpus.idx2word))
 
 
 ###############################################################################
