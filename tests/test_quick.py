@@ -52,6 +52,12 @@ def test_ptb_quick_run_trains_and_evaluates_on_the_first_chunks(tmp_path, corpus
     assert (tmp_path / "log" / "test_ptb_hybrid_1111.log").read_text().startswith("quick run: at most 3 training")
     whole = script.load_data(script.parser.parse_args(["--data", corpus, "--batch_size", "4"]), torch.device("cpu"))
     assert whole["test"].size(0) > 11 and first_chunks(whole["test"], None, 5) is whole["test"]
+    # the table says that its number is a quick run's
+    from common.report import logs as R
+    [exp] = R.make_experiments(str(tmp_path))
+    cell = R.read_cell(exp, "hybrid", 1111)
+    assert cell.raw is not None and cell.notes == ["a quick run (--eval_batches 2, --max_batches 3): not the number "
+                                                   "of the full data"]
 
 
 def test_smnist_quick_run_limits_each_pass(tmp_path):

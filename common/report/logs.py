@@ -223,6 +223,11 @@ def read_cell(exp, model, seed, ratio=None):
         cell = bound_cell(exp, name)
         if cell.raw is not None and cell.record.get("allow_unfinished"):
             cell.notes.append("selected from an Adaptation that was not a finished run (--allow-unfinished)")
+        quick = {k: v for k, v in (cell.record or {}).get("config", {}).items()
+                 if k in ("max_batches", "eval_batches") and v is not None} if cell.raw is not None else {}
+        if quick:
+            cell.notes.append("a quick run (" + ", ".join(f"--{k} {v}" for k, v in sorted(quick.items()))
+                              + "): not the number of the full data")
         return cell
     except (RecursionError, TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
         return Cell(None, f"garbled record ({type(e).__name__})", run_log(exp, "train", name))
