@@ -229,8 +229,9 @@ def test_a_row_of_mixed_configurations_is_marked_and_not_averaged(tmp_path):
     assert row(t["-ffs.csv"], "snn") == "snn, 130.0, 131.0, NA, NA"
     notes = notes_of(t)
     assert ["ffs", "snn", "1111", "130.00", "a", "configuration differs from the rest of its row: max_batches=None"] in notes
-    assert ["ffs", "snn", "2222", "131.00", "b", "configuration differs from the rest of its row: max_batches=3"] in notes
-    assert ["ffs", "snn", "avg", "NA", "c", "no average: the row mixes configurations"] in notes
+    assert ["ffs", "snn", "2222", "131.00", "b", "a quick run (--max_batches 3): not the number of the full data"] in notes
+    assert ["ffs", "snn", "2222", "131.00", "c", "configuration differs from the rest of its row: max_batches=3"] in notes
+    assert ["ffs", "snn", "avg", "NA", "d", "no average: the row mixes configurations"] in notes
     assert "threads" not in t["-notes.csv"]  # a neutral flag
 
 
