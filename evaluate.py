@@ -12,9 +12,17 @@ as for the scripts. Pass the flags the models were tested with (PTB: --bptt and 
 its SNN state restarting every chunk); a recomputed metric that differs from the log is reported. --all evaluates every finished checkpoint in <experiment>/checkpoint (skipping those whose
 result is newer than the checkpoint, unless --force). Results, next to the test logs:
     <experiment>/log/cost_<name>.json     MACs, ACs, energy, firing rates, parameters and state per inference
-    <experiment>/log/robust_<name>.json   the metric under each perturbation and strength, and its AUC
-The counting rules and perturbations are in common/cost.py and common/perturb.py (and the README): --convention
-standard (default, the SNN literature's) or kit-v1 (the kit's first rule); --memory sram|dram adds memory accesses.
+    <experiment>/log/robust_<name>.json   the metric under each perturbation and strength, its degradation and "AUC"
+Robustness, per perturbation: the metric at each strength; its degradation, the metric at each strength minus
+the clean metric (for perplexity a rise is a loss, for accuracy a fall), and its mean over the strengths above
+0; and "auc", the area under the metric-vs-strength curve (trapezoids) divided by the strength range: the mean
+METRIC over the tested range, not a loss, so it mostly repeats the clean number.
+Progress goes to stderr; --eval_batches N (a script flag) evaluates on the first N test batches only, for a
+first try. Ctrl-C stops with one line; the results already written are kept. A folder of runs without its
+script (demo.py's rnn-smnist/) names it with --script.
+The counting rules and perturbations are in common/cost.py and common/perturb.py (and docs/cost-conventions.md):
+--convention standard (default, the SNN literature's) or kit-v1 (the kit's first rule); --arithmetic fp32 (default),
+int32 or int8; --memory sram|sram-fit|dram adds memory accesses, --memory_model event a membrane read and write per AC.
 """
 import argparse
 import glob
@@ -22,6 +30,7 @@ import json
 import os
 import re
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
@@ -84,12 +93,16 @@ class EventCamera(Adapter):
 ADAPTERS = {"ptb": PTB, "mnist": SMNIST, "dvsGesture": EventCamera, "nmnist": EventCamera}  # by the script's DATASET
 
 
-def experiment_script(folder):
-    """The experiment script of `folder` as a module (its main not run), and its adapter class."""
-    scripts = [p for p in sorted(glob.glob(os.path.join(folder, "*.py"))) if not os.path.basename(p).startswith("mprun")]
+def experiment_script(folder, script=None):
+    """The experiment script (`script`, else the one of `folder`) as a module (its main not run), and its adapter
+    class."""
+    if script is not None and not os.path.isfile(script):
+        raise KitError(f"--script {script}: no such file")
+    scripts = [script] if script else \
+        [p for p in sorted(glob.glob(os.path.join(folder, "*.py"))) if not os.path.basename(p).startswith("mprun")]
     if len(scripts) != 1:
         raise KitError(f"{folder}: expected one experiment script (besides mprun-*.py), found "
-                       f"{[os.path.basename(p) for p in scripts] or 'none'}")
+                       f"{[os.path.basename(p) for p in scripts] or 'none'}; name it with --script")
     script = load_script(scripts[0], "hstnn_evaluate")
     kind = ADAPTERS.get(getattr(script, "DATASET", None))
     if kind is None:
@@ -102,17 +115,23 @@ def evaluate_cost(adapter, model, args):
     counter = cost.Counter(args.convention)
     with cost.counting(model, counter):
         metric = adapter.metric(model)
-    out = cost.report(counter, model, args.mac_pj, args.ac_pj, adapter.rate_readout, adapter.per, args.memory,
-                      args.memory_pj)
+    out = cost.report(counter, model, *energies(args), adapter.rate_readout, adapter.per, args.memory,
+                      args.memory_pj, args.memory_model)
     return dict(metric=metric, **out)
 
 
-def evaluate_robust(adapter, model, strengths, seed):
+def evaluate_robust(adapter, model, strengths, seed, step=lambda text: None):
+    """The clean metric and, per perturbation, the metric at each strength, its degradation (the metric minus
+    the clean one) with its mean over the strengths above 0, and the AUC (perturb.auc: the mean metric over the
+    strength range). step(text) is told each evaluation before it starts."""
+    todo = [(kind, s) for kind in adapter.kinds for s in strengths[kind]]
+    step(f"clean (1/{len(todo) + 1})")
     clean = adapter.metric(model)
     results = {}
     for kind in adapter.kinds:
         values = []
         for s in strengths[kind]:
+            step(f"{kind} {s:g} ({todo.index((kind, s)) + 2}/{len(todo) + 1})")
             gen = perturb.generator(seed, kind, s)
             if kind == "weight_noise":
                 saved = {k: v.clone() for k, v in model.state_dict().items()}
@@ -130,9 +149,32 @@ def evaluate_robust(adapter, model, strengths, seed):
                 finally:
                     handle.remove()
         if values:
-            results[kind] = {"strengths": list(strengths[kind]), "values": values,
+            degradation = [v - clean for v in values]
+            above = [d for s, d in zip(strengths[kind], degradation) if s > 0]
+            results[kind] = {"strengths": list(strengths[kind]), "values": values, "degradation": degradation,
+                             "mean_degradation": sum(above) / len(above) if above else None,
                              "auc": perturb.auc(strengths[kind], values)}
-    return dict(clean=clean, seed=seed, perturbations=results)
+    return dict(clean=clean, seed=seed, perturbations=results, definitions=ROBUST_DEFINITIONS)
+
+
+ROBUST_DEFINITIONS = {  # written into every robust_<name>.json
+    "values": "the metric at each strength (strength 0: the clean metric)",
+    "degradation": "the metric at each strength minus the clean metric",
+    "mean_degradation": "the mean of the degradation over the strengths above 0",
+    "auc": "the area under the metric-vs-strength curve (trapezoids) divided by the strength range: the mean "
+           "metric over the tested range, in the metric's unit (not a loss: it mostly repeats the clean metric)"}
+
+
+def robust_lines(name, result, metric_name):
+    """What evaluate.py prints of a robustness result: one line per perturbation."""
+    fmt = lambda values: ", ".join(f"{v:.4g}" for v in values)
+    signed = lambda values: ", ".join(f"{v:+.4g}" for v in values)
+    lines = [f"{name}: clean {metric_name} {result['clean']:.4g}"]
+    for kind, p in result["perturbations"].items():
+        mean = "" if p["mean_degradation"] is None else f", mean {p['mean_degradation']:+.4g} over the strengths above 0"
+        lines.append(f"  {kind} at {fmt(p['strengths'])}: {metric_name} {fmt(p['values'])}; minus clean "
+                     f"{signed(p['degradation'])}{mean}; AUC {p['auc']:.4g} (the mean {metric_name} over the range)")
+    return lines
 
 
 def logged_metric(name):
@@ -144,15 +186,24 @@ def logged_metric(name):
     return None
 
 
-def check_against_log(name, metric, raw):
+def check_against_log(name, metric, raw, eval_batches=None):
     """Warn when the recomputed metric is not the logged one (up to the log's rounding): the script flags
-    differ from the run's (PTB: --bptt and --batch_size change the result; conv: --nwin, --dt ...)."""
+    differ from the run's (PTB: --bptt and --batch_size change the result; conv: --nwin, --dt ...), or
+    --eval_batches evaluates a part of the test data only."""
     if raw is None:
         return
     decimals = len(raw.split(".")[1]) if "." in raw else 0
     if abs(metric - float(raw)) > 0.5 * 10 ** -decimals + 1e-6 * abs(metric):
-        print(f"warning: {name}: recomputed {metric:.6g}, but its log says {raw}; pass the script flags it was "
-              f"trained with (e.g. --bptt, --batch_size, --nwin, --dt, --channels)", file=sys.stderr)
+        why = "pass the script flags it was trained with (e.g. --bptt, --batch_size, --nwin, --dt, --channels)"
+        if eval_batches is not None:
+            why = f"--eval_batches {eval_batches} evaluates the first {eval_batches} test batches only; or " + why
+        print(f"warning: {name}: recomputed {metric:.6g}, but its log says {raw}; {why}", file=sys.stderr)
+
+
+def energies(args):
+    """(MAC, AC) energies in pJ: --mac_pj / --ac_pj, else those of --arithmetic."""
+    mac, ac = cost.ARITHMETIC[args.arithmetic]
+    return (mac if args.mac_pj is None else args.mac_pj), (ac if args.ac_pj is None else args.ac_pj)
 
 
 def same_cost_setting(path, args):
@@ -162,9 +213,22 @@ def same_cost_setting(path, args):
             old = json.load(f)
     except (OSError, ValueError):
         return False
-    memory_pj = None if args.memory is None else (cost.MEMORY_PJ[args.memory] if args.memory_pj is None else args.memory_pj)
+    mac_pj, ac_pj = energies(args)
+    memory, memory_pj = None, None
+    if args.memory is not None:
+        memory = cost.memory_name(args.memory, args.memory_model)
+        memory_pj = None if args.memory == "sram-fit" else args.memory_pj or cost.MEMORY_PJ[args.memory]
     return (old.get("convention", "kit-v1"), old.get("mac_pj"), old.get("ac_pj"), old.get("memory"), old.get("memory_pj")) \
-        == (args.convention, args.mac_pj, args.ac_pj, args.memory, memory_pj)
+        == (cost.convention_name(args.convention, mac_pj, ac_pj), mac_pj, ac_pj, memory, memory_pj)
+
+
+STARTED = time.monotonic()
+
+
+def say(text):
+    """A progress line on stderr, with the time since the start."""
+    elapsed = int(time.monotonic() - STARTED)
+    print(f"[{elapsed // 60:d}:{elapsed % 60:02d}] {text}", file=sys.stderr, flush=True)
 
 
 def write_json(path, obj):
@@ -190,21 +254,29 @@ def make_parser():
                                 allow_abbrev=False)
     p.add_argument("what", choices=("cost", "robust", "both"))
     p.add_argument("--experiment", required=True, help="experiment folder (path, or name under experiments/)")
+    p.add_argument("--script", help="the experiment script, for a folder of runs without one (demo.py's "
+                                    "rnn-smnist/: experiments/rnn-smnist-800-0.5-0.6/rnn-smnist.py)")
     p.add_argument("--all", action="store_true", help="every finished checkpoint of the experiment")
     p.add_argument("--model", choices=("rnn", "lstm", "snn", "ffs", "hybrid"), help="one checkpoint: its model")
     p.add_argument("--seed", type=int, default=1111, help="one checkpoint: its seed; also seeds the perturbations")
     p.add_argument("--ratio", type=float, help="one checkpoint: its SNN ratio (ffs; hybrid after Restoration; "
                                                 "hybrid without --ratio is the adapted, redundant network)")
     p.add_argument("--force", action="store_true", help="with --all: redo results newer than their checkpoint")
-    p.add_argument("--mac_pj", type=float, default=cost.MAC_PJ, help="energy of one 32-bit float MAC, pJ")
-    p.add_argument("--ac_pj", type=float, default=cost.AC_PJ, help="energy of one accumulate (AC), pJ")
+    p.add_argument("--arithmetic", choices=sorted(cost.ARITHMETIC), default="fp32",
+                   help="energies of a MAC and an AC at 45 nm: " + "; ".join(
+                       f"{k} {m:g} and {a:g} pJ" for k, (m, a) in cost.ARITHMETIC.items()))
+    p.add_argument("--mac_pj", type=float, help="energy of one MAC, pJ (overrides --arithmetic's)")
+    p.add_argument("--ac_pj", type=float, help="energy of one accumulate (AC), pJ (overrides --arithmetic's)")
     p.add_argument("--convention", choices=cost.CONVENTIONS, default="standard",
                    help="what costs a MAC or an AC: the SNN literature's rule (standard) or the kit's first one "
-                        "(kit-v1, to reproduce earlier results); see the README")
-    p.add_argument("--memory", choices=sorted(cost.MEMORY_PJ), help="also estimate weight and state memory "
-                   "accesses at this level (" + ", ".join(f"{k} {v:g} pJ" for k, v in cost.MEMORY_PJ.items()) +
-                   " per 32-bit access), in keys of their own beside the arithmetic energy")
-    p.add_argument("--memory_pj", type=float, help="with --memory: energy of one 32-bit access, pJ")
+                        "(kit-v1, to reproduce earlier results); see docs/cost-conventions.md")
+    p.add_argument("--memory", choices=cost.MEMORY_LEVELS, help="also estimate weight and state memory accesses, "
+                   "per 32-bit access: sram 5 pJ (8 KB), dram 640 pJ, sram-fit an SRAM the size of the model's "
+                   "weights (5 pJ at 8 KB, 10 at 32 KB, 50 at 1 MB), in keys of their own beside the arithmetic energy")
+    p.add_argument("--memory_pj", type=float, help="with --memory sram or dram: energy of one 32-bit access, pJ")
+    p.add_argument("--memory_model", choices=cost.MEMORY_MODELS, default="step",
+                   help="with --memory: step (a weight read per synaptic op, state read and written per step) or "
+                        "event (also a membrane read and write per synaptic event, i.e. per AC)")
     for kind, values in perturb.DEFAULTS.items():
         p.add_argument(f"--{kind}", type=strength_list, default=values,
                        help=f"strengths (comma-separated; empty: skip), default {','.join(map(str, values))}")
@@ -241,7 +313,7 @@ def main(argv=None):
     if folder is None:
         raise KitError(f"no experiment folder {args.experiment!r}")
     folder = os.path.abspath(folder)
-    script, Kind = experiment_script(folder)
+    script, Kind = experiment_script(folder, args.script and os.path.abspath(args.script))
     script_args = script.parser.parse_args(rest + ["--mode", "test1"])
     if script_args.data and os.path.exists(script_args.data):
         script_args.data = os.path.abspath(script_args.data)
@@ -249,10 +321,12 @@ def main(argv=None):
     script.check_flags(script_args)
     if args.ratio is not None and not 0 < args.ratio < 1:
         raise KitError(f"--ratio must lie strictly between 0 and 1 (got {args.ratio})")
-    if not (args.mac_pj > 0 and args.ac_pj > 0):
+    if not all(e > 0 for e in energies(args)):
         raise KitError(f"--mac_pj and --ac_pj must be positive energies (got {args.mac_pj} and {args.ac_pj})")
-    if args.memory_pj is not None and (args.memory is None or not args.memory_pj > 0):
-        raise KitError(f"--memory_pj needs --memory and a positive energy (got {args.memory_pj})")
+    if args.memory_pj is not None and (args.memory in (None, "sram-fit") or not args.memory_pj > 0):
+        raise KitError(f"--memory_pj needs --memory sram or dram and a positive energy (got {args.memory_pj})")
+    if args.memory_model != "step" and args.memory is None:
+        raise KitError("--memory_model needs --memory")
     old_cwd = os.getcwd()
     os.chdir(folder)  # the scripts' relative paths (data defaults, checkpoint/, log/) start here
     try:
@@ -260,10 +334,13 @@ def main(argv=None):
             torch.set_num_threads(script_args.threads)
         device = pick_device(script_args)
         todo = checkpoints(folder, script.DATASET, args)
+        say(f"reading the data of {os.path.basename(folder)} ({len(todo)} checkpoint{'s' * (len(todo) > 1)} to "
+            f"consider)")
         adapter = Kind(script, script_args, device)
         kinds = ("cost", "robust") if args.what == "both" else (args.what,)
         strengths = {k: getattr(args, k) for k in perturb.DEFAULTS}
-        for name, model_name, seed, ratio in todo:
+        for number, (name, model_name, seed, ratio) in enumerate(todo, 1):
+            counter = f"[{number}/{len(todo)}] {name}"
             path = os.path.join("checkpoint", f"{name}.t7")
             if os.path.exists(os.path.join("checkpoint", f"{name}.resume.t7")):
                 print(f"skip {name}: training unfinished ({name}.resume.t7 present)")
@@ -281,6 +358,7 @@ def main(argv=None):
                 if not outputs:
                     print(f"skip {name}: results up to date")
                     continue
+            say(f"{counter}: loading the checkpoint")
             ckpt = load_checkpoint(path, f"evaluate.py {args.what}", f"the experiment script, --model {model_name}")
             model = adapter.load(ckpt, path)
             model.eval()
@@ -291,28 +369,30 @@ def main(argv=None):
                         higher_is_better=Kind.higher_is_better, logged_metric=logged_metric(name), flags=rest)
             os.makedirs("log", exist_ok=True)
             if "cost" in outputs:
+                say(f"{counter}: cost (one pass over the test data, counting)")
                 result = dict(head, kind="cost", **evaluate_cost(adapter, model, args))
                 if os.path.exists(outputs["cost"]) and not same_cost_setting(outputs["cost"], args):
-                    print(f"{name}: its cost result counted under another setting is replaced (now: {args.convention}"
-                          f"{'' if args.memory is None else ', memory ' + args.memory})")
+                    print(f"{name}: its cost result counted under another setting is replaced (now: {result['convention']}"
+                          f"{'' if args.memory is None else ', memory ' + result['memory']})")
                 write_json(outputs["cost"], result)
-                check_against_log(name, result["metric"], head["logged_metric"])
-                print(f"{name}: {Kind.metric_name} {result['metric']:.4g}, per {Kind.per} ({args.convention} "
+                check_against_log(name, result["metric"], head["logged_metric"], script_args.eval_batches)
+                print(f"{name}: {Kind.metric_name} {result['metric']:.4g}, per {Kind.per} ({result['convention']} "
                       f"convention): {result['macs']:.4g} MACs, "
                       f"{result['acs']:.4g} ACs, {result['energy_pj'] / 1e6:.4g} uJ, firing rates "
                       f"{ {k: round(v, 4) for k, v in result['firing_rate'].items()} }"
-                      + ("" if args.memory is None else f", memory ({args.memory}) {result['energy_memory_pj'] / 1e6:.4g} uJ")
+                      + ("" if args.memory is None else f", memory ({result['memory']}) {result['energy_memory_pj'] / 1e6:.4g} uJ")
                       + f" -> {outputs['cost']}")
             if "robust" in outputs:
-                result = dict(head, kind="robust", **evaluate_robust(adapter, model, strengths, seed))
+                result = dict(head, kind="robust", **evaluate_robust(adapter, model, strengths, seed,
+                                                                     lambda text: say(f"{counter}: robust, {text}")))
                 write_json(outputs["robust"], result)
                 if "cost" not in outputs:
-                    check_against_log(name, result["clean"], head["logged_metric"])
-                aucs = {k: round(v["auc"], 4) for k, v in result["perturbations"].items()}
-                print(f"{name}: clean {Kind.metric_name} {result['clean']:.4g}, AUC {aucs} -> {outputs['robust']}")
+                    check_against_log(name, result["clean"], head["logged_metric"], script_args.eval_batches)
+                print("\n".join(robust_lines(name, result, Kind.metric_name)) + f"\n  -> {outputs['robust']}")
+        say("done")
     finally:
         os.chdir(old_cwd)
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, interrupted="the results written so far are kept; the checkpoint being evaluated has none")

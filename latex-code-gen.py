@@ -4,10 +4,18 @@ summary, plots beside the published numbers, and the profile table.
     python latex-code-gen.py                                   # every experiments/*/ and studies/*/ with logs
     python latex-code-gen.py --experiment rnn-ptb-650-0.5-0.6 --seeds 1111,2222 --ratios 0.1,0.5
 
-A run counts only when its completion record (log/<train|test>_<name>.json) says it finished and still
-matches its log and checkpoint; --legacy-logs reads logs without records (the authors' own) by their last
-three lines. A missing, unfinished, changed or garbled run becomes an NA cell and a line in the list
-printed at the end. Without --logs, a run that has no test_ log is read from its train_ log.
+A run counts only when its record (log/<train|test>_<name>.json, docs/records.md) says it finished, names
+itself and still matches its log and checkpoint; --legacy-logs reads logs without records (the authors' own)
+by their last three lines. A missing, unfinished, changed, stale or garbled run becomes an NA cell and a line in
+the list printed at the end; a diverged run a div cell, left out of the averages. A cell is the training
+run's number (its train_ log ends with the final test); a re-test (test_ log) counts only as a test of the same
+checkpoint on the same data and fills only a cell without a training record (--logs test reads the re-tests).
+A folder with logs/ instead of log/ is a folder of copied logs and records (results/studies/*/): its numbers are
+bound by their logs' bytes, the checkpoints not being at hand.
+Cells and rows that need a word (another protocol or configuration than the rest, --allow-unfinished, a re-test
+that was ignored, stale runs) get a marker in the LaTeX (superscript, with footnotes under the table) and the
+summary, and a line in <ds>-<TYPE>-notes.csv; a row that mixes protocols or configurations is not averaged.
+A table with nothing to say has no notes file and the authors' CSV and LaTeX exactly.
 Where evaluate.py has written cost or robustness results (log/cost_*.json, log/robust_*.json), it also writes
 <ds>-<TYPE>-tradeoff.csv and the plots <ds>-<TYPE>-tradeoff-{metric,energy,robustness,pareto,firing-rates}.png.
 Every experiment also gets <ds>-<TYPE>-curves.png: each run's metric per epoch, from its train log.
@@ -40,12 +48,13 @@ def experiment_folder(name):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--experiment", action="append", default=[],
-                   help="experiment folder (path, or name under experiments/ or studies/); repeatable; "
-                        "default: every folder with a log/ directory")
+                   help="experiment folder (path, or name under experiments/ or studies/), or a folder of copied "
+                        "logs/ (results/studies/*/); repeatable; default: every folder with a log/ directory")
     p.add_argument("--seeds", type=number_list(int), help="seeds, e.g. 1111,2222 (default: those in the logs)")
     p.add_argument("--ratios", type=number_list(float), help="SNN ratios (default: those in the logs)")
     p.add_argument("--logs", choices=("auto", "test", "train"), default="auto",
-                   help="which logs to read; auto: train_ logs for DVS Gesture (as the authors did), test_ otherwise")
+                   help="which logs to read; auto: the training runs (train_ logs), a re-test only where a run has no "
+                        "training record; test: the re-tests, each bound to its training run; train: train_ logs only")
     p.add_argument("--legacy-logs", action="store_true",
                    help="read logs without completion records (the authors' own logs, trees from before records): "
                         "a run counts when its log ends with the final test block and no resume file is left")

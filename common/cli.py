@@ -9,12 +9,14 @@ import sys
 import torch
 
 from common.criteria import CRITERIA
+from common.hessian import allow_long_work, check_probes
 from common.hybrid_conv import add_size_arguments, check_size_arguments
-from common import execution, runs
+from common import datadigest, execution, runs
+from common.quick import quick_line
 from common.selection import SelectionError
 from common.stages import ensure_dirs, fc_shapes
 from common.training import (KitError, get_logger, guard_overwrite, load_checkpoint, pick_device, resume_or_guard,
-                             resume_path, seed_everything)
+                             resume_path, seed_everything, set_aside)
 
 MODES = ("train1", "test1", "train2", "test2")
 
@@ -42,6 +44,12 @@ def experiment_parser(description, models=("rnn", "snn", "ffs", "hybrid")):
     p.add_argument("--dropout", type=float, help="dropout probability")
     p.add_argument("--clip", type=float, help="gradient-norm clipping")
     p.add_argument("--log-interval", type=int, help="batches between progress lines")
+    p.add_argument("--max_batches", type=int, default=None,
+                   help="a quick run: train on at most this many batches per epoch (default: all); changes the "
+                        "numbers, and every log of the run says so")
+    p.add_argument("--eval_batches", type=int, default=None,
+                   help="a quick run: evaluate (validation and test) on at most this many batches (default: all); "
+                        "changes the numbers, and every log of the run says so")
     p.add_argument("--hessian_probes", type=int, default=300, help="Rademacher probes of the Hutchinson trace estimate")
     p.add_argument("--selection", type=str, default="hessian", choices=tuple(CRITERIA),
                    help="how Selection ranks neurons, with the same counts and per-layer rule: hessian = the "
@@ -54,6 +62,7 @@ def experiment_parser(description, models=("rnn", "snn", "ffs", "hybrid")):
                    help="which draw of --selection random (0, 1, ...; 0 is the draw of earlier versions)")
     p.add_argument("--truncate_counts", action="store_true",
                    help="compute neuron counts with the original int() truncation instead of refusing non-integer counts")
+    p.add_argument("--yes", action="store_true", help="go on with work projected to take over an hour")
     p.add_argument("--overwrite", action="store_true",
                    help="retrain even if the checkpoint exists (the old checkpoint is kept aside, never deleted)")
     p.add_argument("--device", type=str, default="auto", choices=("auto", "cpu", "cuda"), help="where to run")
@@ -81,7 +90,7 @@ def conv_parser(description, default_nwin):
 # flags (by dest) that must be whole numbers >= 1, when the script has them; a flag's spelling when not --<dest>
 AT_LEAST_ONE = ("batch_size", "stage1_epochs", "stage2_epochs", "log_interval", "hessian_probes", "threads", "nhid",
                 "emsize", "bptt", "stage1_decay", "stage2_decay", "val_size", "nwin", "hessian_batch", "dt", "ds",
-                "test_interval")
+                "test_interval", "max_batches", "eval_batches")
 POSITIVE = ("stage1_lr", "stage2_lr", "clip")
 SPELLING = {"log_interval": "log-interval"}
 
@@ -103,6 +112,7 @@ def check_args(args):
         value = getattr(args, key, None)
         if value is not None and not (value > 0 and math.isfinite(value)):
             raise KitError(f"--{key} must be a positive number (got {value})")
+    check_probes(args.hessian_probes)
     if getattr(args, "dropout", None) is not None and not 0 <= args.dropout < 1:
         raise KitError(f"--dropout must lie in [0, 1) (got {args.dropout})")
     if args.model == "ffs" and getattr(args, "nhid", None) is not None:  # the fc scripts split nhid by the ratio
@@ -132,6 +142,10 @@ def check_before_data(args, parser, dataset, populations, select):
     if args.mode != "train2":
         return
     adapted = f"checkpoint/{dataset}_hybrid_{args.seed}.t7"
+    why = runs.adaptation_problem(adapted)
+    if why and not os.path.exists(adapted):
+        raise KitError(f"train2 needs a finished Adaptation, and {adapted} is not one ({why}). Train it again: "
+                       f"{suggested_command(parser, args, 'train1', 'hybrid')} --overwrite")
     ckpt = load_checkpoint(adapted, f"train2 (ratio {args.ratio})", suggested_command(parser, args, "train1", "hybrid"))
     try:
         sizes = populations(ckpt)
@@ -143,14 +157,22 @@ def check_before_data(args, parser, dataset, populations, select):
         raise KitError(f"--ratio {args.ratio} does not fit {adapted}: {e}")
 
 
+# flags (by dest) of Selection and Restoration only: a stage-1 command suggested from train2/test2 leaves them out
+RESTORATION_ONLY = ("stage2_epochs", "stage2_lr", "stage2_decay", "selection", "selection_draw", "hessian_probes",
+                    "hessian_batch", "allow_unfinished")
+
+
 def suggested_command(parser, args, mode, model=None, argv=None):
     """The command line that makes the file a run needs: this script with the user's own flags (argv),
-    --model/--mode set for the target run, the same --seed, and --ratio only when the target's name has one."""
+    --model/--mode set for the target run, the same --seed, --ratio only when the target's name has one,
+    and for a stage-1 target none of the Restoration-only flags (RESTORATION_ONLY)."""
     model = model or args.model
     command = ["python", parser.prog, "--model", model, "--mode", mode, "--seed", str(args.seed)]
     if model == "ffs" or mode in ("train2", "test2"):
         command += ["--ratio", str(args.ratio)]
-    return " ".join(shlex.quote(word) for word in command + other_flags(parser, sys.argv[1:] if argv is None else argv))
+    drop = ("model", "mode", "ratio", "seed") + (RESTORATION_ONLY if mode in ("train1", "test1") else ())
+    return " ".join(shlex.quote(word) for word in
+                    command + other_flags(parser, sys.argv[1:] if argv is None else argv, drop))
 
 
 def other_flags(parser, argv, drop=("model", "mode", "ratio", "seed")):
@@ -238,6 +260,7 @@ class Run:
         how = suggested_command(self.parser, self.args, "train1", "hybrid")
         runs.require_finished_adaptation(path, self.args, self.logger, how)
         ckpt = load_checkpoint(path, f"train2 (ratio {self.args.ratio})", how)
+        runs.set_parent("adaptation", runs.run_name(self.dataset, "hybrid", self.args.seed), path)
         return path, ckpt, model_from_checkpoint(ckpt, path, self.args, self.device)
 
     def resumed_model(self, model_from_checkpoint):
@@ -254,7 +277,9 @@ class Run:
     def saved(self):
         """test1/test2: the contents of the checkpoint to test again."""
         how = suggested_command(self.parser, self.args, self.args.mode.replace("test", "train"))
-        return load_checkpoint(self.checkpoint_path, self.args.mode, how)
+        ckpt = load_checkpoint(self.checkpoint_path, self.args.mode, how)
+        runs.set_parent("trained", self.name, self.checkpoint_path)
+        return ckpt
 
     def finish(self):
         """The completion record: the very last act of a successful command (common.runs.finish_run)."""
@@ -264,24 +289,41 @@ class Run:
 def start_run(parser, check_flags, dataset, load_data, populations, select, iterations_per_epoch=None):
     """What every command does: the flags parsed and checked (the script's check_flags(args), then
     check_before_data with its populations and selection rule), torch's threads, the device, the execution
-    of the time loops (printed; set before any model is built), the seeds, the data (the script's
-    load_data(args, device)), the folders log/ checkpoint/ traces/, the run's name, checkpoint path and
-    logger, and for train1/train2 the resumable state of an interrupted run (logged: "resuming from ... after
+    of the time loops (set before any model is built, printed once the data are read), the seeds, the data
+    (the script's load_data(args, device), which applies --max_batches/--eval_batches: common.quick), the
+    folders log/ checkpoint/ traces/, the run's name, checkpoint path and logger (whose first line states a
+    quick run's limits), and for train1/train2 the resumable state of an interrupted run (logged: "resuming from ... after
     epoch N", or after iteration N * iterations_per_epoch(args)) or else the guard against replacing a
     finished checkpoint (which --overwrite moves aside only once the data have been read)."""
     args = parser.parse_args()
     check_flags(args)
+    runs.refuse_if_in_use(run_name(dataset, args))
     check_before_data(args, parser, dataset, populations, select)
+    allow_long_work(args.yes)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args)
-    print(execution.from_args(args, device))
+    how = execution.from_args(args, device)  # set before any model is built; said once the data are read
     seed_everything(args.seed)
+    datadigest.reset()
     data = load_data(args, device)
+    print(how)
     ensure_dirs()
+    runs.begin(args, dataset, run_name(dataset, args))  # this process's lock, before any file of the run is touched
     run = Run(args, parser, dataset, device, data)
+    if quick_line(args):
+        run.logger.info(quick_line(args))
     if args.mode.startswith("train"):
         run.resume = resume_or_guard(run.checkpoint_path, args.overwrite)
+        why = None if run.resume is None else runs.check_resume(run.resume.get("binding"), args.overwrite)
+        if why and not args.overwrite:
+            raise KitError(f"{runs.resume_path(run.checkpoint_path)} holds an interrupted run that cannot continue "
+                           f"under this command: {why}. Run it with its own flags to resume it, or pass --overwrite "
+                           "to start afresh (the interrupted state is kept aside)")
+        if why:
+            set_aside(runs.resume_path(run.checkpoint_path))
+            run.logger.info(f"starting afresh (--overwrite): {why}")
+            run.resume = resume_or_guard(run.checkpoint_path, args.overwrite)
         if run.resume is not None:
             done = run.resume["epoch"]
             after = f"epoch {done}" if iterations_per_epoch is None else f"iteration {done * iterations_per_epoch(args)}"

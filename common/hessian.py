@@ -12,11 +12,13 @@ hutchinson_traces computes the same values by tensor reductions, with probes opt
 import copy
 import hashlib
 import os
+import time
 
 import numpy as np
 import torch
 
 from common.errors import KitError
+from common.fileio import write_atomic
 from common.progress import progress
 from common.runs import fault_point
 
@@ -67,16 +69,71 @@ def hutchinson_traces(loss, groups, n_probes=300, probe_batch=None):
     batch, so the values equal the sequential ones up to float rounding. On a CUDA out-of-memory
     error a batch is split in halves and retried.
     """
+    began = time.perf_counter()
     params = [t for tensors, _, _ in groups.values() for t in tensors]
     grads = torch.autograd.grad(loss, params, create_graph=True)
     k = probe_batch or default_probe_batch(params[0].device)
     values = {key: [] for key in groups}
+    clock = []
     for start in progress(range(0, n_probes, k), "Hessian probes", total=n_probes, unit="probe",
                           size=lambda start: min(k, n_probes - start)):
         probes = [draw_probes(groups) for _ in range(min(k, n_probes - start))]
         for key, val in _probe_values(grads, params, probes, groups).items():
             values[key].append(val)
+        if len(clock) < MEASURED:
+            clock.append(_now(params[0].device))
+            if len(clock) == MEASURED and start + k < n_probes:
+                project(began, clock, start + k, n_probes, k)
     return {key: torch.cat(vals) for key, vals in values.items()}
+
+
+# -- how long the estimate takes --------------------------------------------------------------------
+MEASURED = 3            # batches of probes timed before the whole estimate is projected
+LONG_S = 3600           # an estimate projected to take longer stops unless --yes was given
+MAX_PROBES = 100_000    # more probes are refused outright (check_probes)
+_long_work = {"allowed": False}
+
+
+def allow_long_work(yes):
+    """--yes: go on with a Hessian estimate projected to take over an hour (common.cli.start_run sets it)."""
+    _long_work["allowed"] = bool(yes)
+
+
+def check_probes(n_probes):
+    """Refuse an absurd --hessian_probes before any data are read. Every probe's per-neuron values are kept
+    (probes x neurons x 4 bytes: 100,000 probes of the 2,600 neurons of the redundant PTB-650 network are
+    1 GB, in memory and in the trace cache), and the estimate's error falls only as 1/sqrt(probes): the
+    authors used 300."""
+    if n_probes > MAX_PROBES:
+        raise KitError(f"--hessian_probes {n_probes} is more than {MAX_PROBES:,}: every probe's values are kept "
+                       f"(probes x neurons x 4 bytes) and the trace estimate's error falls only as 1/sqrt(probes); "
+                       "the method uses 300")
+
+
+def _now(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def project(began, clock, done, n_probes, k):
+    """Print the projected time of the whole estimate from the first batches (the first one, which warms up,
+    counts only as itself); stop with a KitError above LONG_S unless long work is allowed."""
+    per_batch = (clock[-1] - clock[0]) / (len(clock) - 1)
+    projected = clock[-1] - began + per_batch * -(-(n_probes - done) // k)
+    print(f"Hessian trace estimate: {done} of {n_probes} probes took {clock[-1] - began:.2f} s; "
+          f"all {n_probes} are projected to take {duration(projected)}")
+    if projected > LONG_S and not _long_work["allowed"]:
+        raise KitError(f"--hessian_probes {n_probes}: the Hessian trace estimate is projected to take "
+                       f"{duration(projected)} ({done} probes took {clock[-1] - began:.2f} s); pass --yes to go on "
+                       "with work projected to take over an hour, or use fewer probes")
+
+
+def duration(seconds):
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.1f} s"
 
 
 def _probe_values(grads, params, probes, groups):
@@ -192,12 +249,9 @@ def cached_traces(path, compute):
         return stored, True
     fault_point("selection")
     values = compute()
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}.npz"
     rng = {RNG_AFTER: torch.get_rng_state().numpy()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         rng.update({f"{CUDA_RNG_AFTER}{i}": s.numpy() for i, s in enumerate(torch.cuda.get_rng_state_all())})
-    np.savez(tmp, **{key: v.cpu().numpy() for key, v in values.items()}, **rng)
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: np.savez(f, **{key: v.cpu().numpy() for key, v in values.items()}, **rng))
     fault_point("traces-cached")
     return values, False

@@ -88,6 +88,10 @@ def population_channels(model, channels, ratio=0.5, truncate=False):
                              f"(--truncate_counts gives the original int() truncation instead.)") from None
         if rc[-1] + sc[-1] == 0:
             raise ValueError(f"ffs --ratio {ratio:g} leaves no channel in layer {l}")
+    if not any(rc) or not any(sc):  # a hybrid needs both kinds
+        raise ValueError(f"ffs --channels {','.join(map(str, channels))} --ratio {ratio:g}"
+                         f"{' --truncate_counts' if truncate else ''} gives {sum(sc)} SCNN and {sum(rc)} RCNN channels; "
+                         "a hybrid trained from scratch needs at least one of each: use wider --channels")
     return rc, sc
 
 

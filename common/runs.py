@@ -2,11 +2,18 @@
 
 A run is named <ds>_<model>_<seed>[_<ratio>] and, relative to its experiment folder, writes
 log/<train|test>_<name>.log, checkpoint/<name>.t7 (and checkpoint/<name>.resume.t7 while unfinished) and,
-as the very last act of a successful command, the record log/<train|test>_<name>.json. The record holds the
-final metric exactly as the log's final test block shows it, the sizes and SHA-256 of the log and the
-checkpoint at that moment, the full command line, the kit's version, the device, wall time and peak memory.
-A run counts as finished only when its record says so and still matches its log and checkpoint.
+as the very last act of a command, the record log/<train|test>_<name>.json (format 2, docs/records.md): its
+status (finished, diverged, failed), its identity, its resolved configuration, a digest of the data it read,
+the checkpoint it started from (its parent), the final metric exactly as the log's final test block shows it,
+the sizes and SHA-256 of the log and the checkpoint at that moment, the command line, the kit's version, the
+device, wall time and peak memory. A run counts as finished only when its record says so, names itself, still
+matches its log and checkpoint, and its parent is still the checkpoint it started from.
+
+One process works on a run at a time: begin() takes an advisory lock on checkpoint/<name>.lock, held until the
+process ends (or end() releases it), so two launchers, two shells, or a launcher and a hand-run meet it.
 """
+import errno
+import fcntl
 import hashlib
 import json
 import math
@@ -17,16 +24,24 @@ import subprocess
 import sys
 import time
 
-from common.errors import KitError
+from common import datadigest
+from common.errors import KitError, RunInUse
+from common.fileio import write_atomic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STARTED = time.time()
 NAME = r"([A-Za-z0-9]+)_(rnn|lstm|snn|ffs|hybrid)_(\d+)(?:_(\d*\.?\d+(?:[eE][-+]?\d+)?))?"
 LOG_NAME = re.compile(rf"^(train|test)_{NAME}\.log$")
 TEST_RULES = ("=" * 89, "=" * 83)
-# flags that do not change a run's result: a finished run given them again is not "done with other flags"
-IGNORED_FLAGS = ("--gpu", "--overwrite", "--device", "--threads", "--allow-unfinished", "--allow_unfinished", "--cuda")
+FORMAT = 2
+# Flags (by dest) that cannot change a run's numbers: recorded, never compared (resume, "done with other flags").
+# The data folder is bound by the data digest instead, the execution path by the tests of every fast path.
+NEUTRAL_FLAGS = ("gpu", "device", "cuda", "threads", "overwrite", "allow_unfinished", "yes", "log_interval",
+                 "execution", "definition")
+BOUND_BY_DIGEST = ("data",)  # the data folder: a resumed run may read the same data from elsewhere
+IGNORED_FLAGS = tuple(f"--{spelling}" for dest in NEUTRAL_FLAGS for spelling in {dest, dest.replace("_", "-")})
 _final = {}  # what this process has logged and used: the last test line, an unfinished Adaptation
+_run = {}    # the command this process works on (begin): args, name, dataset, parent, lock
 
 
 # -- names and paths --------------------------------------------------------------------------------
@@ -81,11 +96,15 @@ def run_of_log(log):
 
 # -- the final test block ---------------------------------------------------------------------------
 def log_test_block(logger, line, width):
-    """The three lines the aggregator reads at the end of every train and test log."""
+    """The three lines the aggregator reads at the end of every train and test log; a non-finite number in them
+    stops the run as diverged (Diverged), after they are logged."""
     logger.info("=" * width)
     logger.info(line)
     logger.info("=" * width)
     _final["line"] = line
+    for word in line.replace("|", " ").split():
+        if word.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            raise Diverged(_final.get("epoch", 0), f"the final test: {line.strip('| ')}")
 
 
 def new_run():
@@ -156,39 +175,181 @@ STAGES = {("hybrid", "train1"): "adaptation", ("hybrid", "train2"): "selection+r
 
 
 def _execution():
-    from common import execution  # not at the top: common.execution imports common.training, which imports this
+    from common import execution  # not at the top: the launcher reads records without importing torch
     return execution.current()
 
 
+# -- the command this process works on ---------------------------------------------------------------
+def config_of(args):
+    """The resolved configuration: every flag after defaults, as JSON values."""
+    return json.loads(json.dumps(vars(args), sort_keys=True, default=repr))
+
+
+def config_difference(then, now):
+    """'--flag A -> B' for every flag that can change numbers and differs between two configurations."""
+    skip = NEUTRAL_FLAGS + BOUND_BY_DIGEST
+    keys = sorted(k for k in set(then) & set(now) if k not in skip and then[k] != now[k])
+    return [f"--{k} {then[k]} -> {now[k]}" for k in keys]
+
+
+def lock_path(name, folder=""):
+    return os.path.join(folder, "checkpoint", f"{name}.lock")
+
+
+def _take_lock(path, name):
+    """The open, locked file descriptor of `path` (RunInUse names the holder)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as e:
+        raise KitError(f"cannot open the lock file {path} ({e.strerror})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
+            raise RunInUse(f"run {name} is in use by process {holder} (lock {path}); wait for it to end, "
+                           "or stop that process") from None
+        raise
+    return fd
+
+
+def refuse_if_in_use(name, folder=""):
+    """Fail at once when another process holds the run's lock (creates nothing: bad input leaves no file)."""
+    path = lock_path(name, folder)
+    if os.path.exists(path) and not os.path.islink(path):
+        os.close(_take_lock(path, name))
+
+
+def begin(args, dataset, name, folder=""):
+    """Start working on run `name`, before any of its files is written or read to resume it: take its lock
+    (RunInUse names the holder; held until end() or the process's end, however it ends) and remember the command
+    for its record."""
+    end()
+    os.makedirs(os.path.dirname(lock_path(name, folder)) or ".", exist_ok=True)
+    fd = _take_lock(lock_path(name, folder), name)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _run.update(args=args, dataset=dataset, name=name, folder=folder, lock=fd, parent=None)
+
+
+def end():
+    """Release the run's lock (the process's exit does it too, whatever ends it)."""
+    fd = _run.pop("lock", None)
+    _run.clear()
+    if fd is not None:
+        os.close(fd)
+
+
+def current_name():
+    return _run.get("name")
+
+
+def note_epoch(epoch):
+    _final["epoch"] = epoch
+
+
+def write_failed(message):
+    """The record of a command that began writing its log and then failed (never over a finished train run's
+    record); a command refused before it wrote anything leaves no record."""
+    try:
+        log = log_path(_run["name"], log_kind(_run["args"].mode), _run.get("folder", ""))
+        record, _ = load_record(log)
+        if os.path.exists(log) and not (record and record.get("status") == "finished" and record.get("kind") == "train"):
+            write_record("failed", error=message)
+    except Exception:  # noqa: BLE001 -- the original error is what the user must see
+        pass
+
+
+def set_parent(role, name, checkpoint, folder=""):
+    """The checkpoint this command starts from: "adaptation" (train2) or "trained" (test1/test2), with the digest
+    of that run's record file when it has one."""
+    record = record_path(log_path(name, "train", folder))
+    _run["parent"] = {"role": role, "name": name, "checkpoint": file_facts(checkpoint),
+                      "record_sha256": file_facts(record)["sha256"] if os.path.exists(record) else None}
+
+
+def binding():
+    """What a resume point must agree with: the resolved configuration, the data digest and the parent."""
+    args = _run.get("args")
+    return {"config": None if args is None else config_of(args), "data": datadigest.current()["sha256"],
+            "parent": _run.get("parent")}
+
+
+def check_resume(then, overwrite):
+    """None when an interrupted run may continue under this command; else why not (one line)."""
+    if not isinstance(then, dict) or then.get("config") is None:
+        return None  # a resume point of an earlier version: nothing to compare
+    now = binding()
+    changed = config_difference(then["config"], now["config"])
+    if changed:
+        return f"the run was started with other flags ({'; '.join(changed)})"
+    if then.get("data") and now["data"] and then["data"] != now["data"]:
+        return "the run was started on other data (the data digest differs)"
+    if then.get("parent"):
+        _run["parent"] = then["parent"]
+    return None
+
+
+# -- divergence ---------------------------------------------------------------------------------------
+class Diverged(Exception):
+    """A non-finite loss, metric or weight: the run stops and its record says diverged."""
+
+    def __init__(self, epoch, what):
+        super().__init__(f"diverged at epoch {epoch}: {what}")
+        self.epoch, self.what = epoch, what
+
+
+def check_finite(epoch, **values):
+    """Raise Diverged naming the first value (loss, metric, ...) that is not a finite number."""
+    for what, value in values.items():
+        if value is not None and not math.isfinite(float(value)):
+            raise Diverged(epoch, f"{what.replace('_', ' ')} {value}")
+
+
+def safe_exp(x):
+    """math.exp of a loss that may be huge: inf instead of OverflowError."""
+    return math.exp(x) if x < 709.0 else float("inf")
+
+
+# -- the record ---------------------------------------------------------------------------------------
 def finish_run(args, name, device=None):
-    """The last call of a successful train or test command: write the completion record atomically,
-    then remove the run's resume file (a run killed before this point resumes, even in its final test)."""
+    """The last call of a successful train or test command: write the record (finished), then remove the run's
+    resume file (a run killed before this point resumes, even in its final test)."""
+    write_record("finished", args, name, device)
+
+
+def write_record(status, args=None, name=None, device=None, **extra):
+    """Write the run's record atomically; a finished or diverged train run's resume file goes."""
+    args, name = args or _run.get("args"), name or _run.get("name")
     kind = log_kind(args.mode)
     log, checkpoint = log_path(name, kind), checkpoint_path(name)
-    line = _final.get("line")
+    line = _final.get("line") if status == "finished" else None
     raw = None if line is None else line.split(" ")[-1].strip()
     rss, gpu = peak_memory()
+    parent = _run.get("parent") if _run.get("name") == name else None
     record = {
-        "status": "finished", "name": name, "mode": args.mode, "model": args.model,
+        "format": FORMAT, "status": status, "name": name, "kind": kind, "mode": args.mode,
+        "dataset": _run.get("dataset") if _run.get("name") == name else None, "model": args.model,
+        "seed": getattr(args, "seed", None),
+        "ratio": float(args.ratio) if args.model == "ffs" or args.mode in ("train2", "test2") else None,
         "stage": STAGES.get((args.model, args.mode), "training" if kind == "train" else "test"),
         "metric": raw, "value": None if raw is None else float(raw), "test_line": line,
         "protocol": getattr(args, "protocol", None),
-        "checkpoint": file_facts(checkpoint), "log": file_facts(log),
+        "config": config_of(args), "data": datadigest.current(), "parent": parent,
+        "checkpoint": file_facts(checkpoint) if os.path.exists(checkpoint) else None,
+        "log": file_facts(log) if os.path.exists(log) else None,
         "argv": list(sys.argv), "kit_version": kit_version(), "device": str(device) if device is not None else None,
         "execution": _execution(),
         "wall_s": round(time.time() - STARTED, 3), "peak_rss_mb": rss, "peak_gpu_mb": gpu,
         "allow_unfinished": bool(getattr(args, "allow_unfinished", False)),
         "unfinished_adaptation": _final.get("unfinished_adaptation"),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **extra,
     }
     record["digest"] = record_digest(record)
-    path = record_path(log)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
-    if kind == "train" and os.path.exists(resume_path(checkpoint)):
+    write_atomic(record_path(log), lambda f: (json.dump(record, f, indent=1), f.write("\n")), "w")
+    if kind == "train" and status in ("finished", "diverged") and os.path.exists(resume_path(checkpoint)):
         os.remove(resume_path(checkpoint))
 
 
@@ -197,8 +358,9 @@ def record_digest(record):
     return hashlib.sha256(json.dumps({k: v for k, v in record.items() if k != "digest"}, sort_keys=True).encode()).hexdigest()
 
 
-def read_record(log):
-    """(record, problem) of the run that wrote `log`."""
+def load_record(log):
+    """(record, problem): the record beside `log` as written, whatever its status; problem when it is missing,
+    unreadable, malformed or damaged (record None then)."""
     path = record_path(log)
     if not os.path.exists(path):
         return None, "no completion record (the run did not finish, or it predates records: --legacy-logs reads it)"
@@ -207,13 +369,32 @@ def read_record(log):
             record = json.load(f)
         if not isinstance(record, dict):
             raise ValueError("not a JSON object")
-    except (OSError, ValueError) as e:
+        if record.get("digest") != record_digest(record):
+            return None, f"completion record {os.path.basename(path)} is damaged (its digest does not match)"
+    except (OSError, ValueError, RecursionError, TypeError) as e:
         return None, f"completion record {os.path.basename(path)} unreadable ({type(e).__name__})"
-    if record.get("digest") != record_digest(record):
-        return None, f"completion record {os.path.basename(path)} is damaged (its digest does not match)"
-    if record.get("status") != "finished":
-        return None, f"completion record says {record.get('status')!r}, not finished"
     return record, None
+
+
+def status_problem(record):
+    """Why a record's run does not count by its status, or None for a finished run."""
+    status = record.get("status")
+    if status == "finished":
+        return None
+    if status == "diverged":
+        d = record.get("diverged") if isinstance(record.get("diverged"), dict) else {}
+        return f"diverged at epoch {d.get('epoch', '?')} ({d.get('what', 'non-finite value')})"
+    if status == "failed":
+        return f"failed ({record.get('error', 'no reason recorded')})"
+    return f"completion record says {status!r}, not finished"
+
+
+def read_record(log):
+    """(record, problem) of a finished run that wrote `log`; record None unless it finished."""
+    record, problem = load_record(log)
+    if problem is None:
+        problem = status_problem(record)
+    return (None, problem) if problem else (record, None)
 
 
 def same_file(facts, path):
@@ -221,15 +402,69 @@ def same_file(facts, path):
         and file_facts(path)["sha256"] == facts.get("sha256")
 
 
+def identity_problem(record, log):
+    """Why a record does not name the run whose file it is, or None."""
+    _, name, _ = run_of_log(log)
+    if record.get("name") != name:
+        return f"its record names run {record.get('name')!r}, not {name} (copied or renamed files)"
+    config = record.get("config")
+    if isinstance(config, dict) and record.get("dataset"):
+        derived = run_name(record["dataset"], config.get("model"), config.get("seed"), config.get("ratio"),
+                           config.get("mode"))
+        if derived != name:
+            return f"its record's configuration is run {derived}'s, not {name}'s"
+    return None
+
+
+def parent_problem(record, log):
+    """Why a record's parent is no longer the checkpoint it started from, or None. The parent's checkpoint on disk
+    is compared where it exists, else the checkpoint its record names (logs copied without checkpoints)."""
+    parent = record.get("parent")
+    if not isinstance(parent, dict):
+        return None
+    folder = os.path.dirname(os.path.dirname(log))
+    then = (parent.get("checkpoint") or {}).get("sha256")
+    path = checkpoint_path(parent.get("name", ""), folder)
+    what = "its Adaptation" if parent.get("role") == "adaptation" else "the checkpoint it tested"
+    if os.path.exists(resume_path(path)):
+        return f"stale: {what} ({os.path.basename(path)}) is being trained again (its resume file exists)"
+    if os.path.exists(path):
+        if file_facts(path)["sha256"] != then:
+            return f"stale: {what} ({os.path.basename(path)}) changed after this run started from it"
+        return None
+    parent_record, _ = load_record(log_path(parent.get("name", ""), "train", folder))
+    if parent_record is not None and (parent_record.get("checkpoint") or {}).get("sha256") != then:
+        return f"stale: {what} ({parent.get('name')}) was trained again after this run started from it"
+    if parent_record is not None and parent.get("role") == "adaptation":
+        ours, theirs = (record.get("data") or {}).get("sha256"), (parent_record.get("data") or {}).get("sha256")
+        if ours and theirs and ours != theirs:
+            return "stale: it ran on other data than its Adaptation (the data digests differ)"
+    return None
+
+
 def verify(log, check_log=True):
-    """(raw metric, record, problem): the run's number when its record says finished and still matches its
-    log (same bytes, same final number) and its checkpoint (same bytes, no resume file left)."""
+    """(raw metric, record, problem): the run's number when its record says finished, names this run, still
+    matches its log (same bytes, same final number) and its checkpoint (same bytes, no resume file left), and
+    its parent is still the checkpoint it started from. A malformed record is a problem, never an exception."""
+    try:
+        return _verify(log, check_log)
+    except (TypeError, AttributeError, ValueError, KeyError, RecursionError) as e:
+        return None, None, f"completion record {os.path.basename(record_path(log))} is malformed ({type(e).__name__})"
+
+
+def _verify(log, check_log):
     kind, _, checkpoint = run_of_log(log)
     if kind == "train" and os.path.exists(resume_path(checkpoint)):
         return None, None, "unfinished (resume file present: training in progress or interrupted)"
-    record, problem = read_record(log)
+    record, problem = load_record(log)
     if problem:
         return None, None, problem
+    problem = status_problem(record) or identity_problem(record, log)
+    if problem:
+        return None, record, problem
+    if record.get("format") != FORMAT:
+        return None, record, "its record predates format 2 (it binds no configuration, data or parent): " \
+                             "upgrade it with python tools/upgrade-records.py"
     if not os.path.exists(checkpoint):
         return None, record, f"its checkpoint {os.path.basename(checkpoint)} is missing"
     if not same_file(record.get("checkpoint"), checkpoint):
@@ -238,6 +473,12 @@ def verify(log, check_log=True):
         trained, _ = read_record(log_path(run_of_log(log)[1], "train", os.path.dirname(os.path.dirname(log))))
         if trained is not None and trained.get("checkpoint", {}).get("sha256") != record["checkpoint"].get("sha256"):
             return None, record, f"it tested {os.path.basename(checkpoint)} after it changed since its training finished"
+        ours, theirs = (record.get("data") or {}).get("sha256"), ((trained or {}).get("data") or {}).get("sha256")
+        if ours and theirs and ours != theirs:
+            return None, record, "a re-test on other data than the training's (the data digests differ)"
+    problem = parent_problem(record, log)
+    if problem:
+        return None, record, problem
     if not check_log:
         return record.get("metric"), record, None
     if not same_file(record.get("log"), log):
@@ -255,9 +496,10 @@ def adaptation_problem(checkpoint):
     """Why the Adaptation checkpoint is not a finished run's, or None."""
     if os.path.exists(resume_path(checkpoint)):
         return f"{resume_path(checkpoint)} exists: its training was interrupted or is still running"
-    if not os.path.exists(checkpoint):
-        return None  # the loader names the missing file
     log = log_path(os.path.basename(checkpoint)[:-3], "train", os.path.dirname(os.path.dirname(checkpoint)))
+    if not os.path.exists(checkpoint):  # the loader names the missing file, unless a record says why it is missing
+        record, _ = load_record(log)
+        return None if record is None else status_problem(record)
     _, _, problem = verify(log, check_log=False)
     return problem
 

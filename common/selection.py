@@ -1,8 +1,8 @@
 """Which neurons the Selection stage keeps (the counts a ratio implies are in common/counts.py)."""
 import csv
-import os
 
 from common.counts import SelectionError, neuron_count  # noqa: F401 (part of this module's interface)
+from common.fileio import write_atomic
 
 
 def rank(scores):
@@ -24,6 +24,11 @@ def select_fc(importance, ratio, truncate=False):
         s1, s2 = (list(importance.get(f"{kind}{l}", [])) for l in (1, 2))
         n1 = len(s1)
         n_keep = neuron_count(n1 + len(s2), fraction, f"{kind.upper()} neurons kept", truncate)
+        if n_keep == 0 and n1 + len(s2) > 0:  # the restored network would lose a kind: it would not be a hybrid
+            raise SelectionError(f"ratio {ratio} keeps no {kind.upper()} neuron of the {n1 + len(s2)} "
+                                 f"({'int' if truncate else 'round'}({n1 + len(s2)} x {fraction:g}) = 0"
+                                 f"{' with --truncate_counts' if truncate else ''}); use a ratio that keeps at least "
+                                 f"one of each kind, or a wider network")
         order = rank(s1 + s2)
         picks = order[:n_keep]
         if n_keep >= 2 and n1 > 0 and len(s2) > 0:
@@ -51,10 +56,9 @@ def log_selection(logger, keep):
 def write_importance_csv(path, traces, scores, keep, columns=None):
     """Per-neuron table: param,neuron,trace,importance,kept, then one column per entry of `columns`
     (name -> population key -> per-neuron scores: the other selection criteria's scores)."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     columns = columns or {}
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", newline="") as f:
+
+    def write(f):
         out = csv.writer(f)
         out.writerow(["param", "neuron", "trace", "importance", "kept"] + list(columns))
         for key in traces:
@@ -62,7 +66,7 @@ def write_importance_csv(path, traces, scores, keep, columns=None):
             extra = [columns[c][key].tolist() for c in columns]
             for i, (t, s) in enumerate(zip(traces[key].tolist(), scores[key].tolist())):
                 out.writerow([key, i, repr(t), repr(s), int(i in kept)] + [repr(e[i]) for e in extra])
-    os.replace(tmp, path)
+    write_atomic(path, write, "w", newline="")
 
 
 def select_conv(importance, ratio, truncate=False):

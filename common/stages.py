@@ -24,6 +24,10 @@ def fc_shapes(model, nhid, ratio, truncate=False):
         rnn = neuron_count(nhid, 1.0 - ratio, f"ffs RNN neurons per layer (--nhid {nhid}, --ratio {ratio})", truncate)
     except SelectionError as e:
         raise KitError(str(e))
+    if not rnn or not snn:  # a hybrid needs both kinds: one without SNN (or RNN) neurons is another baseline
+        raise KitError(f"--model ffs --nhid {nhid} --ratio {ratio}{' --truncate_counts' if truncate else ''} gives "
+                       f"{snn} SNN and {rnn} RNN neurons per layer; a hybrid trained from scratch needs at least one "
+                       "of each: use a larger --nhid")
     return [rnn, rnn], [snn, snn]
 
 
@@ -80,6 +84,10 @@ def hessian_selection(model, loss_fn, inputs, ratio, n_probes, adaptation_checkp
     table = score_table(model, loss_fn, mean, seed, draw, heldout_loss if selection == "oracle" else None,
                         None if execution.is_definition() else heldout_losses)  # the definition: one at a time
     scores = ranking(selection, table)
+    bad = {k: int((~torch.isfinite(v)).sum()) for k, v in scores.items() if not torch.isfinite(v).all()}
+    if bad:
+        raise KitError(f"Selection refuses non-finite {selection} scores ({', '.join(f'{n} in {k}' for k, n in bad.items())}) "
+                       f"computed from {adaptation_checkpoint}: the Adaptation diverged or its weights overflow")
     how = {"random": f"draw {draw} of a generator seeded with {seed}", "oracle": f"on {heldout}"}.get(selection)
     logger.info(f"selection: {selection} ({CRITERIA[selection]}" + (f"; {how})" if how else ")"))
     try:

@@ -10,21 +10,44 @@ import time
 import numpy as np
 import torch
 
-from common.errors import KitError  # noqa: F401 (re-exported)
+from common.errors import KitError, RunInUse  # noqa: F401 (KitError re-exported)
+from common import runs
+from common.fileio import write_atomic
 from common.runs import (fault_point, log_path, log_test_block, new_run, record_path,  # noqa: F401 (re-exported)
                          resume_path)
 
 
-def run_main(main):
-    """Call main(); a KitError ends the program with its message and exit code 2.
-    When a launcher asks for it (HSTNN_PROFILE_FILE), the run's peak GPU memory is written at exit."""
-    from common.launch.profiling import write_profile_at_exit
-    write_profile_at_exit()
+def run_main(main, interrupted=None):
+    """Call main(); a KitError ends the program with its message and exit code 2 (75: the run is in use).
+    A run that diverges ends with its record saying so (exit code 3); one that fails after it began, with a
+    record saying failed. With `interrupted` (what a stop leaves behind), Ctrl-C ends it with that one line
+    and exit code 130, without a traceback. The run's lock is released however it ends."""
     try:
         main()
+    except runs.Diverged as e:
+        logging.getLogger("hstnn").info(f"diverged at epoch {e.epoch}: {e.what}")
+        if runs.current_name():
+            runs.write_record("diverged", diverged={"epoch": e.epoch, "what": e.what})
+        print(f"diverged: run {runs.current_name()} stopped at epoch {e.epoch} ({e.what}); its record says "
+              "diverged and its table cell reads div", file=sys.stderr)
+        sys.exit(3)
     except KitError as e:
-        print("error: " + " ".join(str(e).splitlines()), file=sys.stderr)  # always one line
-        sys.exit(2)
+        message = " ".join(str(e).splitlines())  # always one line
+        if runs.current_name() and not isinstance(e, RunInUse):
+            runs.write_failed(message)
+        print("error: " + message, file=sys.stderr)
+        sys.exit(getattr(e, "exit_code", 2))
+    except KeyboardInterrupt:
+        if interrupted is None:
+            raise
+        print(f"interrupted: {interrupted}", file=sys.stderr)
+        sys.exit(130)
+    except BaseException as e:
+        if runs.current_name() and not isinstance(e, (SystemExit, KeyboardInterrupt)):
+            runs.write_failed(f"{type(e).__name__}: {' '.join(str(e).splitlines())}")
+        raise
+    finally:
+        runs.end()
 
 
 # -- device and seeds -------------------------------------------------------------------------------
@@ -60,19 +83,29 @@ def get_logger(name, log_dir="log"):
     for h in list(logger.handlers):
         logger.removeHandler(h)
         h.close()
-    for handler in (logging.StreamHandler(sys.stdout), logging.FileHandler(os.path.join(log_dir, f"{name}.log"), mode="a", delay=True)):
+    for handler in (logging.StreamHandler(sys.stdout), NoLinkFileHandler(os.path.join(log_dir, f"{name}.log"))):
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     return logger
 
 
+class NoLinkFileHandler(logging.FileHandler):
+    """Appends to a log file, never through a symbolic link planted in its place."""
+
+    def __init__(self, path):
+        if os.path.islink(path):
+            raise KitError(f"{path} is a symbolic link; a log is never written through one (remove the link)")
+        super().__init__(path, mode="a", delay=True)
+
+    def _open(self):
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 # -- checkpoints ------------------------------------------------------------------------------------
 def save_atomic(obj, path):
-    """torch.save to a temporary file, then rename: a checkpoint is never half written."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """torch.save to a temporary file, then rename: a checkpoint is never half written (a full disk: KitError)."""
+    write_atomic(path, lambda f: torch.save(obj, f))
 
 
 def load_checkpoint(path, needed_for, how_to_make=None):
@@ -103,17 +136,26 @@ def guard_overwrite(path, overwrite):
             "a checkpoint from an earlier run (finished or not: it has no resumable state and no record of a finished run)"
         raise KitError(f"{path} already holds {held}. Pass --overwrite to train again "
                        f"(the old file is then kept as {path[:-3]}.replaced-<time>.t7), or use a test mode.")
-    stamp = time.strftime('%Y%m%d-%H%M%S')
-    os.replace(path, f"{path[:-3]}.replaced-{stamp}.t7")
+    stamp = set_aside(path)
     if os.path.exists(record):  # its completion record goes aside with it
         os.replace(record, f"{record[:-5]}.replaced-{stamp}.json")
+
+
+def set_aside(path):
+    """Rename <stem>.<ext> to <stem>.replaced-<time>.<ext> (never deleted); returns the time stamp."""
+    stamp = time.strftime('%Y%m%d-%H%M%S')
+    stem, ext = os.path.splitext(path)
+    if stem.endswith(".resume"):
+        stem, ext = stem[:-len(".resume")], ".resume" + ext
+    os.replace(path, f"{stem}.replaced-{stamp}{ext}")
+    return stamp
 
 
 def save_resume_point(model, checkpoint_path, meta, optimizer=None, epoch=0, best=None, record=()):
     """Everything needed to continue a run after `epoch` (0: before the first epoch), with a digest of its
     contents (load_resume checks it: torch's zip format does not notice a flipped bit in a tensor)."""
     state = dict(meta, net=model.state_dict(), optimizer=None if optimizer is None else optimizer.state_dict(),
-                 epoch=epoch, best=best, record=list(record), rng=rng_state())
+                 epoch=epoch, best=best, record=list(record), rng=rng_state(), binding=runs.binding())
     save_atomic(dict(state, digest=content_digest(state)), resume_path(checkpoint_path))
     if epoch == 0:
         fault_point("resume-start")
@@ -203,8 +245,13 @@ class Checkpoint:
         set_rng_state(resume["rng"])
         return resume["epoch"] + 1
 
-    def end_epoch(self, epoch, score):
-        """Keep the model if `score` is the best so far, then save the resume point after `epoch`."""
+    def end_epoch(self, epoch, score, loss=None):
+        """Keep the model if `score` is the best so far, then save the resume point after `epoch`. A non-finite
+        score, loss or weight stops the run as diverged (common.runs.Diverged) before anything is saved."""
+        runs.check_finite(epoch, score=score, loss=loss)
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise runs.Diverged(epoch, "non-finite weights")
+        runs.note_epoch(epoch)
         self.record.append(score)
         if self.best is None or (score < self.best if self.keep == "lowest" else score > self.best):
             self.best = score

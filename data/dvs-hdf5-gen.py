@@ -21,7 +21,9 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # the kit
 try:
     import h5py
-    from common.data.events import DVS_SENSOR, DataError, find_gesture_recordings, load_gesture_recording
+    from common.data.events import (DVS_GESTURE_URL, DVS_SENSOR, DataError, find_gesture_recordings,
+                                    load_gesture_recording)
+    from common.fileio import disk_full
 except ImportError as e:
     sys.exit(f"error: {e}. Install the requirements first: pip install -r requirements.txt")
 
@@ -41,11 +43,14 @@ def write_split(f, split, paths):
     classes = []
     for k, path in enumerate(paths):
         t, xyp, labels = load_gesture_recording(path)
-        if len(t) and xyp[:, :2].max() >= DVS_SENSOR:
+        if not len(t):
+            raise DataError(f"{path}: no events inside its labelled gestures (an empty or cut recording); "
+                            f"re-extract it from DvsGesture.tar.gz ({DVS_GESTURE_URL}).")
+        if xyp[:, :2].max() >= DVS_SENSOR:
             raise DataError(f"{path}: event coordinates up to {xyp[:, :2].max()}, outside the 128x128 sensor.")
         sub = grp.create_group(str(k))
         sub.attrs["source"] = os.path.basename(path)
-        fits = not len(t) or t.max() <= np.iinfo(np.uint32).max
+        fits = t.max() <= np.iinfo(np.uint32).max
         sub.create_dataset("time", data=t.astype(np.uint32 if fits else np.uint64))
         sub.create_dataset("data", data=xyp.astype(np.uint8).reshape(-1, 3))
         sub.create_dataset("labels", data=labels)
@@ -95,4 +100,10 @@ if __name__ == "__main__":
         main()
     except DataError as e:  # a user's input problem: one line and exit code 2, as the experiment scripts
         print("error: " + " ".join(str(e).splitlines()), file=sys.stderr)
+        sys.exit(2)
+    except OSError as e:
+        if not disk_full(e):
+            raise
+        print("error: the disk is full while writing the HDF5 file; nothing was written (the temporary file is "
+              "removed): free some space and run this again", file=sys.stderr)
         sys.exit(2)

@@ -3,6 +3,8 @@
 Output, in <out>/<dt>ms/ (default data/N-MNIST/processed/3ms/):
   nhtrain_image.npy (N, 2, 34, 34, T)   nhtrain_label.npy (N, 10) float32 one-hot   (train, 60000)
   nrtest_image.npy  (N, 2, 34, 34, T)   nrtest_label.npy  (N, 10) float32 one-hot   (test, 10000)
+  source.json       the SHA-256 of every input file read and of the four outputs: the experiment refuses
+                    frame files that are not the ones written here and notes the inputs in its data digest
 Image axes are (polarity OFF/ON, x, y, time).
 
 Sources (--source auto picks the .mat files when both are there, else the raw release):
@@ -17,6 +19,8 @@ The folder is built under a temporary name and renamed when complete.
     python data/nmnist-dataset-gen.py [dt] [--root data] [--out data/N-MNIST/processed] [--force]
 """
 import argparse
+import hashlib
+import json
 import os
 import shutil
 import sys
@@ -25,7 +29,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # the kit
 try:
-    from common.data.events import NMNIST_URL, DataError, binary_frames, read_nmnist_bin
+    from common.data.events import NMNIST_URL, SOURCE_FILE, DataError, binary_frames, read_nmnist_bin
+    from common.datadigest import file_sha256
+    from common.fileio import disk_full
 except ImportError as e:
     sys.exit(f"error: {e}. Install the requirements first: pip install -r requirements.txt")
 
@@ -46,14 +52,30 @@ def list_samples(folder):
         if not os.path.isdir(sub):
             raise DataError(f"missing digit folder {sub}: the N-MNIST zip files were not fully extracted.")
         samples += [(os.path.join(sub, n), digit) for n in sorted(os.listdir(sub)) if n.endswith(".bin")]
+    if not samples:
+        raise DataError(f"{folder} holds no .bin recordings in its digit folders: the N-MNIST zip files were not "
+                        f"extracted there ({NMNIST_URL}).")
     return samples
 
 
-def convert_raw(folder, prefix, dest, dt_ms, steps):
+def check_space(dest, nbytes):
+    """Refuse before writing when the disk cannot hold nbytes more (a memory-mapped write to a full disk
+    ends in a bus error, not a message)."""
+    free = shutil.disk_usage(dest).free
+    if free < nbytes:
+        raise DataError(f"{dest}: {nbytes / 1e9:.2f} GB of frames to write but {free / 1e9:.2f} GB free on that "
+                        "disk; free some space (or pass --out on another disk) and run this again.")
+
+
+def convert_raw(folder, prefix, dest, dt_ms, steps, sources):
     samples = list_samples(folder)
+    check_space(dest, len(samples) * 2 * 34 * 34 * steps)
     images = np.lib.format.open_memmap(os.path.join(dest, f"{prefix}_image.npy"), mode="w+",
                                        dtype=np.uint8, shape=(len(samples), 2, 34, 34, steps))
-    for i, (path, _) in enumerate(samples):
+    for i, (path, digit) in enumerate(samples):
+        if os.path.getsize(path) == 0:
+            raise DataError(f"{path}: empty recording (0 bytes); re-extract it from the N-MNIST release ({NMNIST_URL}).")
+        sources.update(f"{prefix} {digit} {os.path.basename(path)} {file_sha256(path)}\n".encode())
         t, xyp = read_nmnist_bin(path)
         try:
             images[i] = binary_frames(t, xyp, steps, dt_ms * 1000)
@@ -89,7 +111,8 @@ def load_mat(path):
     return image, label
 
 
-def convert_mat(path, prefix, dest):
+def convert_mat(path, prefix, dest, sources):
+    sources.update(f"{prefix} {os.path.basename(path)} {file_sha256(path)}\n".encode())
     image, label = load_mat(path)
     np.save(os.path.join(dest, f"{prefix}_image.npy"), np.ascontiguousarray(image.transpose(0, 3, 1, 2, 4)))
     np.save(os.path.join(dest, f"{prefix}_label.npy"), label.astype(np.float32))
@@ -128,13 +151,18 @@ def main():
     tmp = os.path.join(parent, f".{os.path.basename(final)}.tmp-{os.getpid()}")
     old = tmp.replace(".tmp-", ".old-")
     os.makedirs(tmp)
+    sources = hashlib.sha256()  # every input file's name and SHA-256, in the order read
     try:
         if source == "mat":
-            convert_mat(mats[0], "nhtrain", tmp)
-            convert_mat(mats[1], "nrtest", tmp)
+            convert_mat(mats[0], "nhtrain", tmp, sources)
+            convert_mat(mats[1], "nrtest", tmp, sources)
         else:
-            convert_raw(os.path.join(base, "Train"), "nhtrain", tmp, args.dt, args.steps)
-            convert_raw(os.path.join(base, "Test"), "nrtest", tmp, args.dt, args.steps)
+            convert_raw(os.path.join(base, "Train"), "nhtrain", tmp, args.dt, args.steps, sources)
+            convert_raw(os.path.join(base, "Test"), "nrtest", tmp, args.dt, args.steps, sources)
+        with open(os.path.join(tmp, SOURCE_FILE), "w") as f:  # binds the frames to what they were made from
+            json.dump({"made_by": "data/nmnist-dataset-gen.py", "source": source, "dt_ms": args.dt,
+                       "steps": args.steps if source == "raw" else None, "recordings_sha256": sources.hexdigest(),
+                       "files": {n: file_sha256(os.path.join(tmp, n)) for n in OUTPUTS}}, f, indent=1)
         if os.path.exists(final):
             os.rename(final, old)
         os.rename(tmp, final)
@@ -150,4 +178,10 @@ if __name__ == "__main__":
         main()
     except DataError as e:  # a user's input problem: one line and exit code 2, as the experiment scripts
         print("error: " + " ".join(str(e).splitlines()), file=sys.stderr)
+        sys.exit(2)
+    except OSError as e:
+        if not disk_full(e):
+            raise
+        print(f"error: {e.filename or 'the frames'}: the disk is full; nothing was written, free some space and "
+              "run this again", file=sys.stderr)
         sys.exit(2)

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")  # real data beside the checkout, when present
+# Real data for the few tests that need it (they skip without it; docs/testing.md): the folder HSTNN_TEST_DATA
+# names, else shared/data beside the checkout.
+SHARED_DATA = os.path.abspath(os.environ.get("HSTNN_TEST_DATA") or os.path.join(ROOT, "..", "shared", "data"))
 sys.path.insert(0, ROOT)
 torch.set_num_threads(1)
 
@@ -42,6 +44,14 @@ def aggregate(*argv):
         return e.code
     finally:
         sys.argv = old
+
+def real_data_missing(what, files):
+    """The skip reason of a test that needs real data: what it needs, where it looked, and how to point it
+    at another copy."""
+    where = os.path.join(SHARED_DATA, files)
+    return (f"needs {what} at {where}; set HSTNN_TEST_DATA to a folder holding {files} "
+            f"(see docs/testing.md)")
+
 
 def write_corpus(folder, n_words=40, lines=(240, 40, 40), seed=0):
     """A tiny PTB-like corpus: ptb.train.txt, ptb.valid.txt, ptb.test.txt."""

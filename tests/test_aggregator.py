@@ -188,6 +188,9 @@ def test_plots_summary_and_profile_table(tmp_path, capsys):
         assert len(data) > 5000 and data[:4] == (b"\x89PNG" if ext == "png" else b"%PDF")
     summary = (out / "ptb-RNN-summary.md").read_text()
     assert "| 0.1 |" in summary and " ± " in summary and "published" in summary and "All runs complete." in summary
+    assert "- read without completion records (--legacy-logs)" in summary  # said in the summary and the notes,
+    assert "read without completion records" in (out / "ptb-RNN-notes.csv").read_text()
+    assert "footnotesize" not in (out / "ptb-RNN.tex").read_text()  # while the LaTeX stays the authors'
     table = (out / "profile.md").read_text()
     assert f"| {exp.name} | 0.9 ~ 1.0 | 612 MB ~ 650 MB | 1.9 GB ~ 2.0 GB | 38 s | 2 |" in table
     assert table in capsys.readouterr().out

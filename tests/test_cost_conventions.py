@@ -1,6 +1,7 @@
 """The cost conventions against hand counts and closed forms on tiny networks (fc and conv; RNN, LSTM and LIF;
 static and event input), the memory-access term, and the aggregator's refusal to mix conventions."""
 import json
+import math
 import types
 
 import pytest
@@ -284,3 +285,137 @@ def test_counting_observes_the_models_own_fast_forward(cell, monkeypatch):
         fast = net(*inputs)
     first = lambda o: o[0] if isinstance(o, tuple) else o
     assert torch.equal(first(out), first(fast)) and counter.samples > 0 and sum(counter.macs.values()) > 0
+
+
+# -- the worked example of docs/cost-conventions.md, by hand ---------------------------------------------------
+def worked_example(rnn, convention="standard"):
+    """3 pixels x 3 steps into two layers of 2 neurons, readout of [layer-2 firing rate, last RNN state] into 2
+    classes, one sample. The SNN: every snn_fc1 weight 0.5, every snn_fc2 weight 0.4."""
+    x = torch.tensor([[[1.0, 0.0, 0.5]], [[0.2, 0.2, 0.2]], [[0.0, 0.0, 0.0]]], dtype=torch.float64)
+    if rnn:
+        net = RateNet(3, [2, 2], [0, 0], nout=2).double()
+    else:
+        net = RateNet(3, [0, 0], [2, 2], nout=2).double()
+        set_all([net.snn_fc1], 0.5)
+        set_all([net.snn_fc2], 0.4)
+    c, _ = count(net, x, net.init_hidden(1), convention=convention)
+    return c, net
+
+
+def test_worked_example_by_hand():
+    """docs/cost-conventions.md, "Worked example": every number of its table recomputed by hand."""
+    snn, snn_net = worked_example(rnn=False)
+    # layer 1: step 1 current 0.5 * (1 + 0 + 0.5) = 0.75 > 0.6: both neurons spike; step 2: 0.3; step 3: 0.18
+    # layer 2: step 1 current 0.4 * 2 = 0.8: both spike; then nothing
+    assert snn.spikes == {"snn1": 2, "snn2": 2}
+    T, ninp, w, nout = 3, 3, 2, 2
+    input_macs = T * ninp * w                 # 18: pixels dense, zeros included
+    spiking_acs = 2 * w                       # 4: two layer-1 spikes, 2 synapses each
+    readout_acs = 2 * nout                    # 4: two layer-2 spikes, 2 readout units each
+    neuron_macs = T * (w + w)                 # 12: one per LIF neuron per step
+    rep = cost.report(snn, snn_net, rate_readout=True)
+    assert (rep["macs"], rep["acs"]) == (input_macs + neuron_macs, spiking_acs + readout_acs) == (30, 8)
+    assert rep["energy_pj"] == pytest.approx(30 * 4.6 + 8 * 0.9) == 145.2
+    assert rep["energy_parts_pj"] == pytest.approx({"input": 82.8, "recurrent": 0, "hidden": 0, "spiking": 3.6,
+                                                    "readout": 3.6, "neurons": 55.2})
+    # dense activations: the 2 x 2 layer-2 synapses every step and the 2 x 2 readout synapses once, as MACs
+    dense = input_macs + T * w * w + w * nout + neuron_macs
+    assert dense == 46 and rep["energy_dense_activations_pj"] == pytest.approx(46 * 4.6) == 211.6
+    assert rep["spiking_gain"] == pytest.approx(211.6 / 145.2)
+    int8 = cost.report(snn, snn_net, *cost.ARITHMETIC["int8"], rate_readout=True)
+    assert int8["energy_pj"] == pytest.approx(30 * 0.23 + 8 * 0.03) == 7.14 and int8["convention"] == "standard, int8"
+    assert cost.report(snn, snn_net, *cost.ARITHMETIC["int32"], rate_readout=True)["energy_pj"] == pytest.approx(96.8)
+    # memory: weight reads = synaptic MACs + ACs = 26; state: 4 membranes read and written at each of 3 steps = 24
+    sram = cost.report(snn, snn_net, rate_readout=True, memory="sram")
+    assert (sram["weight_reads"], sram["state_accesses"]) == (18 + 8, 2 * T * 4) == (26, 24)
+    assert sram["energy_memory_pj"] == pytest.approx(50 * 5.0) and sram["energy_with_memory_pj"] == pytest.approx(395.2)
+    event = cost.report(snn, snn_net, rate_readout=True, memory="sram", memory_model="event")
+    assert event["state_accesses"] == 24 + 2 * 8 and event["energy_memory_pj"] == pytest.approx(66 * 5.0) == 330
+    assert event["memory"] == "sram+event" and event["memory_pj"] == 5.0
+    # 16 parameters (6 + 4 + readout 4 + 2 biases): 64 bytes, below 8 KB: the fitted SRAM costs 5 pJ as well
+    fit = cost.report(snn, snn_net, rate_readout=True, memory="sram-fit")
+    assert (fit["params"], fit["memory_pj"], fit["memory_access_pj"]) == (16, None, 5.0)
+
+    rnn, rnn_net = worked_example(rnn=True)
+    rep_rnn = cost.report(rnn, rnn_net, rate_readout=True)
+    # layer 1: 3 x 2 input + 2 x 2 recurrent, layer 2: 2 x 2 + 2 x 2, per step; readout 2 x 2 once
+    assert rep_rnn["macs"] == T * (ninp * w + w * w + w * w + w * w) + w * nout == 58 and rep_rnn["acs"] == 0
+    assert rep_rnn["energy_pj"] == pytest.approx(58 * 4.6) == 266.8
+    assert rep_rnn["energy_parts_pj"] == pytest.approx({"input": 18 * 4.6, "recurrent": 24 * 4.6, "hidden": 12 * 4.6,
+                                                        "spiking": 0, "readout": 4 * 4.6, "neurons": 0})
+    ratio = rep_rnn["energy_pj"] / rep["energy_pj"]  # 1.84 = architecture 266.8 / 211.6 x spiking 211.6 / 145.2
+    assert ratio == pytest.approx((266.8 / 211.6) * (211.6 / 145.2)) and round(ratio, 2) == 1.84
+    assert cost.report(rnn, rnn_net, rate_readout=True, memory="sram")["energy_memory_pj"] == pytest.approx((58 + 24) * 5.0)
+    # kit-v1: the pixel 1.0 costs 2 ACs, the 0.5 and the three 0.2 MACs (8), zeros nothing; the layer-1 spikes
+    # 4 ACs; the two rates 1/3 into the readout 4 MACs; neurons 12
+    kit = cost.report(worked_example(rnn=False, convention="kit-v1")[0], snn_net, rate_readout=True)
+    assert (kit["macs"], kit["acs"]) == (8 + 4 + 12, 2 + 4) and kit["energy_pj"] == pytest.approx(24 * 4.6 + 6 * 0.9)
+
+
+def test_sram_fit_and_names():
+    assert [cost.sram_fit_pj(b) for b in (100, 8 * 1024, 32 * 1024, 1 << 20)] == [5.0, 5.0, 10.0, 50.0]
+    # 59 KB (the demo's S-MNIST RNN): between 10 and 50 pJ, on the log-log line through 32 KB and 1 MB
+    assert cost.sram_fit_pj(58920) == pytest.approx(10 * (58920 / 32768) ** (math.log(5) / math.log(32)), abs=1e-3)
+    assert cost.sram_fit_pj(2 << 20) == pytest.approx(50 * 2 ** (math.log(5) / math.log(32)), abs=1e-3)
+    assert cost.convention_name("standard") == "standard" and cost.convention_name("standard", 3.2, 0.1) == "standard, int32"
+    assert cost.convention_name("kit-v1", 1.0, 0.5) == "kit-v1, MAC 1 pJ, AC 0.5 pJ"
+    assert cost.MAC_PJ == 4.6 and cost.AC_PJ == 0.9  # the default numbers stay reproducible
+
+
+def test_scaling_closed_form_is_the_counters(tmp_path):
+    """bench/cost-scaling.py's closed form equals the counter on the real S-MNIST model at a small width."""
+    import importlib.util
+    import os
+    from common.cli import load_script
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location("cost_scaling", os.path.join(root, "bench", "cost-scaling.py"))
+    scaling = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scaling)
+    script = load_script(os.path.join(root, "experiments", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py"), "smnist_cost")
+    w, B = 5, 3
+    images = torch.rand(B, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    for rnn_shape, snn_shape in (([w, w], [0, 0]), ([0, 0], [w, w])):
+        torch.manual_seed(2)
+        model = script.SMNISTModel(rnn_shape, snn_shape).eval()
+        counter = cost.Counter()
+        with torch.no_grad(), cost.counting(model, counter):
+            model(images)
+        rep = cost.report(counter, model, rate_readout=True, memory="sram-fit")
+        rates = None if snn_shape[0] == 0 else tuple(counter.spikes[k] / counter.neuron_steps[k] for k in ("snn1", "snn2"))
+        if rates:
+            assert 0 < rates[0] < 1
+        closed = scaling.smnist_counts(w, rates)
+        for key in ("macs", "acs", "energy_pj", "energy_dense_activations_pj", "params", "memory_access_pj",
+                    "energy_memory_pj"):
+            assert rep[key] == pytest.approx(closed[key]), key
+
+
+def test_evaluate_records_the_full_setting(tmp_path):
+    """evaluate.py's arithmetic and memory options: the energies they pick, and a result counted under one
+    setting is not up to date under another."""
+    import evaluate
+    snn, net = worked_example(rnn=False)
+    parse = lambda *a: evaluate.make_parser().parse_args(["cost", "--experiment", "x", *a])
+    args = parse("--arithmetic", "int8", "--memory", "sram-fit", "--memory_model", "event")
+    assert evaluate.energies(args) == (0.23, 0.03) and evaluate.energies(parse("--mac_pj", "2")) == (2.0, 0.9)
+    path = tmp_path / "cost.json"
+    path.write_text(json.dumps(cost.report(snn, net, *evaluate.energies(args), True, memory="sram-fit",
+                                           memory_model="event")))
+    assert evaluate.same_cost_setting(str(path), args)
+    for other in (parse("--memory", "sram-fit"), parse("--arithmetic", "int8", "--memory", "sram-fit"),
+                  parse("--arithmetic", "int32", "--memory", "sram-fit", "--memory_model", "event"),
+                  parse("--arithmetic", "int8", "--memory", "sram", "--memory_model", "event")):
+        assert not evaluate.same_cost_setting(str(path), other)
+    path.write_text(json.dumps(cost.report(snn, net, memory="sram")))
+    assert evaluate.same_cost_setting(str(path), parse("--memory", "sram"))
+    assert not evaluate.same_cost_setting(str(path), parse("--memory", "sram", "--memory_pj", "10"))
+
+
+@pytest.mark.parametrize("flags,named", [(["--memory", "sram-fit", "--memory_pj", 3], "--memory_pj"),
+                                         (["--memory_model", "event"], "--memory_model")])
+def test_evaluate_refuses_memory_flags_that_do_not_go_together(tmp_path, capsys, flags, named):
+    import os
+    from test_bad_input import ROOT, one_line_error
+    err = one_line_error(capsys, os.path.join(ROOT, "evaluate.py"), str(tmp_path),
+                         ["cost", "--experiment", os.path.join(ROOT, "experiments", "rnn-ptb-650-0.5-0.6"), *flags])
+    assert named in err

@@ -42,3 +42,22 @@ def test_tiny_demo_runs_the_whole_method_and_writes_numbers(tmp_path):
     summary = open(os.path.join(results, "mnist-RNN-summary.md")).read()
     assert "| 0.50 |" in summary and "NA" not in summary.split("All runs")[0]
     assert os.path.exists(os.path.join(out, "profile.csv"))
+
+
+def test_the_checkpoints_size_is_the_demos_networks_on_a_few_batches():
+    """demo.py --checkpoints: the demo's network size and digits, every run cut to its first batches through the
+    script's own --max_batches (a flag the script takes, so the launcher accepts it), one ratio and one seed."""
+    import runpy
+    from common.cli import load_script
+    from common.launch.launcher import expand_jobs, unknown_keys
+    demo = runpy.run_path(DEMO, run_name="demo")
+    quick, sample = demo["SIZES"]["checkpoints"], demo["SIZES"]["sample"]
+    assert {k: quick[k] for k in ("n_train", "n_test", "nhid")} == {k: sample[k] for k in ("n_train", "n_test", "nhid")}
+    stage1, stage2 = demo["run_dicts"](quick, "data", "test")
+    flags = set(load_script(demo["SCRIPT"], "demo_smnist").parser._option_string_actions)
+    assert unknown_keys(stage1, flags) == unknown_keys(stage2, flags) == []
+    jobs = expand_jobs(".", stage1, demo["SCRIPT"], "mnist") + expand_jobs(".", stage2, demo["SCRIPT"], "mnist")
+    assert len(jobs) == 5
+    for job in jobs:
+        argv = job.argv
+        assert argv[argv.index("--max_batches") + 1] == "10" and argv[argv.index("--nhid") + 1] == "64"

@@ -1,4 +1,5 @@
 """Event-camera pipelines: raw readers, binning, the two data scripts, and the training datasets."""
+import hashlib
 import os
 import shutil
 import subprocess
@@ -317,8 +318,9 @@ def test_dvs_gesture_test_set_order_and_cache(gesture_hdf5):
     corrected = DVSGesture(gesture_hdf5[1], T=T, dt=DT, ds=DS, binning="corrected")
     assert corrected.frames.dtype == np.int16 and not torch.equal(corrected.test_set()[0], x)
     cached = DVSGesture(gesture_hdf5[1], T=T, dt=DT, ds=DS, cache=True)
-    npy = gesture_hdf5[1][:-5] + f".original-T{T}-dt{DT}-ds{DS}.npy"
-    assert os.path.isfile(npy) and torch.equal(cached.test_set()[0], x)
+    sha = hashlib.sha256(open(gesture_hdf5[1], "rb").read()).hexdigest()
+    npy = gesture_hdf5[1][:-5] + f".original-T{T}-dt{DT}-ds{DS}.{sha[:16]}.npy"  # keyed on the file's content
+    assert cached.sha256 == sha and os.path.isfile(npy) and torch.equal(cached.test_set()[0], x)
     again = DVSGesture(gesture_hdf5[1], T=T, dt=DT, ds=DS, cache=True)
     assert isinstance(again.frames, np.memmap) and torch.equal(again.test_set()[0], x)
 

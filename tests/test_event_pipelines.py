@@ -1,5 +1,6 @@
 """Every stage of the DVS Gesture and N-MNIST experiments, end to end at reduced width, on tiny synthetic
 recordings written in the raw formats and converted by the data-preparation scripts."""
+import json
 import os
 import subprocess
 import sys
@@ -214,3 +215,16 @@ def test_dvs_adaptation_and_selection_on_cuda(dvs_root, tmp_path):
     run_ok(DVS_SCRIPT, cwd, "--model", "hybrid", "--mode", "train2", "--ratio", 0.5, *flags)
     ckpt = torch.load(os.path.join(cwd, "checkpoint", "dvsGesture_hybrid_1111_0.5.t7"), weights_only=True, map_location="cpu")
     assert sum(l["rcnn_channels"] + l["scnn_channels"] for l in ckpt["layer_config"]) == 12
+
+
+def test_nmnist_a_diverging_run_reads_div_never_a_number(nmnist_root, tmp_path, capsys):
+    """At a huge learning rate the N-MNIST loss is nan while its accuracy is a number (chance)."""
+    cwd = str(tmp_path)
+    flags = SMALL + ["--data", os.path.join(nmnist_root, "N-MNIST", "processed"), "--nwin", 4, "--batch_size", 50,
+                     "--stage1_epochs", 2]
+    capsys.readouterr()
+    assert run_script(NMNIST_SCRIPT, ["--model", "rnn", "--stage1_lr", 1e6] + flags, cwd) == 3
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("diverged: run nmnist_rnn_1111 stopped at epoch")
+    record = json.load(open(os.path.join(cwd, "log", "train_nmnist_rnn_1111.json")))
+    assert record["status"] == "diverged" and record["value"] is None

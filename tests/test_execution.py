@@ -168,7 +168,7 @@ def test_settings_per_device_and_flags(capsys, tmp_path, corpus):
 
 
 # -- the default path against the definition, over shapes --------------------------------------------------
-# The claim the README makes for float32 on the CPU: spikes identical; network outputs, RNN/LSTM states and
+# The claim docs/fidelity.md makes for float32 on the CPU: spikes identical; network outputs, RNN/LSTM states and
 # gradients differ from the definition's by float rounding only, at most these fractions of each tensor's
 # largest magnitude.
 OUTPUT_RTOL, GRAD_RTOL = 1e-6, 1e-5

@@ -14,7 +14,7 @@ def test_cpu_requirements_are_the_full_set_without_cuda():
     assert cpu[0] == "--extra-index-url https://download.pytorch.org/whl/cpu"
     assert "torch>=2.1" in full and any(r.startswith("torch==2.") for r in cpu)
     assert [r for r in cpu[1:] if not r.startswith("torch")] == [r for r in full if not r.startswith("torch")]
-    assert not any(r.startswith("torchvision") for r in cpu)  # its only users, two tests, skip without it
+    assert not any(r.startswith("torchvision") for r in cpu)  # its only users, three tests, skip without it
 
 
 def test_ci_installs_the_cpu_set_and_runs_the_readme_test_command():

@@ -18,8 +18,10 @@ from common.launch.local import Slots  # noqa: E402
 FAKE_JOB = r'''
 import argparse, json, os, sys, time
 p = argparse.ArgumentParser()
-for flag in ("--ratio", "--seed", "--model", "--mode", "--gpu"):
+for flag in ("--ratio", "--seed", "--mode", "--gpu"):
     p.add_argument(flag)
+p.add_argument("--model", choices=("rnn", "snn", "ffs", "hybrid"))
+p.add_argument("--busy_for", default="")
 p.add_argument("--stage1_epochs", type=int, default=0)
 p.add_argument("--sleep", type=float, default=0)
 p.add_argument("--exit_code", type=int, default=0)
@@ -36,7 +38,10 @@ def event(**kw):
     with open("events.txt", "a") as f:
         f.write(json.dumps(dict(kw, name=name, mode=a.mode, t=time.time())) + "\n")
 event(what="start", gpu=os.environ.get("CUDA_VISIBLE_DEVICES"), gpu_flag=a.gpu, epochs=a.stage1_epochs,
-      overwrite=a.overwrite, pid=os.getpid())
+      overwrite=a.overwrite, pid=os.getpid(), threads=os.environ.get("OMP_NUM_THREADS"), argv=sys.argv)
+if a.seed in a.busy_for.split(","):
+    print(f"error: run {name} is in use by process 4242", file=sys.stderr)
+    sys.exit(75)
 resume = f"checkpoint/{name}.resume.t7"
 resumed = os.path.exists(resume)
 log = open(f"log/{kind}_{name}.log", "a")
@@ -59,10 +64,14 @@ log.close()
 from common import runs  # the completion record, as the scripts write it (the launcher puts the kit on PYTHONPATH)
 runs._final["line"] = line
 runs.finish_run(a, name)
-if os.environ.get("HSTNN_PROFILE_FILE"):
-    json.dump({"device": "FakeGPU", "peak_gpu_mem_bytes": 123 * 2 ** 20}, open(os.environ["HSTNN_PROFILE_FILE"], "w"))
 event(what="end")
 '''
+
+
+@pytest.fixture(autouse=True)
+def three_gpus(monkeypatch):
+    """GPUs 0, 1 and 2 are visible to the launcher (it hands them out; the fake jobs never use them)."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
 
 
 @pytest.fixture
@@ -286,7 +295,9 @@ def test_outputs_are_separate_and_profiles_recorded(exp):
     rows = list(csv.DictReader(open(exp.parent / "results" / "profile.csv")))
     assert len(rows) == 3 and {r["experiment"] for r in rows} == {exp.name}
     assert all(float(r["wall_s"]) > 0.1 and float(r["peak_rss_mb"]) > 1 for r in rows)
-    assert {(r["peak_gpu_mb"], r["device"], r["gpu"], r["status"]) for r in rows} == {("123.0", "FakeGPU", "0", "ok")}
+    import platform  # the profile written at exit by common.launch.profiled: no CUDA used, the CPU named
+    cpu = platform.processor() or platform.machine() or "cpu"
+    assert {(r["peak_gpu_mb"], r["device"], r["gpu"], r["status"]) for r in rows} == {("", cpu, "0", "ok")}
 
 
 def test_ctrl_c_stops_the_queue_and_terminates_jobs(exp):
@@ -304,7 +315,7 @@ def test_ctrl_c_stops_the_queue_and_terminates_jobs(exp):
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 130, out
-    assert len(pids) == 2 and "Interrupted: stopping 2 running job(s); 1 not started" in out
+    assert len(pids) == 2 and "Interrupted (Ctrl-C): stopping 2 running job(s); 1 not started" in out
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
@@ -340,3 +351,95 @@ def test_sbatch_text_of_a_job_array(exp):
                  f"#SBATCH --job-name=hstnn-{exp.name}-stage2", f"export PYTHONPATH={ROOT}"):
         assert line in text, line
     assert "-m submitit.core._submit" in text
+
+
+# -- what the launcher says while jobs run ----------------------------------------------------------
+def test_progress_of_running_jobs_from_their_logs(tmp_path, capsys):
+    from common.launch.summary import Progress
+    train, test = (L.expand_jobs(str(tmp_path), params(mode), "job.py", "ptb")[0] for mode in ("train1", "test1"))
+    os.makedirs(tmp_path / "log")
+    log = tmp_path / "log" / "train_ptb_rnn_1.log"
+    log.write_text("| end of epoch 150 | time: 99.00s | an earlier run of the same name\n")
+
+    def add(*lines):
+        with open(log, "a") as f:
+            f.write("".join(line + "\n" for line in lines))
+
+    def heartbeat(n_pending=0):
+        progress.last_print = 0
+        progress.tick(n_pending)
+        return capsys.readouterr().out.splitlines()
+
+    progress = Progress("stage 1", 3, every_s=60, capacity=2, totals=lambda job: 200)
+    progress.started(train, None)
+    progress.started(test, None)
+    assert capsys.readouterr().out.splitlines()[1] == "[stage 1 0:00:00] start test1_ptb_rnn_1 on CPU"
+    lines = heartbeat(1)
+    assert lines[0].endswith("done 0/3, running 2, failed 0 | ETA unknown")
+    assert lines[1:] == ["  train1_ptb_rnn_1: setting up, no epoch yet", "  test1_ptb_rnn_1: testing, 0:00:00"]
+    add("| epoch   1 |   200/  414 batches | 10.00 ms/batch | loss  5.00 | ppl   148.41")
+    assert heartbeat()[1] == "  train1_ptb_rnn_1: 0/200 epochs, epoch 1 at batch 200/414, time left unknown"
+    add("-" * 89, "| end of epoch   1 | time: 10.00s | valid loss  5.00 | valid ppl   148.41", "-" * 89,
+        "| epoch   2 |   207/  414 batches | 10.00 ms/batch | loss  5.00 | ppl   148.41")
+    assert heartbeat()[1] == "  train1_ptb_rnn_1: 1/200 epochs, epoch 2 at batch 207/414, 0:33:05 left"  # 198.5 * 10 s
+    progress.running.pop(test.key)
+    assert heartbeat()[0].endswith("| ETA 0:33:05")
+    add(*[f"| end of epoch {e:3d} | time: 10.00s | valid loss  5.00 | valid ppl   148.41" for e in range(2, 201)])
+    lines = heartbeat()
+    assert lines[0].endswith("| ETA: final tests") and lines[1] == "  train1_ptb_rnn_1: 200/200 epochs, final test"
+
+
+def test_progress_of_a_resumed_run_and_of_iterations():
+    from common.launch.watch import LogWatch
+    from common.launch.summary import hms
+    watch = LogWatch("/nonexistent", total=200)
+    for line in ("resuming from checkpoint/ptb_rnn_1.resume.t7 after epoch 5",
+                 "| end of epoch   6 | time: 20.00s | valid loss  5.00 | valid ppl   148.41"):
+        watch.feed(line)
+    assert watch.seconds_left() == 194 * 20 and watch.text(hms) == "6/200 epochs, 1:04:40 left"
+    watch = LogWatch("/nonexistent", total=None)  # DVS Gesture: an "epoch" is an iteration, logged every 20
+    for line in ("resuming from checkpoint/x.resume.t7 after iteration 40",
+                 "| end of epoch  60 | time:  5.00s | train loss 0.04 | test acc 50.0%"):
+        watch.feed(line)
+    assert watch.text(hms) == "60/? epochs, time left unknown" and watch.seconds_left() is None
+    watch.total = 3600
+    assert watch.seconds_left() == (3600 - 60) * 5 / 20
+
+
+def test_epochs_of_a_stage_from_the_flags_or_the_script(exp):
+    (exp / "job.py").write_text(FAKE_JOB.replace('a = p.parse_args()', 'p.set_defaults(stage1_epochs=150)\na = p.parse_args()'))
+    ln = launcher(exp)
+    [given] = L.expand_jobs(str(exp), params(stage1_epochs=7), "job.py", "ptb")
+    [default] = L.expand_jobs(str(exp), params(), "job.py", "ptb")
+    [restored] = L.expand_jobs(str(exp), params("train2", ["hybrid"], ratio=[0.5]), "job.py", "ptb")
+    assert (ln.epochs_total(given), ln.epochs_total(default), ln.epochs_total(restored)) == (7, 150, None)
+
+
+def test_gpus_asked_for_but_not_visible_run_as_cpu_jobs(exp, monkeypatch, capsys):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU visible
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    ln = launcher(exp, gpus=2, cpu_jobs=2)
+    ln.multi_task(".", params(seed=[1]))
+    ln.multi_task(".", params(seed=[2]))
+    threads = max(1, L.cpu_cores() // 2)
+    assert [(e["gpu"], e["gpu_flag"], e["threads"]) for e in events(exp)] == [("", None, str(threads))] * 2
+    out = capsys.readouterr().out
+    assert out.count("note: no GPU is visible (gpus asks for 0,1): running on the CPU, 2 jobs at a time, "
+                     f"{threads} thread{'s' if threads > 1 else ''} each\n") == 1
+    assert "on GPU" not in out and "start train1_ptb_rnn_1 on CPU" in out
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    ln = launcher(exp, "--rerun", gpus=2)
+    [res] = ln.multi_task(".", params(seed=[1]))
+    assert res.gpu == "1" and "note: GPU 0 not visible (visible: 1): using GPU 1" in capsys.readouterr().out
+
+
+def test_the_end_names_the_command_that_builds_the_tables(exp, capsys, monkeypatch):
+    ln = launcher(exp, gpus=[])
+    ln.multi_task(".", params())
+    monkeypatch.chdir(exp)
+    with pytest.raises(SystemExit):
+        ln.finish()
+    assert capsys.readouterr().out.splitlines()[-1] == \
+        f"next, the tables: python {os.path.join(ROOT, 'latex-code-gen.py')} --experiment {exp}"
+    monkeypatch.chdir(os.path.join(ROOT, "experiments", "rnn-ptb-650-0.5-0.6"))
+    assert L.tables_command([os.getcwd()]) == "python ../../latex-code-gen.py --experiment rnn-ptb-650-0.5-0.6"

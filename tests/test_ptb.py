@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT, SHARED_DATA, ptb_text, run_script, write_corpus
+from conftest import ROOT, SHARED_DATA, ptb_text, real_data_missing, run_script, write_corpus
 
 SCRIPT = os.path.join(ROOT, "experiments", "rnn-ptb-650-0.5-0.6", "rnn-ptb.py")
 SMALL = ["--nhid", 8, "--emsize", 8, "--bptt", 6, "--batch_size", 4, "--log-interval", 20, "--device", "cpu",
@@ -195,7 +195,8 @@ def test_interrupted_training_resumes_to_the_same_model(tmp_path):
 
 @pytest.mark.skipif(not all(os.path.exists(os.path.join(SHARED_DATA, "penn-treebank", f"ptb.{s}.txt"))
                             for s in ("train", "valid", "test")),
-                    reason="real PTB text not found beside the checkout (../shared/data/penn-treebank)")
+                    reason=real_data_missing("the Penn Treebank text of Mikolov's release (docs/data.md)",
+                                             "penn-treebank/ptb.{train,valid,test}.txt"))
 def test_pipeline_on_real_ptb_text(tmp_path):
     """The real training split (its first 3,400 sentences, about as many words as the validation text, to
     stay fast) and the real validation and test splits: most of the real 10,000-word vocabulary."""

@@ -8,14 +8,17 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, SHARED_DATA, run_script
+from conftest import ROOT, SHARED_DATA, real_data_missing, run_script
 
 SAMPLE = os.path.join(SHARED_DATA, "N-MNIST-sample")
 SCRIPT = os.path.join(ROOT, "experiments", "rcnn-nmnist-128-0.25-0.3-0.3", "rcnn-nmnist.py")
 DT_US, STEPS = 3000, 15  # the authors' 3 ms frames, 15 of them
 
-pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(SAMPLE, "Train")),
-                                reason="real N-MNIST recordings not found beside the checkout (../shared/data/N-MNIST-sample)")
+MANIFEST = os.path.join(ROOT, "tests", "nmnist-sample.txt")  # the 545 files, as paths inside the release
+
+pytestmark = pytest.mark.skipif(not os.path.isdir(os.path.join(SAMPLE, "Train")), reason=real_data_missing(
+    "545 recordings of the N-MNIST release (the files tests/nmnist-sample.txt lists)",
+    "N-MNIST-sample/{Train,Test}/<digit>/<number>.bin"))
 
 
 def decode(path):
@@ -41,6 +44,8 @@ def frames(events):
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     """The sample through data/nmnist-dataset-gen.py (its root holds N-MNIST/Train and N-MNIST/Test)."""
+    found = sorted(os.path.relpath(f, SAMPLE).replace(os.sep, "/") for f in glob.glob(os.path.join(SAMPLE, "*", "*", "*.bin")))
+    assert found == open(MANIFEST).read().split(), f"{SAMPLE} must hold exactly the files tests/nmnist-sample.txt lists"
     tmp = tmp_path_factory.mktemp("nmnist-real")
     os.makedirs(tmp / "root")
     os.symlink(SAMPLE, tmp / "root" / "N-MNIST")

@@ -11,7 +11,7 @@ import torch
 
 from common.data.smnist import load_split, loader, read_idx, split_train_val, write_mnist_raw
 from common.training import KitError
-from conftest import ROOT, SHARED_DATA, run_script
+from conftest import ROOT, SHARED_DATA, real_data_missing, run_script
 from idx import NAMES, fake_digits, write_fake_mnist
 
 SCRIPT = os.path.join(ROOT, "experiments", "rnn-smnist-800-0.5-0.6", "rnn-smnist.py")
@@ -291,12 +291,16 @@ def test_authors_checkpoint_loads_and_tests(tmp_path, mnist):
     assert "checkpoint of the original code" in protocol
 
 
-@pytest.mark.skipif(not os.path.isdir(SHARED_MNIST), reason="the shared MNIST sample (../shared/data/MNIST) is absent")
+@pytest.mark.skipif(not all(os.path.exists(os.path.join(SHARED_MNIST, f)) or os.path.exists(os.path.join(SHARED_MNIST, f + ".gz"))
+                            for pair in NAMES.values() for f in pair),
+                    reason=real_data_missing("4,000 training and 1,000 test MNIST digits as IDX files (the 5,000-digit "
+                                             "sample of docs/testing.md)", "MNIST/raw/{train,t10k}-*-ubyte"))
 def test_real_digits_whole_pipeline(tmp_path):
-    """On the 4,000 + 1,000 real digits of ../shared/data/MNIST: two epochs of a small SNN learn, and the
-    three HSTNN stages run end to end."""
+    """On 4,000 + 1,000 real digits (the 5,000-digit sample): two epochs of a small SNN learn, and the three
+    HSTNN stages run end to end."""
     images, labels = load_split(SHARED_DATA, "train")
-    assert images.shape == (4000, 28, 28) and set(labels.tolist()) == set(range(10))
+    assert images.shape == (4000, 28, 28), f"{SHARED_MNIST} holds {len(images)} training images, not the sample's 4,000"
+    assert set(labels.tolist()) == set(range(10))
     d = str(tmp_path)
     real = ["--data", SHARED_DATA, "--batch_size", 100, "--log-interval", 20]
     assert run(d, *real, "--model", "snn", "--mode", "train1", "--nhid", 32, "--stage1_epochs", 2) == 0

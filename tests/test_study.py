@@ -46,7 +46,8 @@ def test_random_selection_same_counts_reproducible_and_not_the_hessian_pick(tmp_
 def test_study_files_compile_and_ablation_shares_stage_one(tmp_path):
     folder = os.path.join(ROOT, "studies", "replication")
     for name in ("run.py", "study.py", "compare.py", "selection_probe.py", "mprun-rnn-smnist.py", "mprun-lstm-smnist.py",
-                 "mprun-rnn-ptb.py"):
+                 "mprun-rnn-ptb.py", "mprun-ptb-ffs-macs.py", "../run.py", "../families.py", "../verdicts.py", "../budget.py",
+                 "../tradeoff.py"):
         with open(os.path.join(folder, name)) as f:
             compile(f.read(), name, "exec")
     share_stage1 = runpy.run_path(os.path.join(folder, "study.py"))["share_stage1"]
@@ -65,7 +66,7 @@ def test_study_files_compile_and_ablation_shares_stage_one(tmp_path):
 def test_criteria_study_files_compile_link_adaptation_and_analysis_counts_only_finished_runs(tmp_path):
     folder = os.path.join(ROOT, "studies", "criteria")
     for name in ("run.py", "study.py", "analysis.py", "no_retraining.py", "mprun-adaptation.py", "mprun-criteria.py",
-                 "mprun-ffs.py", "mprun-w800.py"):
+                 "mprun-ffs.py", "mprun-ffs-macs.py", "mprun-w800.py"):
         with open(os.path.join(folder, name)) as f:
             compile(f.read(), name, "exec")
     study = runpy.run_path(os.path.join(folder, "study.py"))
@@ -102,8 +103,11 @@ def test_criteria_study_files_compile_link_adaptation_and_analysis_counts_only_f
     sd = statistics.stdev(diffs)
     assert p["n"] == 3 and p["mean"] == pytest.approx(4 / 3) and p["pos"] == 2 and p["neg"] == 0
     assert p["half"] == pytest.approx(4.302653 * sd / 3 ** 0.5, rel=1e-5)  # t_0.975 with 2 degrees of freedom
-    assert analysis["verdict"](p, "Hessian").startswith("no difference larger than")
-    assert analysis["verdict"](analysis["paired"]([3.0, 3.1, 2.9]), "Hessian").startswith("Hessian better by")
+    assert p["p"] == pytest.approx(0.1835, abs=1e-4)  # paired t, 2 degrees of freedom
+    analysis["holm"]([p])  # a family of one: the adjusted interval is the raw one
+    assert (p["lo_holm"], p["hi_holm"]) == pytest.approx((p["lo"], p["hi"]))
+    assert analysis["verdict"](p) == ("not detected", pytest.approx(p["hi"]))
+    assert analysis["verdict"](analysis["holm"]([analysis["paired"]([3.0, 3.1, 2.9])])[0], -1)[0] == "contradicted"
 
 
 def test_replication_compare_pairs_seeds_and_states_the_t_interval(tmp_path):
@@ -217,3 +221,97 @@ def test_no_retraining_oracle_on_a_stratified_subset_batched_equals_the_definiti
     rows, losses = no_retraining["rows_for"](script, path, 1111, [0.5], 2, 4, data)  # default: every neuron
     assert ("oracle", 0.5, "test_acc") in {(c, r, m) for c, r, m, _ in rows}
     assert all(len(per) == 5 for per in losses.values())
+
+
+def test_tradeoff_reads_cost_and_robust_records_and_gives_its_claims_verdicts(tmp_path):
+    """studies/tradeoff.py on synthetic evaluate.py records (PTB layout): per-seed slopes, HSTNN − ffs tests with
+    Holm, the Pareto words, and 'untested' with the missing records named where none exist."""
+    tradeoff = runpy.run_path(os.path.join(ROOT, "studies", "tradeoff.py"))
+    logs = tmp_path / "replication" / "rnn-ptb-real" / "logs"
+    logs.mkdir(parents=True)
+    ratios, seeds = (0.1, 0.3, 0.5, 0.7, 0.9), (1111, 2222, 3333)
+
+    def record(name, ppl, energy, noise_auc):
+        (logs / f"train_ptb_{name}.log").write_text("| end of epoch   1 | valid ppl 1.0\n")
+        (logs / f"cost_ptb_{name}.json").write_text(json.dumps(dict(
+            kind="cost", convention="standard", metric=ppl, macs=energy / 4.6, acs=1.0, energy_pj=energy,
+            firing_rate={"snn1": 0.1})))
+        (logs / f"robust_ptb_{name}.json").write_text(json.dumps(dict(
+            kind="robust", clean=ppl, perturbations={"input_noise": {"strengths": [0.1], "values": [noise_auc],
+                                                                      "auc": noise_auc}})))
+    for i, seed in enumerate(seeds):
+        for ratio in ratios:   # more SNN: cheaper and worse; HSTNN better and no dearer than ffs
+            record(f"hybrid_{seed}_{ratio}", 300 + 50 * ratio + i, 1000 - 800 * ratio + 3 * i, 400 + i)
+            record(f"ffs_{seed}_{ratio}", 340 + 50 * ratio + 2 * i, 1000 - 800 * ratio + 4 * i, 420 + i)
+        record(f"rnn_{seed}", 390 + i, 1100 + i, 450)
+        record(f"snn_{seed}", 500 + 5 * i, 150 + i, 600)
+    text, rows, tests, points = tradeoff["summarize"](str(tmp_path))
+    ptb = {r["claim"].split(" (")[0]: r for r in rows if r["evidence"].startswith("PTB")}
+    energy = ptb["raising the SNN ratio lowers the inference energy"]
+    assert energy["verdict"] == "supported" and energy["numbers"].startswith("-800 [")
+    accuracy = next(r for c, r in ptb.items() if c.startswith("… at a cost in accuracy"))
+    assert accuracy["verdict"] == "supported" and "energy per point of metric: -16 pJ" in accuracy["numbers"]
+    front = next(r for c, r in ptb.items() if c.startswith("HSTNN is on or beyond"))["verdict"]
+    assert front.startswith("ratio 0.1: beyond ffs, beyond pure RNN, on (no dominance detected) pure SNN")
+    vs_ffs = [t for t in tests if t["b"] == "ffs" and t["what"] == "metric"]
+    assert len(vs_ffs) == 5 and all(t["mean"] == pytest.approx(40 + 1) for t in vs_ffs)  # perplexity, negated
+    assert all(t["m"] == len([u for u in tests if u["setup"] == t["setup"] and u["n"] > 1]) for t in vs_ffs)
+    assert "auc_input_noise" in {t["what"] for t in tests}
+    smnist = [r for r in rows if r["evidence"].startswith("S-MNIST")]
+    assert smnist and all(r["verdict"].startswith("untested: no cost or robustness record of HSTNN") for r in smnist)
+    assert "| HSTNN | 0.5 | 3 | 326 [" in text and "robustness: input_noise" in text
+
+
+def test_question_one_takes_any_width_into_its_families(tmp_path):
+    """Rows of a new width (800) in no-retraining.csv join every Q1 table and family; Holm counts them."""
+    analysis = runpy.run_path(os.path.join(ROOT, "studies", "criteria", "analysis.py"))
+    rows = [("width", "seed", "criterion", "ratio", "metric", "value")]
+    for width in (60, 800):
+        for i, seed in enumerate((1111, 2222, 3333)):
+            rows.append((width, seed, "redundant", "", "test_acc", 85.0))
+            for c, acc in (("hessian", 30.0), ("reversed", 25.0), ("magnitude", 26.0), ("trace", 29.0),
+                           ("taylor", 31.0), ("oracle", 28.0), ("random-0", 40.0), ("random-1", 42.0)):
+                for ratio in ("0.25", "0.5", "0.75"):
+                    rows.append((width, seed, c, ratio, "test_acc", acc + i * (1 + (c == "hessian"))))
+                for pop in ("rnn1", "rnn2", "snn1", "snn2"):
+                    rows.append((width, seed, c, "", f"spearman_oracle_{pop}", 0.3 + 0.01 * i - 0.2 * (width == 800)))
+                    rows.append((width, seed, c, "", f"spearman_probe_halves_{pop}", 0.6))
+    path = tmp_path / "no-retraining.csv"
+    path.write_text("\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    data = analysis["read_q1"](str(path))
+    tests = analysis["tests_q1"](data, {60: "val", 800: "val"})
+    for name in ("criteria-q1-random", "criteria-q1-criteria", "criteria-q1-oracle-pick", "criteria-q1-agreement"):
+        analysis["holm"]([t for t in tests if t["family"] == name])
+    random = [t for t in tests if t["family"] == "criteria-q1-random"]
+    assert sorted({t["width"] for t in random}) == [60, 800] and all(t["m"] == 6 for t in random)
+    assert all(t["mean"] == pytest.approx(30 + 1 - 41) for t in random)  # Hessian − the mean of the draws, every seed
+    lines, spear, blocks = analysis["table_q1"](data, tests)
+    assert "| 800 | 0.5 | Hessian − random | -10.00 [" in blocks["criteria-q1-paired"]
+    assert "| 800 | rnn1 |" in blocks["criteria-q1-agreement"] and (800, "hessian", "spearman_oracle_") in spear
+
+
+def test_budget_counts_training_macs_from_the_shapes_and_the_logged_kept_counts(tmp_path):
+    budget = runpy.run_path(os.path.join(ROOT, "studies", "budget.py"))
+    # layer 1: 3 inputs -> 1 SNN + 2 RNN, 2 x 2 recurrent; layer 2: 3 -> 3, 2 x 2; 4 steps; readout 3 x 5 once
+    assert budget["forward_macs"]([2, 2], [1, 1], 3, 4, 5, False) == 4 * (3 * 3 + 4 + 3 * 3 + 4) + 3 * 5
+    assert budget["forward_macs"]([2, 2], [1, 1], 3, 4, 5, True) == 4 * (3 * 3 + 4 + 3 * 3 + 4 + 3 * 5)
+    logs = tmp_path / "criteria" / "logs" / "w60-hessian"
+    logs.mkdir(parents=True)
+    for seed, rnn0 in ((1111, 39), (2222, 21)):   # the kept counts a Selection logs, per layer and type
+        (logs / f"train_mnist_hybrid_{seed}_0.5.log").write_text(
+            f"rnn_layer[0]: {rnn0}\nrnn_layer[1]: {60 - rnn0}\nsnn_layer[0]: 30\nsnn_layer[1]: 30\n")
+    rows = budget["budget_rows"](str(tmp_path))
+    assert [(r["dataset"][:7], r["ratio"]) for r in rows] == [("S-MNIST", 0.5)]
+    r = rows[0]
+    mac = lambda rnn, snn: budget["forward_macs"](rnn, snn, 28, 28, 10, False)
+    assert r["adaptation_macs"] == mac([60, 60], [60, 60]) and r["ffs_macs"] == mac([30, 30], [30, 30])
+    assert r["restoration_macs"] == pytest.approx((mac([39, 21], [30, 30]) + mac([21, 39], [30, 30])) / 2)
+    assert r["mac_matched_epochs"] == -(-(15 * r["adaptation_macs"] + 8 * r["restoration_macs"]) // r["ffs_macs"])
+    assert r["mac_matched_runs"].startswith("not run: python studies/criteria/mprun-ffs-macs.py")
+
+
+def test_one_command_without_data_stops_in_one_line_before_any_work(tmp_path):
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "studies", "run.py"), "--data-root", str(tmp_path / "nowhere")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "--data-root" in done.stderr and "--aggregate-only" in done.stderr

@@ -3,6 +3,11 @@
     python tools/compare-with-authors.py --authors <your clone of the authors' repository> --experiment ptb \\
         --data data/penn-treebank [--definition] [--report FILE] -- --nhid 8 --emsize 8 --bptt 6 ...
 
+A short run (the authors' script has no flag that shortens an epoch): --lines 1000,150,150 copies only the
+first lines of ptb.train.txt, ptb.valid.txt and ptb.test.txt, and --stage1_epochs/--stage2_epochs after `--`
+set the epochs of both scripts. The tool says what it runs and, every 10 seconds, the newest line of
+the running script's log; Ctrl-C stops it with one line (exit code 130).
+
 Everything after `--` is passed to both scripts (the same flags, seed included). The authors' experiment
 folder is copied to a temporary folder and ONE change is made there: their hard-coded CUDA device becomes the
 CPU (every "cuda" device string and `.cuda()` call in that copy; the count per file is reported); the kit's
@@ -23,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import torch
 
@@ -37,6 +43,8 @@ KIT_ONLY = ("execution: ", "selection: ", "protocol: ", "using cached Hessian tr
 TIMES = [(re.compile(r"\s*\d+\.\d+ ms/batch"), " <ms>/batch"), (re.compile(r"time:\s*\d+\.\d+s"), "time: <t>s")]
 KNOWN = {"smnist": [(re.compile(r"/\s*\d+ batches"), "/<total> batches")]}  # their S-MNIST batch total: a fixed 600
 DEVICE = [(re.compile(r"""(["'])cuda(:\d+)?\1"""), r"\1cpu\1"), (re.compile(r"\.cuda\(\)"), ".cpu()")]
+PROGRESS_S = 10  # seconds between the progress lines of a running script
+STARTED = time.monotonic()
 
 TORCHVISION_STANDIN = {
     "__init__.py": "from . import datasets, transforms\n",
@@ -116,10 +124,73 @@ def needs_torchvision_standin():
     return subprocess.run([sys.executable, "-c", "import torchvision.datasets"], capture_output=True).returncode != 0
 
 
-def run(cmd, cwd, env):
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
-    if proc.returncode:
-        raise SystemExit(f"error: {' '.join(cmd)} (in {cwd}) failed:\n{proc.stderr[-3000:]}")
+def say(text):
+    """A progress line with the time since the start."""
+    elapsed = int(time.monotonic() - STARTED)
+    print(f"[{elapsed // 60:d}:{elapsed % 60:02d}] {text}", file=sys.stderr, flush=True)
+
+
+def newest_line(path):
+    """The last line of a log that is not empty nor a rule (None while it has none)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 4096))
+            lines = [l for l in f.read().decode("utf8", "replace").splitlines() if l.strip(" -=")]
+    except OSError:
+        return None
+    return lines[-1] if lines else None
+
+
+def run(cmd, cwd, env, log, who):
+    """Run a script, saying every PROGRESS_S seconds the newest line of its log when there is a new one; its
+    output is kept back (the end of its stderr is shown if it fails). Ctrl-C stops it too."""
+    started, last = time.monotonic(), None
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err, text=True)
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=PROGRESS_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    line = newest_line(log)
+                    if line is not None and line != last:
+                        say(f"  {who}: {line.strip()}")
+                        last = line
+        except KeyboardInterrupt:
+            proc.kill()
+            proc.wait()
+            raise
+        if proc.returncode:
+            err.seek(0)
+            raise SystemExit(f"error: {' '.join(cmd)} (in {cwd}) failed:\n{err.read()[-3000:]}")
+    say(f"  {who}: finished in {time.monotonic() - started:.0f} s")
+
+
+def copy_data(source, dest, lines):
+    """The data folder copied for both scripts; PTB with `lines` (train, valid, test): their first lines only."""
+    if lines is None:
+        shutil.copytree(source, dest)
+        return
+    os.makedirs(dest)
+    for split, n in zip(("train", "valid", "test"), lines):
+        path = os.path.join(source, f"ptb.{split}.txt")
+        if not os.path.exists(path):
+            raise SystemExit(f"error: --lines: {path} not found (--data must hold ptb.train.txt, ptb.valid.txt, "
+                             f"ptb.test.txt)")
+        with open(path) as fin, open(os.path.join(dest, f"ptb.{split}.txt"), "w") as fout:
+            for _, line in zip(range(n), fin):
+                fout.write(line)
+
+
+def line_counts(text):
+    try:
+        counts = [int(x) for x in text.split(",")]
+    except ValueError:
+        counts = []
+    if len(counts) != 3 or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"expected three positive line counts TRAIN,VALID,TEST, got {text!r}")
+    return counts
 
 
 def log_lines(path, known=()):
@@ -173,8 +244,23 @@ def main():
     p.add_argument("--keep", default=None, help="keep the run folders here (default: a temporary folder, removed); "
                                                  "a rerun with the same folder reuses the stages already run")
     p.add_argument("--report", default=None, help="append the report (Markdown) to this file")
+    p.add_argument("--lines", type=line_counts, default=None,
+                   help="PTB, a short run: TRAIN,VALID,TEST = how many first lines of ptb.train.txt, ptb.valid.txt, "
+                        "ptb.test.txt both scripts read (e.g. 1000,150,150)")
     p.add_argument("flags", nargs=argparse.REMAINDER, help="-- then flags for both scripts")
     args = p.parse_args()
+    if args.lines and args.experiment != "ptb":
+        p.error("--lines applies to --experiment ptb")
+    try:
+        compare(args)
+    except KeyboardInterrupt:
+        kept = f"the stages already finished are kept in {args.keep}: the same command continues" if args.keep else \
+            "nothing is kept (without --keep the run folders are temporary)"
+        print(f"interrupted: {kept}", file=sys.stderr)
+        sys.exit(130)
+
+
+def compare(args):
     flags = [f for f in args.flags if f != "--"]
     folder, script, kit_script, prefix, _ = EXPERIMENTS[args.experiment]
     work = args.keep or tempfile.mkdtemp(prefix="compare-with-authors-")
@@ -186,8 +272,9 @@ def main():
         if not os.path.exists(record):  # a rerun with the same --keep continues where the last one stopped
             shutil.rmtree(authors_dir, ignore_errors=True)
             shutil.rmtree(os.path.join(work, "data"), ignore_errors=True)
+            say(f"copying the authors' {folder} and the data into {work}")
             changes = copy_authors(os.path.abspath(args.authors), folder, authors_dir)
-            shutil.copytree(os.path.abspath(args.data), data)  # their PTB reader wants 'penn' or 'ptb' in the path
+            copy_data(os.path.abspath(args.data), data, args.lines)  # their PTB reader wants 'penn' or 'ptb' in the path
             with open(record, "w") as f:
                 json.dump(changes, f)
         with open(record) as f:
@@ -213,6 +300,8 @@ def main():
         lines = [f"### {args.experiment}, kit {'--definition' if args.definition else 'default execution'}",
                  "", f"Flags of both scripts: `{' '.join(['--seed', args.seed, *flags])}`; train2 `--ratio {args.ratio}`.",
                  f"The kit runs with `--threads {threads}`, the authors' `torch.set_num_threads`." if threads else "",
+                 "" if args.lines is None else "Data: the first {} / {} / {} lines of ptb.train.txt / ptb.valid.txt / "
+                                               "ptb.test.txt (`--lines`).".format(*args.lines),
                  "Masked in both logs: run times" + (" and the batch total of the progress lines (theirs is a fixed 600; "
                                                      "see Differences)" if args.experiment in KNOWN else "") + ".",
                  "Authors' copy changed: " + ", ".join(f"{f} ({n} device substitutions)" for f, n in sorted(changes.items())) +
@@ -223,10 +312,18 @@ def main():
             for d, complete in zip((authors_dir, kit_dir), done):
                 if not complete and os.path.exists(os.path.join(d, "log", f"train_{name}.log")):
                     os.remove(os.path.join(d, "log", f"train_{name}.log"))  # an interrupted attempt's lines
-            if not done[0]:
-                run([sys.executable, script, *common, "--mode", mode, *extra], authors_dir, authors_env)
-            if not done[1]:
-                run([sys.executable, os.path.join(ROOT, kit_script), *common, "--mode", mode, *extra, *kit_extra], kit_dir, env)
+            for who, d, complete in (("the authors' script", authors_dir, done[0]), ("the kit's script", kit_dir, done[1])):
+                log = os.path.join(d, "log", f"train_{name}.log")
+                if complete:
+                    say(f"{mode}: {who} already ran (its log: {log})")
+                    continue
+                say(f"{mode}: {who} runs (its log: {log})")
+                if d == authors_dir:
+                    run([sys.executable, script, *common, "--mode", mode, *extra], authors_dir, authors_env, log,
+                        f"{mode}, authors'")
+                else:
+                    run([sys.executable, os.path.join(ROOT, kit_script), *common, "--mode", mode, *extra, *kit_extra],
+                        kit_dir, env, log, f"{mode}, kit's")
             a_log, k_log = (log_lines(os.path.join(d, "log", f"train_{name}.log"), KNOWN.get(args.experiment, ()))
                             for d in (authors_dir, kit_dir))
             diff, own, total = first_difference(a_log, k_log)

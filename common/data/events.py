@@ -17,6 +17,7 @@ import numpy as np
 
 DVS_GESTURE_URL = "https://research.ibm.com/interactive/dvsgesture/"
 NMNIST_URL = "https://www.garrickorchard.com/datasets/n-mnist"
+SOURCE_FILE = "source.json"  # written by data/nmnist-dataset-gen.py beside the frames: what they were made from
 DVS_SENSOR = 128     # DVS128: 128 x 128 pixels
 NMNIST_SENSOR = 34   # N-MNIST: 34 x 34 pixels
 N_GESTURES = 11      # class ids 1..11 in the label files

@@ -15,7 +15,9 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
+from common import datadigest
 from common.errors import KitError
+from common.fileio import write_atomic
 
 FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
@@ -24,6 +26,7 @@ HOW_TO_GET = ("Run `python data/smnist-dataset-gen.py` once from the repository 
               "with torchvision into data/MNIST/raw/), or, offline, copy the four files "
               "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
               f"(.gz or unpacked; torchvision's mirror is {MNIST_URL}) into <root>/MNIST/raw/ and pass --data <root>")
+READ = {}  # split -> the image file load_split last read (named in split_train_val's message)
 VAL_SPLIT_SEED = 20210527  # the held-out validation images are the same for every --seed
 IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
              0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
@@ -57,11 +60,8 @@ def read_idx(path):
 def write_idx(path, array):
     """Write a uint8 array as an IDX file (how the release stores images and labels)."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes())
-    os.replace(tmp, path)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    write_atomic(path, lambda f: f.write(header + array.tobytes()))
 
 
 def raw_folder(data):
@@ -107,8 +107,13 @@ def load_split(data, split):
         raise KitError(f"{paths[0]} holds {images.dtype} images of shape {images.shape[1:]}, not 28x28 uint8 digits")
     if labels.ndim != 1 or len(labels) != len(images):
         raise KitError(f"{paths[1]} holds {labels.shape} labels for {len(images)} images in {paths[0]}")
-    if len(labels) and (labels.min() < 0 or labels.max() > 9):
+    if len(labels) == 0:
+        raise KitError(f"{paths[0]} holds no images: the {split} split is empty. {HOW_TO_GET}.")
+    if labels.min() < 0 or labels.max() > 9:
         raise KitError(f"{paths[1]} holds labels outside 0..9")
+    datadigest.note(f"MNIST {split} images ({os.path.basename(paths[0])})", images)
+    datadigest.note(f"MNIST {split} labels ({os.path.basename(paths[1])})", labels)
+    READ[split] = paths[0]
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
 
 
@@ -116,8 +121,9 @@ def load_split(data, split):
 def split_train_val(images, labels, val_size):
     """Hold out `val_size` training images with a fixed permutation (independent of --seed)."""
     if not 0 < val_size < len(labels):
-        raise KitError(f"--val_size {val_size} must lie between 1 and {len(labels) - 1}: "
-                       f"the training split has {len(labels)} images")
+        raise KitError(f"--val_size {val_size} must lie between 1 and {len(labels) - 1}: the training split "
+                       f"({READ.get('train', 'the training images')}) has {len(labels)} images, and at least one "
+                       "must be left to train on")
     perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(VAL_SPLIT_SEED))
     val, train = perm[:val_size].sort().values, perm[val_size:].sort().values
     return (images[train], labels[train]), (images[val], labels[val])

@@ -1,5 +1,5 @@
 """The local queue: a number of slots per GPU (or CPU jobs without one), CUDA_VISIBLE_DEVICES per job, and
-Ctrl-C stopping the queue and every job it started."""
+Ctrl-C, SIGTERM or SIGHUP stopping the queue and every job it started."""
 import os
 import signal
 import threading
@@ -7,7 +7,7 @@ import time
 from collections import deque
 
 from common.launch.jobs import Interrupted, Result, finished_result, start_job
-from common.launch.settings import visible_gpus
+from common.launch.summary import say
 
 POLL_S = 0.05
 
@@ -40,14 +40,23 @@ class Slots:
         self.used[device] -= 1
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+STOP_SIGNALS = {signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP (terminal closed)"}
 
 
-def stop_jobs(running, grace_s=10.0):
+class Stop(KeyboardInterrupt):
+    def __init__(self, why):
+        super().__init__(why)
+        self.why = why
+
+
+def _raise_stop(signum, frame):
+    raise Stop(STOP_SIGNALS.get(signum, f"signal {signum}"))
+
+
+def stop_jobs(running, why="Ctrl-C", grace_s=10.0):
     """SIGTERM every running job's process group, SIGKILL what is left after grace_s; reap them."""
-    in_main = threading.current_thread() is threading.main_thread()
-    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None  # a second Ctrl-C must not orphan jobs
+    in_main = threading.current_thread() is threading.main_thread()  # a second Ctrl-C must not orphan jobs:
+    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, *STOP_SIGNALS)} if in_main else {}
     for run in running.values():
         try:
             os.killpg(run["proc"].pid, signal.SIGTERM)
@@ -59,7 +68,7 @@ def stop_jobs(running, grace_s=10.0):
             got, status, usage = os.wait4(pid, os.WNOHANG)
             if got:
                 res = finished_result(run["job"], run["proc"], status, usage, run["start"], run["gpu"])
-                res.status, res.message = "interrupted", "stopped by the launcher (Ctrl-C)"
+                res.status, res.message = "interrupted", f"stopped by the launcher ({why})"
                 results.append(res)
                 del running[pid]
         if running and time.time() > deadline:
@@ -69,25 +78,44 @@ def stop_jobs(running, grace_s=10.0):
                 except ProcessLookupError:
                     pass
         time.sleep(POLL_S)
-    if in_main:
-        signal.signal(signal.SIGINT, old_int)
+    for sig, handler in old.items():
+        signal.signal(sig, handler)
     return results
 
 
-def run_local(jobs, settings, progress):
-    """Run the jobs on the local queue; return their Results. Ctrl-C stops the queue and the jobs."""
-    gpus = visible_gpus() if settings.gpus == "auto" else list(settings.gpus)
+def next_job(pending, running):
+    """The first waiting job whose run is not running already (one launcher never runs a run twice at once)."""
+    busy = {run["job"].key for run in running.values()}
+    for job in pending:
+        if job.key not in busy:
+            pending.remove(job)
+            return job
+    return None
+
+
+def run_local(jobs, settings, progress, gpus):
+    """Run the jobs on the local queue (gpus: ids, or [] for CPU jobs); return their Results. Ctrl-C, SIGTERM
+    and SIGHUP stop the queue and the jobs; a job also ends when the launcher is killed (common.launch.jobs)."""
     slots = Slots(gpus, settings.slots_per_gpu) if gpus else Slots([None], settings.cpu_jobs)
     cpu_only = not gpus
     progress.capacity = slots.capacity
     pending, running, results = deque(jobs), {}, []
     in_main = threading.current_thread() is threading.main_thread()
-    old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main else None
+    old = {sig: signal.signal(sig, _raise_stop) for sig in STOP_SIGNALS  # nohup's SIG_IGN stays
+           if signal.getsignal(sig) is not signal.SIG_IGN} if in_main else {}
     try:
         while pending or running:
             while pending and slots.free():
-                job, gpu = pending.popleft(), slots.take()
-                proc = start_job(job, gpu, cpu_only, settings.cpu_jobs)
+                job = next_job(pending, running)
+                if job is None:
+                    break
+                gpu = slots.take()
+                try:
+                    proc = start_job(job, gpu, cpu_only, settings.cpu_jobs)
+                except OSError as e:  # e.g. log/launcher/<job>.out became a symbolic link
+                    slots.give_back(gpu)
+                    results.append(Result(job, "blocked", message=f"cannot write {job.out_path}: {e.strerror}"))
+                    continue
                 running[proc.pid] = dict(job=job, proc=proc, gpu=gpu, start=time.time())
                 progress.started(job, gpu)
             for pid, run in list(running.items()):
@@ -97,15 +125,19 @@ def run_local(jobs, settings, progress):
                     slots.give_back(run["gpu"])
                     res = finished_result(run["job"], run["proc"], status, usage, run["start"], run["gpu"])
                     results.append(res)
-                    progress.finished(res, [r["start"] for r in running.values()], len(pending))
-            progress.tick([r["start"] for r in running.values()], len(pending))
+                    progress.finished(res, len(pending))
+            progress.tick(len(pending))
             time.sleep(POLL_S)
-    except KeyboardInterrupt:
-        print(f"\nInterrupted: stopping {len(running)} running job(s); {len(pending)} not started.", flush=True)
-        results += stop_jobs(running)
+    except KeyboardInterrupt as stop:
+        why = stop.why if isinstance(stop, Stop) else "Ctrl-C"
+        say(f"\nInterrupted ({why}): stopping {len(running)} running job(s); {len(pending)} not started.")
+        results += stop_jobs(running, why)
         results += [Result(job, "not started") for job in pending]
         raise Interrupted(results)
+    except BaseException:  # the launcher itself fails: its jobs end too
+        stop_jobs(running, "launcher error", grace_s=2.0)
+        raise
     finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, old_term)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
     return results

@@ -1,4 +1,5 @@
-"""Peak GPU memory and device name of a run, written as JSON at exit for the launcher's profile.csv."""
+"""Peak GPU memory and device name of a run, written as JSON at exit for the launcher's profile.csv
+(registered by common/launch/profiled.py, through which the launcher runs every job)."""
 import atexit
 import json
 import os
@@ -22,8 +23,8 @@ def _write_profile(path):
         "peak_gpu_mem_bytes": torch.cuda.max_memory_allocated() if used_cuda else None,
         "peak_gpu_reserved_bytes": torch.cuda.max_memory_reserved() if used_cuda else None,
     }
-    try:
-        with open(path, "w") as f:
+    try:  # never through a symbolic link
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644), "w") as f:
             json.dump(profile, f)
     except OSError:
         pass  # a profile is never worth failing a finished run

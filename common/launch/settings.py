@@ -114,3 +114,20 @@ def visible_gpus():
     except (OSError, subprocess.SubprocessError):
         return []
     return list(range(sum(line.startswith("GPU ") for line in out.splitlines())))
+
+
+def job_gpus(setting):
+    """(GPUs the local queue hands out, a note or None). GPUs asked for that are not visible are dropped with a
+    note; when none is left the jobs run as CPU jobs."""
+    visible = visible_gpus()
+    if setting == "auto" or not setting:
+        return list(visible) if setting == "auto" else [], None
+    kept = [g for g in setting if g in visible]
+    missing = ",".join(str(g) for g in setting if g not in visible)
+    shown = ",".join(map(str, visible))
+    where = f"GPU {missing} not visible (visible: {shown})" if visible else "no GPU is visible"
+    if not kept:
+        return [], f"note: {where}" + (f" (gpus asks for {missing})" if not visible else "") + ": running on the CPU"
+    if missing:
+        return kept, f"note: {where}: using GPU {','.join(map(str, kept))}"
+    return kept, None

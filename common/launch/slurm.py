@@ -77,7 +77,7 @@ def run_slurm(jobs, settings, label, progress):
     executor = make_executor(settings, folder, job_name(folder, label))
     tasks = executor.map_array(SlurmTask(), jobs)
     array_id = str(tasks[0].job_id).split("_")[0]
-    progress.capacity = settings.array_parallelism
+    progress.capacity, progress.tracked = settings.array_parallelism, False  # Slurm knows which tasks run
     progress.line(f"submitted job array {array_id}: {len(tasks)} tasks, at most {settings.array_parallelism} at once")
     in_process = settings.slurm_cluster == "debug"
     results = {}
@@ -86,9 +86,9 @@ def run_slurm(jobs, settings, label, progress):
             for i, task in enumerate(tasks):
                 if i not in results and (in_process or task.done()):
                     results[i] = task_result(task, jobs[i])
-                    progress.finished(results[i], None, len(tasks) - len(results))
+                    progress.finished(results[i], len(tasks) - len(results))
             if len(results) < len(tasks):
-                progress.tick(None, len(tasks) - len(results))
+                progress.tick(len(tasks) - len(results))
                 time.sleep(settings.slurm_poll_s)
     except KeyboardInterrupt:
         print(f"\nInterrupted: cancelling the {len(tasks) - len(results)} unfinished tasks of array {array_id}.")

@@ -6,6 +6,7 @@ import socket
 import time
 
 from common.launch.jobs import last_lines
+from common.launch.watch import LogWatch
 
 
 def hms(seconds):
@@ -13,46 +14,111 @@ def hms(seconds):
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-class Progress:
-    """One line per job start and end, and a heartbeat line every progress_every_s."""
+def say(text):
+    """Print, and go on when the terminal is gone (after a hangup)."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        pass
 
-    def __init__(self, label, total, every_s, capacity=1):
+
+class Running:
+    def __init__(self, job):
+        self.job, self.watch, self.start = job, LogWatch(job.log_path), time.time()
+        self.total_known = False  # watch.total is looked up at the first heartbeat, not when the job starts
+
+
+class Progress:
+    """One line per job start and end, and every every_s a heartbeat: the counts and the stage's ETA, then one
+    line per running job with its epoch and batch from its log. totals(job): the epochs of its stage or None.
+    tracked False (Slurm): which jobs run is not known here, the ETA comes from finished jobs only."""
+
+    def __init__(self, label, total, every_s, capacity=1, totals=None, tracked=True):
         self.label, self.total, self.every_s, self.capacity = label, total, every_s, capacity
+        self.totals, self.tracked = totals or (lambda job: None), tracked
         self.start = self.last_print = time.time()
-        self.walls, self.failed, self.done = [], 0, 0
+        self.walls, self.failed, self.done, self.running = [], 0, 0, {}
 
     def line(self, text):
-        print(f"[{self.label} {hms(time.time() - self.start)}] {text}", flush=True)
+        say(f"[{self.label} {hms(time.time() - self.start)}] {text}")
         self.last_print = time.time()
 
-    def eta(self, running_starts, n_pending):
-        if not self.walls:
-            return "?"
-        mean, now = sum(self.walls) / len(self.walls), time.time()
-        left = n_pending * mean + sum(max(0.0, mean - (now - s)) for s in running_starts)
-        return hms(left / max(1, min(self.capacity, n_pending + len(running_starts))))
+    def eta(self, n_pending):
+        """Seconds until the stage ends, or None while that is not known (a running job has not finished an
+        epoch yet, or nothing tells how long a job that has not started will take)."""
+        mean = sum(self.walls) / len(self.walls) if self.walls else None
+        if not self.tracked:
+            return None if mean is None or not n_pending else n_pending * mean / max(1, min(self.capacity, n_pending))
+        lefts = [self.left(r, mean) for r in self.running.values()]
+        if None in lefts:
+            return None
+        if mean is None and self.running:  # a job that has not started takes as long as the running ones
+            mean = sum(time.time() - r.start + left for r, left in zip(self.running.values(), lefts)) / len(lefts)
+        if n_pending and mean is None:
+            return None
+        slots = sorted(lefts + [0.0] * max(0, self.capacity - len(lefts)))
+        for _ in range(n_pending):  # each waiting job goes to the slot that frees first
+            slots[0] += mean
+            slots.sort()
+        return max(slots, default=0.0)
 
-    def counts(self, running_starts, n_pending):
-        """running_starts: start times of the running jobs; None where unknown (Slurm)."""
-        running = "" if running_starts is None else f"running {len(running_starts)}, "
-        return (f"done {self.done}/{self.total}, {running}failed {self.failed} | "
-                f"ETA {self.eta(running_starts or [], n_pending)}")
+    def look(self, run):
+        """Read what the job's log gained; the first time, also the epochs of its stage."""
+        if not run.total_known:
+            run.watch.total, run.total_known = self.totals(run.job), True
+        run.watch.look()
+
+    def left(self, run, mean):
+        """A running job's time left: from its epochs (training), else from the finished jobs' mean while it has
+        not run longer than that; None when not known."""
+        if run.job.mode.startswith("train"):
+            self.look(run)
+            return run.watch.seconds_left()
+        elapsed = time.time() - run.start
+        return mean - elapsed if mean is not None and elapsed < mean else None
+
+    def eta_text(self, n_pending):
+        left = self.eta(n_pending)
+        if left is None:
+            return "ETA unknown"
+        return f"ETA {hms(left)}" if left >= 1 or not (self.running or n_pending) else "ETA: final tests"
+
+    def counts(self, n_pending):
+        running = f"running {len(self.running)}, " if self.tracked else ""
+        return f"done {self.done}/{self.total}, {running}failed {self.failed} | {self.eta_text(n_pending)}"
 
     def started(self, job, gpu):
+        self.running[job.key] = Running(job)
         self.line(f"start {job.key} on {'CPU' if gpu is None else f'GPU {gpu}'}")
 
-    def finished(self, res, running_starts, n_pending):
+    def job_line(self, run):
+        job, watch = run.job, run.watch
+        if not job.mode.startswith("train"):
+            return f"  {job.key}: testing, {hms(time.time() - run.start)}"
+        self.look(run)
+        text = watch.text(hms)
+        if job.mode == "train2" and text.startswith("setting up"):
+            text = "setup or Selection, no epoch yet"
+        return f"  {job.key}: {text}"
+
+    def finished(self, res, n_pending):
+        self.running.pop(res.job.key, None)
         self.done += 1
         if res.status == "ok":
             self.walls.append(res.wall_s)
         else:
             self.failed += 1
-        what = "ok    " if res.status == "ok" else f"FAILED (exit code {res.exit_code})"
-        self.line(f"{what} {res.job.key} in {hms(res.wall_s or 0)} | {self.counts(running_starts, n_pending)}")
+        what = {"ok": "ok    ", "busy": "BUSY  "}.get(res.status, f"FAILED (exit code {res.exit_code})")
+        self.line(f"{what} {res.job.key} in {hms(res.wall_s or 0)} | {self.counts(n_pending)}")
+        if res.status == "busy":
+            say(f"  {res.message}")
 
-    def tick(self, running_starts, n_pending):
+    def tick(self, n_pending):
         if time.time() - self.last_print >= self.every_s:
-            self.line(self.counts(running_starts, n_pending))
+            lines = [self.job_line(r) for r in self.running.values()]  # read the logs before the ETA
+            self.line(self.counts(n_pending))
+            for text in lines:
+                say(text)
 
 
 def describe_failure(res):

@@ -24,9 +24,11 @@ def seeds_text(n):
 
 
 def save(fig, paths):
-    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
+    """PNG and PDF without a creation date or software version: the same numbers give the same bytes."""
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight", metadata={"Software": None})
     for p in paths[1:]:
-        fig.savefig(p, bbox_inches="tight")
+        fig.savefig(p, bbox_inches="tight", metadata={"Creator": None, "Producer": None, "CreationDate": None}
+                    if p.endswith(".pdf") else {"Software": None})
     pyplot().close(fig)
     return paths
 
@@ -63,9 +65,9 @@ def experiment_figure(res):
 
     points = {}
     for kind in STYLES:
-        stats = [(r, row_stats(res.row(kind, r))) for r in exp.ratios]
+        stats = [(r, row_stats(res.row(kind, r), res.refused(kind, r))) for r in exp.ratios]
         points[kind] = [(r, avg, math.sqrt(squ)) for r, (avg, squ, _) in stats if avg is not None]
-    refs = [(label, color, style, row_stats(res.row(model))[0]) for model, label, color, style in pure]
+    refs = [(label, color, style, row_stats(res.row(model), res.refused(model))[0]) for model, label, color, style in pure]
     refs = [r for r in refs if r[3] is not None]
     draw_against_ratio(ours, points, refs)
     if not refs and not any(points.values()):
@@ -135,7 +137,7 @@ def learning_curves(exp):
     curves = {}
     for model, ratio in keys:
         for seed in exp.seeds:
-            path = os.path.join(exp.folder, "log", f"train_{result_name(exp, model, seed, ratio)}.log")
+            path = os.path.join(exp.log_dir, f"train_{result_name(exp, model, seed, ratio)}.log")
             points, what = read_curve(path)
             if points:
                 curves[(model, ratio, seed)] = (points, what)

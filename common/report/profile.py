@@ -1,4 +1,4 @@
-"""The README's profile table: CPU cores, peak GPU and main memory from the launcher's profile.csv, and the
+"""The profile table (docs/aggregator.md): CPU cores, peak GPU and main memory from the launcher's profile.csv, and the
 epoch time from the train logs."""
 import csv
 import glob
@@ -52,7 +52,7 @@ def _number(text):
 
 
 def profile_text(folders, profile_csv):
-    """The README's profile table: CPU cores (CPU time / wall time), peak GPU memory, peak main memory
+    """The profile table (docs/aggregator.md): CPU cores (CPU time / wall time), peak GPU memory, peak main memory
     (each min ~ max over the finished jobs in profile.csv) and epoch time (from the train logs)."""
     rows = [r for r in read_profile_csv(profile_csv) if r.get("status") == "ok"]
     names = sorted({os.path.basename(os.path.normpath(f)) for f in folders} | {r.get("experiment", "") for r in rows})

@@ -5,7 +5,7 @@ import math
 import os
 from dataclasses import dataclass, field
 
-from common.report.logs import METRIC, Cell, Results, cell_result, log_path, ratio_str, result_name, row_stats
+from common.report.logs import METRIC, Results, ratio_str, read_cell, result_name, row_stats
 
 
 def read_json(path):
@@ -61,7 +61,7 @@ def collect_tradeoff(res):
     for model, ratio in models:
         for seed in exp.seeds:
             for kind, table in (("cost", t.cost), ("robust", t.robust)):
-                path = os.path.join(exp.folder, "log", f"{kind}_{result_name(exp, model, seed, ratio)}.json")
+                path = os.path.join(exp.log_dir, f"{kind}_{result_name(exp, model, seed, ratio)}.json")
                 obj, problem = read_json(path)
                 if obj is not None and not well_formed(obj, kind):
                     obj, problem = None, f"not a {kind} result of evaluate.py"
@@ -80,7 +80,8 @@ def check_cost_settings(t):
     exp = t.results.experiment
     number = lambda v: f"{v:g}" if isinstance(v, (int, float)) else str(v)
     for attr, setting in (("convention", lambda c: str(c.get("convention", "kit-v1"))),
-                          ("memory", lambda c: c.get("memory") and f"{c['memory']} {number(c.get('memory_pj'))} pJ")):
+                          ("memory", lambda c: c.get("memory") and (c["memory"] if c.get("memory_pj") is None
+                                                                    else f"{c['memory']} {number(c['memory_pj'])} pJ"))):
         groups = {}
         for (model, ratio, seed), c in sorted(t.cost.items(), key=lambda kv: str(kv[0])):
             groups.setdefault(setting(c), []).append(result_name(exp, model, seed, ratio))
@@ -117,10 +118,10 @@ def tradeoff_rows(t):
     rows = []
     for label, model, ratio in t.keys:
         if label == "adapted":
-            cells = [Cell(*cell_result(exp, log_path(exp, "hybrid", s))) for s in exp.seeds]
+            cells = [read_cell(exp, "hybrid", s) for s in exp.seeds]
         else:
             cells = t.results.row(model, ratio)
-        avg, squ, n = row_stats(cells)
+        avg, squ, n = row_stats(cells, t.results.refused(model, ratio) if label != "adapted" else False)
         costs = [t.cost[k] for k in ((model, ratio, s) for s in exp.seeds) if k in t.cost]
         counted = costs if t.convention is not None else []  # mixed conventions: no cost number at all
         robust = [t.robust[k] for k in ((model, ratio, s) for s in exp.seeds) if k in t.robust]

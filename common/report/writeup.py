@@ -7,8 +7,9 @@ A table that a script owns sits between two markers and is replaced whole by fil
     <!-- end generated: criteria-q2 -->
 
 Everything outside the markers is prose. unsupported_intervals() lists every "mean [low, high]" quoted in
-the prose that no generated table or results file holds (at the precision quoted), so a write-up cannot keep
-an interval its logs no longer give.
+the prose that no generated table or results file holds (at the precision quoted), and unsupported_numbers()
+every number with a decimal point that none of the sources holds, so a write-up cannot keep a number its logs
+(or its configuration) no longer give.
 """
 import re
 
@@ -76,4 +77,25 @@ def unsupported_intervals(writeup_text, sources):
         tolerance = 0.5 * 10 ** -decimals + 0.0051
         if not any(all(abs(a - b) <= tolerance for a, b in zip(values, ref)) for ref in known):
             missing.append(quoted)
+    return missing
+
+
+DECIMAL = re.compile(rf"(?<![\w.])({NUMBER})(?![\w.]*\d)")
+
+
+def unsupported_numbers(writeup_text, sources):
+    """The numbers with a decimal point in the prose of writeup_text that none of `sources` holds at the quoted
+    precision (sources: the generated blocks, and the configuration files a method sentence may quote)."""
+    known = {}
+    for text in sources:
+        for m in re.finditer(NUMBER, text):
+            if "." in m.group(0):
+                v = abs(_value(m.group(0)))
+                for d in range(0, _decimals(m.group(0)) + 1):
+                    known.setdefault(d, set()).add(round(v, d))
+    missing = []
+    for m in DECIMAL.finditer(prose(writeup_text)):
+        s = m.group(1)
+        if "." in s and round(abs(_value(s)), _decimals(s)) not in known.get(_decimals(s), set()):
+            missing.append(s)
     return missing

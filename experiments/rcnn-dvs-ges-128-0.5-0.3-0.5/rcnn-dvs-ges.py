@@ -17,6 +17,7 @@ highest test accuracy.
 Data: the HDF5 file of data/dvs-hdf5-gen.py. Files (relative to this folder): log/{train,test}_<name>.log,
 checkpoint/<name>.t7, traces/, with <name> = dvsGesture_<model>_<seed>[_<ratio>].
 """
+import itertools
 import os
 import sys
 import time
@@ -63,6 +64,9 @@ parser.set_defaults(data=DEFAULT_DVS_HDF5, batch_size=72, stage1_epochs=3600, st
 def check_flags(args):
     """Every flag's range, before any data are read (KitError)."""
     check_args(args)
+    if args.max_batches is not None:
+        raise KitError("--max_batches: an epoch of this script is already one mini-batch; shorten a run with "
+                       "--stage1_epochs/--stage2_epochs (iterations) and --test_interval")
 
 
 def load_data(args, device):
@@ -88,12 +92,13 @@ def load_data(args, device):
 # Training and evaluation
 ###############################################################################
 def evaluate(model, data, args):
-    """Accuracy (%) over every test gesture, in batches of --batch_size."""
+    """Accuracy (%) over every test gesture (a quick run's --eval_batches: the first ones), in batches of
+    --batch_size."""
     model.eval()
     device = next(model.parameters()).device
     correct = total = 0
     with torch.no_grad():
-        for inputs, targets in data.test_batches(args.batch_size):
+        for inputs, targets in itertools.islice(data.test_batches(args.batch_size), args.eval_batches):
             predicted = model(inputs.to(device)).argmax(1).cpu()
             correct += (predicted == targets.argmax(1)).sum().item()
             total += len(targets)
@@ -140,7 +145,7 @@ def train(model, data, stage, run, args):
             r * args.test_interval, time.time() - round_start, loss.item(), acc))  # the round's last batch
         run.logger.info("-" * WIDTH)
         round_start = time.time()
-        ckpt.end_epoch(r, acc)
+        ckpt.end_epoch(r, acc, loss=loss.item())
     test(ckpt.finish(), data, args, run.logger)
 
 

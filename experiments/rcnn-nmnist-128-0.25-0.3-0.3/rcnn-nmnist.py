@@ -32,6 +32,7 @@ from common.data.event_data import DEFAULT_NMNIST_ROOT, NMNISTFrames
 from common.data.events import NMNIST_SENSOR, DataError
 from common.hybrid_conv import accuracy, checkpoint_meta, log_channels, network_from_checkpoint, new_network
 from common.progress import epoch_bar
+from common.quick import first_batches
 from common.selection import select_conv
 from common.stages import select_filters
 from common.training import Checkpoint, KitError, log_test_block, run_main, save_resume_point
@@ -58,13 +59,15 @@ def check_flags(args):
 
 def load_data(args, device):
     """(train loader, test loader) of the first floor(N/100)*100 samples of each split, the first --nwin frames
-    (on the CPU; batches move to `device` as they are used)."""
+    (on the CPU; batches move to `device` as they are used); a quick run's --max_batches/--eval_batches limit
+    their batches per pass."""
     try:
         train_set, test_set = (NMNISTFrames(args.data, args.dt, train=split, nwin=args.nwin, multiple=100)
                                for split in (True, False))
     except DataError as e:
         raise KitError(str(e))
-    return loader(train_set, args.batch_size, True), loader(test_set, args.batch_size, False)
+    return first_batches(loader(train_set, args.batch_size, True), args.max_batches), \
+        first_batches(loader(test_set, args.batch_size, False), args.eval_batches)
 
 
 def loader(dataset, batch_size, train):
@@ -145,7 +148,7 @@ def train(model, loaders, stage, run, args):
         run.logger.info("| end of epoch {:3d} | time: {:5.2f}s | test loss {:.5f} | test acc {:.3f}%".format(
             epoch, time.time() - epoch_start, loss, acc))
         run.logger.info("-" * WIDTH)
-        ckpt.end_epoch(epoch, acc)
+        ckpt.end_epoch(epoch, acc, loss=loss)
     test(ckpt.finish(), test_loader, run.logger)
 
 

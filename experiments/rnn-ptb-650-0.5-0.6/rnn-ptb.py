@@ -13,7 +13,6 @@ Files (relative to this folder): log/{train,test}_<name>.log, checkpoint/<name>.
 traces/, with <name> = ptb_<model>_<seed>[_<ratio>].
 """
 import argparse
-import math
 import os
 import sys
 import time
@@ -25,9 +24,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from common.cli import check_args, experiment_parser, fc_populations, start_run
 from common.hybrid_fc import HybridFC
 from common.progress import epoch_bar
-from common.data.ptb import Corpus, batchify, get_batch
+from common.quick import first_chunks
+from common.data.ptb import Corpus, get_batch
 from common.selection import select_fc
 from common.stages import fc_model_shapes, hessian_selection
+from common.runs import safe_exp
 from common.training import Checkpoint, KitError, load_weights, log_test_block, run_main, save_resume_point
 
 DATASET = "ptb"  # the first part of every run name
@@ -53,11 +54,12 @@ parser.set_defaults(data="../../data/penn-treebank", batch_size=25, stage1_epoch
 # Data
 ###############################################################################
 def load_data(args, device):
-    """The corpus' splits as columns of token ids on `device` ("train", "valid", "test") and its vocabulary
-    size ("ntokens")."""
+    """The corpus' splits as columns of token ids on `device` ("train", "valid", "test"; a quick run's
+    --max_batches/--eval_batches keep their first chunks) and its vocabulary size ("ntokens")."""
     corpus = Corpus(args.data)
-    return dict(train=batchify(corpus.train, args.batch_size, device), valid=batchify(corpus.valid, args.batch_size, device),
-                test=batchify(corpus.test, args.batch_size, device), ntokens=len(corpus.idx2word))
+    limits = dict(train=args.max_batches, valid=args.eval_batches, test=args.eval_batches)
+    return dict(**{split: first_chunks(columns, limits[split], args.bptt)
+                   for split, columns in corpus.batches(args.batch_size, device).items()}, ntokens=len(corpus.idx2word))
 
 
 ###############################################################################
@@ -123,7 +125,7 @@ def train_one_epoch(model, optimizer, data, epoch, args, logger):
             cur_loss = total_loss / args.log_interval
             elapsed = time.time() - start
             logger.info("| epoch {:3d} | {:5d}/{:5d} batches | {:5.2f} ms/batch | loss {:5.2f} | ppl {:8.2f}".format(
-                epoch, batch, len(data) // args.bptt, elapsed * 1000 / args.log_interval, cur_loss, math.exp(cur_loss)))
+                epoch, batch, len(data) // args.bptt, elapsed * 1000 / args.log_interval, cur_loss, safe_exp(cur_loss)))
             total_loss, start = 0.0, time.time()
 
 
@@ -143,12 +145,12 @@ def evaluate(model, data, args):
 
 def test_metric(model, data, args):
     """The number of the final test block: perplexity on the test split."""
-    return math.exp(evaluate(model, data["test"], args))
+    return safe_exp(evaluate(model, data["test"], args))
 
 
 def test(model, data, args, logger):
     loss = evaluate(model, data["test"], args)
-    log_test_block(logger, "| Performance on Test Set | test loss {:5.2f} | test ppl {:8.2f}".format(loss, math.exp(loss)), WIDTH)
+    log_test_block(logger, "| Performance on Test Set | test loss {:5.2f} | test ppl {:8.2f}".format(loss, safe_exp(loss)), WIDTH)
 
 
 def train(model, data, stage, run, args):
@@ -165,13 +167,13 @@ def train(model, data, stage, run, args):
         val_loss = evaluate(model, data["valid"], args)
         run.logger.info("-" * WIDTH)
         run.logger.info("| end of epoch {:3d} | time: {:5.2f}s | valid loss {:5.2f} | valid ppl {:8.2f}".format(
-            epoch, time.time() - epoch_start, val_loss, math.exp(val_loss)))
+            epoch, time.time() - epoch_start, val_loss, safe_exp(val_loss)))
         run.logger.info("-" * WIDTH)
         if epoch % decay == 0 and epoch > 1:
             for group in optimizer.param_groups:
                 group["lr"] *= 0.5
         print("reset optimizer with the learning rate", optimizer.param_groups[0]["lr"])
-        ckpt.end_epoch(epoch, math.exp(val_loss))
+        ckpt.end_epoch(epoch, safe_exp(val_loss), loss=val_loss)
     test(ckpt.finish(), data, args, run.logger)
 
 

@@ -34,6 +34,7 @@ from common.cli import check_args, experiment_parser, fc_populations, start_run
 from common.hybrid_fc import HybridFC
 from common.progress import epoch_bar
 from common.criteria import masked_copies
+from common.quick import first_batches
 from common.data.smnist import load_split, loader, split_train_val
 from common.selection import select_fc
 from common.stages import fc_model_shapes, hessian_selection
@@ -63,13 +64,15 @@ parser.set_defaults(data="../../data", batch_size=100, stage1_epochs=150, stage2
 ###############################################################################
 def load_data(args, device):
     """Loaders of the "train" and "test" splits (and, under --protocol val, of the "val" images held out of
-    the training split); their batches stay on the CPU until used."""
+    the training split; a quick run's --max_batches/--eval_batches limit their batches per pass); their
+    batches stay on the CPU until used."""
     train_images, train_labels = load_split(args.data, "train")
-    data = {"test": loader(*load_split(args.data, "test"), args.batch_size, shuffle=False)}
+    evaluation = lambda split: first_batches(loader(*split, args.batch_size, shuffle=False), args.eval_batches)
+    data = {"test": evaluation(load_split(args.data, "test"))}
     if args.protocol == "val":
         (train_images, train_labels), val_split = split_train_val(train_images, train_labels, args.val_size)
-        data["val"] = loader(*val_split, args.batch_size, shuffle=False)
-    data["train"] = loader(train_images, train_labels, args.batch_size, shuffle=True)
+        data["val"] = evaluation(val_split)
+    data["train"] = first_batches(loader(train_images, train_labels, args.batch_size, shuffle=True), args.max_batches)
     return data
 
 
@@ -214,7 +217,7 @@ def train(model, data, stage, run, args):
         run.logger.info("| end of epoch {:3d} | time: {:5.2f}s | {} loss {:.5f} | {} acc {:.3f}%".format(
             epoch, time.time() - epoch_start, word, loss, word, acc))
         run.logger.info("-" * WIDTH)
-        ckpt.end_epoch(epoch, acc)
+        ckpt.end_epoch(epoch, acc, loss=loss)
     model = ckpt.finish()
     run.logger.info(protocol_line(args.protocol, args.val_size))
     test(model, data, run.device, run.logger)

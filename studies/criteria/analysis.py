@@ -1,12 +1,12 @@
-"""Every table, plot and number of the selection-criteria study, from the logs and records that run.py copies
-to results/studies/criteria/logs/ and from no-retraining.csv.
+"""Every table, plot, test and generated sentence of the selection-criteria study, from the logs and records that
+run.py copies to results/studies/criteria/logs/ and from no-retraining.csv.
 
 Only finished runs count: the log ends with its final test block and, where a completion record
-(log/train_<name>.json) exists, it says "finished". Statistics: per-seed paired differences (the criteria of
-a seed share one Adaptation), mean and 95 % confidence interval (t with n - 1 degrees of freedom), the number
-of seeds and how many favour each side; every ratio on its own (the ratios of a seed share one Adaptation, so
-they are not independent and are never pooled); the minimum detectable difference at 80 % power
-(two-sided 5 % paired t test: (t_0.975 + t_0.8) * sd / sqrt(n)). random = the mean of a seed's random draws.
+(log/train_<name>.json) exists, it says "finished". Statistics (common/report/inference.py): per-seed paired
+differences (the criteria of a seed share one Adaptation), mean, 95 % t interval, two-sided paired t p, the
+seeds on each side, the minimum detectable difference at 80 % power; every ratio on its own (the ratios of a
+seed share one Adaptation and are never pooled); Holm's correction within each family of studies/families.py,
+with the Holm-adjusted interval; one verdict rule on the adjusted interval. random = the mean of a seed's draws.
 """
 import argparse
 import csv
@@ -23,13 +23,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 from common.report import writeup  # noqa: E402
+from common.report.inference import CELL_HEADER, cells, findings, holm, paired, protocol, verdict  # noqa: E402
 from common.report.profile import read_profile_csv  # noqa: E402
 from common.runs import unfinished_by_record  # noqa: E402
+from studies.families import family  # noqa: E402
 
 RATIOS = (0.25, 0.5, 0.75)
 Q2 = ("hessian", "random", "taylor", "magnitude", "trace", "reversed")
+Q1 = ("random", "reversed", "magnitude", "trace", "taylor", "oracle")
+POPULATIONS = ("rnn1", "rnn2", "snn1", "snn2")
 IMPROVING = set()  # the finished runs whose best validation epoch was their last
+PROTOCOL = {}      # (folder, model, seed, ratio) -> the set that chose the run's checkpoint ("val" / "test")
 TEST_LINE = re.compile(r"^\| Performance on Test Set \| test loss ([-\d.naif]+) \| test acc ([-\d.naif]+)$")
+FIELDS = ("family", "question", "width", "ratio", "a", "b", "n", "mean", "sd", "lo", "hi", "p", "m", "rank",
+          "p_holm", "level", "lo_holm", "hi_holm", "pos", "neg", "mdd", "protocol", "verdict")
 
 
 def final_accuracy(log):
@@ -50,7 +57,7 @@ def still_improving(log):
 
 
 def read_runs(logs):
-    """(folder, model, seed, ratio) -> final test accuracy of every finished run."""
+    """(folder, model, seed, ratio) -> final test accuracy of every finished run (ratio None: Adaptation)."""
     out = {}
     for folder in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
         where = os.path.join(logs, folder, "log") if os.path.isdir(os.path.join(logs, folder, "log")) else \
@@ -60,45 +67,31 @@ def read_runs(logs):
             if m:
                 acc = final_accuracy(os.path.join(where, f))
                 if acc is not None:
-                    out[(folder, m.group(1), int(m.group(2)), float(m.group(3)) if m.group(3) else None)] = acc
+                    key = (folder, m.group(1), int(m.group(2)), float(m.group(3)) if m.group(3) else None)
+                    out[key] = acc
+                    PROTOCOL[key] = protocol(os.path.join(where, f))
                     if still_improving(os.path.join(where, f)):
-                        IMPROVING.add((folder, m.group(1), int(m.group(2)), float(m.group(3)) if m.group(3) else None))
+                        IMPROVING.add(key)
     return out
 
 
-def paired(diffs):
-    """n, mean, CI half-width, sd, number > 0, number < 0, minimum detectable difference (80 % power)."""
-    n = len(diffs)
-    if n == 0:
-        return None
-    mean = statistics.fmean(diffs)
-    if n == 1:
-        return dict(n=1, mean=mean, half=math.nan, sd=math.nan, pos=int(mean > 0), neg=int(mean < 0), mdd=math.nan)
-    sd = statistics.stdev(diffs)
-    t = stats.t.ppf(0.975, n - 1)
-    return dict(n=n, mean=mean, half=t * sd / math.sqrt(n), sd=sd, pos=sum(d > 0 for d in diffs),
-                neg=sum(d < 0 for d in diffs), mdd=(t + stats.t.ppf(0.8, n - 1)) * sd / math.sqrt(n))
+def protocols(keys):
+    """'val', 'test' or 'mixed (...)' for the runs behind a test ('' when none is known)."""
+    found = sorted({PROTOCOL[k] for k in keys if k in PROTOCOL})
+    return found[0] if len(found) == 1 else (f"mixed ({', '.join(found)})" if found else "")
 
 
-def fmt(p):
-    """'difference [95 % CI] | seeds better / worse of n | MDD' cells."""
-    if p is None:
-        return "no finished pair | |"
-    ci = "" if math.isnan(p["half"]) else f" [{p['mean'] - p['half']:+.2f}, {p['mean'] + p['half']:+.2f}]"
-    mdd = "n/a" if math.isnan(p["mdd"]) else f"{p['mdd']:.2f}"
-    return f"{p['mean']:+.2f}{ci} | {p['pos']}+ / {p['neg']}- of {p['n']} | {mdd}"
+def test(name, question, a, b, diffs, keys, width=None, ratio=None):
+    """One test of family `name` (declared in studies/families.py): the paired statistics and what it compares."""
+    family(name)
+    t = paired(diffs) or {"n": 0}
+    t.update(family=name, question=question, width=width, ratio=ratio, a=a, b=b, protocol=protocols(keys))
+    return t
 
 
-def verdict(p, what):
-    """Words bound to the interval."""
-    if p is None or math.isnan(p["half"]):
-        return "untested (fewer than 2 seeds)"
-    lo, hi = p["mean"] - p["half"], p["mean"] + p["half"]
-    if lo > 0:
-        return f"{what} better by {lo:.2f} to {hi:.2f} points"
-    if hi < 0:
-        return f"{what} worse by {-hi:.2f} to {-lo:.2f} points"
-    return f"no difference larger than {max(-lo, hi):.2f} points detected"
+def ms(v, digits=2):
+    return f"{statistics.fmean(v):.{digits}f} ± {statistics.stdev(v):.{digits}f} ({len(v)})" if len(v) > 1 else \
+        (f"{v[0]:.{digits}f} (1)" if v else "none finished")
 
 
 def q2(runs):
@@ -118,88 +111,140 @@ def q2(runs):
     return acc, draws
 
 
-def table_q2(acc, draws):
+def tests_q2(runs, acc):
+    out = []
+    for r in RATIOS:
+        hs = acc.get(("hessian", r), {})
+        for c in Q2[1:]:
+            other = acc.get((c, r), {})
+            common = sorted(set(hs) & set(other))
+            folders = [f"w60-{c}"] if c != "random" else [f"w60-random-{d}" for d in range(3)]
+            keys = [(f, "hybrid", s, r) for f in folders + ["w60-hessian"] for s in common]
+            out.append(test("criteria-q2", 2, "hessian", c, [hs[s] - other[s] for s in common], keys, 60, r))
+    return out
+
+
+def table_q2(acc, draws, tests):
     lines = ["## Question 2: criteria after Restoration (S-MNIST RNN, width 60, --protocol val)", "",
              "Test accuracy (%) of the restored network, one Adaptation per seed shared by every criterion. "
-             "Paired difference = Hessian − criterion, per seed; CI: 95 %, t with n − 1; MDD: minimum detectable "
-             "difference at 80 % power. random: the mean of the seed's finished draws (draws per seed: "
+             "Paired difference = Hessian − criterion, per seed; 95 % t interval; p: paired t test; Holm: within the "
+             "family criteria-q2; MDD: minimum detectable difference at 80 % power. random: the mean of the seed's "
+             "finished draws (draws per seed: "
              + ", ".join(f"{r}: {sorted(set(len(v) for (rr, _), v in draws.items() if rr == r))}" for r in RATIOS)
              + ").", ""]
-    table = ["| ratio | criterion | accuracy, mean ± sd (n) | Hessian − criterion [95 % CI] | seeds Hessian better / worse | MDD |",
-             "|---|---|---|---|---|---|"]
-    rows = []
+    table = [f"| ratio | criterion | accuracy, mean ± sd (n) | Hessian − criterion: {CELL_HEADER} |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    by = {(t["ratio"], t["b"]): t for t in tests}
     for r in RATIOS:
         for c in Q2:
-            seeds = acc.get((c, r), {})
-            v = list(seeds.values())
-            ms = f"{statistics.fmean(v):.2f} ± {statistics.stdev(v):.2f} ({len(v)})" if len(v) > 1 else \
-                (f"{v[0]:.2f} (1)" if v else "none finished")
-            if c == "hessian":
-                table.append(f"| {r} | hessian (reference) | {ms} | | | |")
-                continue
-            common = sorted(set(seeds) & set(acc.get(("hessian", r), {})))
-            p = paired([acc[("hessian", r)][s] - seeds[s] for s in common])
-            table.append(f"| {r} | {c} | {ms} | {fmt(p)} |")
-            rows.append(dict(question=2, ratio=r, a="hessian", b=c, **(p or {"n": 0}), verdict=verdict(p, "Hessian")))
-    return lines + table + [""], rows, {"criteria-q2": "\n".join(table)}
+            ms_ = ms(list(acc.get((c, r), {}).values()))
+            table.append(f"| {r} | hessian (reference) | {ms_} | | | | | | |" if c == "hessian" else
+                         f"| {r} | {c} | {ms_} | {cells(by.get((r, c)))} |")
+    return lines + table + [""], {"criteria-q2": "\n".join(table)}
 
 
-def table_q3(runs, acc):
+def q3_ffs(runs):
     ffs = {name: defaultdict(dict) for name in ("original", "matched")}
     for (folder, model, seed, ratio), a in runs.items():
         if model == "ffs" and folder in ("w60", "w60-ffs-matched"):
             ffs["original" if folder == "w60" else "matched"][ratio][seed] = a
+    return ffs
+
+
+def tests_q3(runs, acc):
+    ffs = q3_ffs(runs)
+    out = []
+    for r in RATIOS:
+        for a, b, base, other, folders in (
+                ("HSTNN", "ffs (original budget)", acc.get(("hessian", r), {}), ffs["original"][r], ("w60-hessian", "w60")),
+                ("HSTNN", "ffs (matched epochs)", acc.get(("hessian", r), {}), ffs["matched"][r],
+                 ("w60-hessian", "w60-ffs-matched")),
+                ("HSTNN with random selection", "ffs (matched epochs)", acc.get(("random", r), {}), ffs["matched"][r],
+                 ("w60-random-0", "w60-random-1", "w60-random-2", "w60-ffs-matched")),
+                ("ffs (matched epochs)", "ffs (original budget)", ffs["matched"][r], ffs["original"][r],
+                 ("w60-ffs-matched", "w60"))):
+            common = sorted(set(base) & set(other))
+            keys = [(f, m, s, r) for f in folders for m in ("hybrid", "ffs") for s in common]
+            out.append(test("criteria-q3", 3, a, b, [base[s] - other[s] for s in common], keys, 60, r))
+    return out
+
+
+def table_q3(runs, tests):
+    ffs = q3_ffs(runs)
     lines = ["## Question 3: HSTNN against a hybrid trained from scratch (ffs), width 60", "",
              "ffs has the final shape from the start. Original budget: as many epochs as Adaptation; matched: as "
-             "many as Adaptation + Restoration (epochs, not FLOPs: Adaptation runs twice the neurons). Paired by "
-             "seed (the same seed, not the same network). Difference = HSTNN (Hessian) − other.", ""]
-    table = ["| ratio | comparison | other: accuracy, mean ± sd (n) | difference [95 % CI] | seeds HSTNN better / worse | MDD |",
-             "|---|---|---|---|---|---|"]
-    rows = []
-    for r in RATIOS:
-        hs = acc.get(("hessian", r), {})
-        for label, other in (("HSTNN − ffs (original budget)", ffs["original"][r]),
-                             ("HSTNN − ffs (matched epochs)", ffs["matched"][r]),
-                             ("HSTNN with random selection − ffs (matched)", None)):
-            base = hs if other is not None else acc.get(("random", r), {})
-            other = other if other is not None else ffs["matched"][r]
-            v = list(other.values())
-            ms = f"{statistics.fmean(v):.2f} ± {statistics.stdev(v):.2f} ({len(v)})" if len(v) > 1 else "n < 2"
-            common = sorted(set(base) & set(other))
-            p = paired([base[s] - other[s] for s in common])
-            table.append(f"| {r} | {label} | {ms} | {fmt(p)} |")
-            rows.append(dict(question=3, ratio=r, a=label.split(" − ")[0], b=label.split(" − ")[1], **(p or {"n": 0}),
-                             verdict=verdict(p, "HSTNN")))
-        common = sorted(set(ffs["matched"][r]) & set(ffs["original"][r]))
-        p = paired([ffs["matched"][r][s] - ffs["original"][r][s] for s in common])
-        table.append(f"| {r} | ffs matched − ffs original | | {fmt(p)} |")
-        rows.append(dict(question=3, ratio=r, a="ffs matched", b="ffs original", **(p or {"n": 0}),
-                         verdict=verdict(p, "the longer ffs")))
+             "many as Adaptation + Restoration (epochs, not multiply-accumulates: see the budget table). Paired by "
+             "seed (the same seed, not the same network). Difference = first − second; Holm within criteria-q3.", ""]
+    table = [f"| ratio | comparison | second: accuracy, mean ± sd (n) | {CELL_HEADER} |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for t in tests:
+        other = ffs["matched" if "matched" in t["b"] else "original"][t["ratio"]]
+        table.append(f"| {t['ratio']} | {t['a']} − {t['b']} | {ms(list(other.values()))} | {cells(t)} |")
     table.append("")
     for label, keys in (("ffs, original budget", [k for k in runs if k[0] == "w60" and k[1] == "ffs"]),
                         ("ffs, matched epochs", [k for k in runs if k[0] == "w60-ffs-matched"]),
                         ("HSTNN Restoration (Hessian)", [k for k in runs if k[0] == "w60-hessian"])):
         table.append(f"- {label}: {sum(k in IMPROVING for k in keys)} of {len(keys)} finished runs had their best "
                      "validation accuracy at their last epoch (still improving when stopped).")
-    return lines + table + [""], rows, {"criteria-q3": "\n".join(table)}
+    return lines + table + [""], {"criteria-q3": "\n".join(table)}
 
 
-def table_q1(path):
-    if not os.path.exists(path):
-        return ["## Question 1: no retraining", "", "Not run yet (no no-retraining.csv).", ""], [], {}, {}
-    data = defaultdict(dict)  # (width, criterion, ratio, metric) -> seed -> value
+def read_q1(path):
+    """(width, criterion, ratio, metric) -> seed -> value, with 'random' the mean of a seed's draws."""
+    data = defaultdict(dict)
     with open(path) as f:
         for r in csv.DictReader(f):
             data[(int(r["width"]), r["criterion"], r["ratio"], r["metric"])][int(r["seed"])] = float(r["value"])
-    widths = sorted({k[0] for k in data})
-    for w in widths:  # random: the mean of the seed's draws
-        for ratio in ("0.25", "0.5", "0.75"):
+    for w in sorted({k[0] for k in data}):
+        for ratio in map(str, RATIOS):
             per_seed = defaultdict(list)
-            for (ww, c, rr, m), seeds in data.items():
+            for (ww, c, rr, m), seeds in list(data.items()):
                 if ww == w and c.startswith("random-") and rr == ratio and m == "test_acc":
                     for s, v in seeds.items():
                         per_seed[s].append(v)
             data[(w, "random", ratio, "test_acc")] = {s: statistics.fmean(v) for s, v in per_seed.items()}
+    return data
+
+
+def spearman_per_seed(data, w, criterion, metric, pops=POPULATIONS):
+    """Per seed, the mean over `pops` of a Spearman correlation (a constant population, nan, left out)."""
+    seeds = set.intersection(*[set(data.get((w, criterion, "", metric + k), {})) for k in pops])
+    per_seed = [[data[(w, criterion, "", metric + k)][s] for k in pops] for s in sorted(seeds)]
+    return [statistics.fmean(x for x in xs if not math.isnan(x)) for xs in per_seed if any(not math.isnan(x) for x in xs)]
+
+
+def q1_family(criterion):
+    return "criteria-q1-random" if criterion == "random" else "criteria-q1-criteria"
+
+
+def tests_q1(data, adaptation_protocol):
+    """Every Q1 test: Hessian − each criterion and the oracle's pick − random per width and ratio (test accuracy
+    right after Selection), and the Hessian importance's Spearman correlation with the oracle against 0."""
+    acc = lambda w, c, ratio: data.get((w, c, str(ratio), "test_acc"), {})
+    out = []
+    for w in sorted({k[0] for k in data}):
+        for ratio in RATIOS:
+            hs = acc(w, "hessian", ratio)
+            for c in Q1:
+                other = acc(w, c, ratio)
+                diffs = [hs[s] - other[s] for s in sorted(set(hs) & set(other))]
+                out.append(test(q1_family(c), 1, "hessian", c, diffs, [], w, ratio))
+            oracle, random = acc(w, "oracle", ratio), acc(w, "random", ratio)
+            out.append(test("criteria-q1-oracle-pick", 1, "oracle", "random",
+                            [oracle[s] - random[s] for s in sorted(set(oracle) & set(random))], [], w, ratio))
+        out.append(test("criteria-q1-agreement", 1, "Spearman(hessian, oracle)", "0",
+                        spearman_per_seed(data, w, "hessian", "spearman_oracle_"), [], w))
+        for pop in POPULATIONS:
+            values = [v for v in data.get((w, "hessian", "", "spearman_oracle_" + pop), {}).values() if not math.isnan(v)]
+            out.append(test("criteria-q1-agreement-by-population", 1, f"Spearman(hessian, oracle), {pop}", "0", values,
+                            [], w))
+    for t in out:  # the checkpoints right after Selection are the Adaptation's
+        t["protocol"] = adaptation_protocol.get(t["width"], "")
+    return out
+
+
+def table_q1(data, tests):
+    widths = sorted({k[0] for k in data})
     crit = ("hessian", "random", "reversed", "magnitude", "trace", "taylor", "oracle")
     lines = ["## Question 1: every criterion right after Selection, no retraining (S-MNIST RNN)", "",
              "Test accuracy (%) of the redundant network shrunk to the kept neurons, before any retraining: mean ± "
@@ -207,66 +252,66 @@ def table_q1(path):
              "when it alone is removed, measured on the 1,000 held-out (validation) images; accuracies are on the "
              "1,000 test images.", ""]
     accuracy = ["| width | ratio | redundant | " + " | ".join(crit) + " |", "|---" * (len(crit) + 3) + "|"]
-    ms = lambda v: f"{statistics.fmean(v):.1f} ± {statistics.stdev(v):.1f} ({len(v)})" if len(v) > 1 else \
-        (f"{v[0]:.1f} (1)" if v else "–")
     for w in widths:
-        for ratio in ("0.25", "0.5", "0.75"):
+        for ratio in map(str, RATIOS):
             red = list(data.get((w, "redundant", "", "test_acc"), {}).values())
-            accuracy.append(f"| {w} | {ratio} | {ms(red)} | " + " | ".join(
-                ms(list(data.get((w, c, ratio, "test_acc"), {}).values())) for c in crit) + " |")
-    rows, pairs = [], {}
-    long = ["", "Paired differences per seed, no retraining: Hessian − criterion (test accuracy points).", "",
-            "| width | ratio | criterion | difference [95 % CI] | seeds Hessian better / worse | MDD |",
-            "|---|---|---|---|---|---|"]
+            cells_ = [ms(list(data.get((w, c, ratio, "test_acc"), {}).values()), 1) for c in crit]
+            accuracy.append(f"| {w} | {ratio} | {ms(red, 1)} | " + " | ".join(c.replace("none finished", "–") for c in cells_) + " |")
+    by = {(t["family"], t["width"], t["ratio"], t["b"], t["a"]): t for t in tests}
+    long = ["", "Paired differences per seed, no retraining: Hessian − criterion (test accuracy points); Holm within "
+            "criteria-q1-random (random) and criteria-q1-criteria (the others).", "",
+            f"| width | ratio | criterion | {CELL_HEADER} |", "|---|---|---|---|---|---|---|---|---|"]
+    compact = [f"| width | ratio | comparison | {CELL_HEADER} |", "|---|---|---|---|---|---|---|---|---|"]
     for w in widths:
-        for ratio in ("0.25", "0.5", "0.75"):
-            hs = data.get((w, "hessian", ratio, "test_acc"), {})
-            for c in ("random", "reversed", "magnitude", "trace", "taylor", "oracle"):
-                other = data.get((w, c, ratio, "test_acc"), {})
-                p = pairs[(w, ratio, c)] = paired([hs[s] - other[s] for s in sorted(set(hs) & set(other))])
-                long.append(f"| {w} | {ratio} | {c} | {fmt(p)} |")
-                rows.append(dict(question=1, width=w, ratio=float(ratio), a="hessian", b=c, **(p or {"n": 0}),
-                                 verdict=verdict(p, "Hessian")))
-    short = lambda p: "–" if p is None or math.isnan(p["half"]) else \
-        f"{p['mean']:+.2f} [{p['mean'] - p['half']:+.2f}, {p['mean'] + p['half']:+.2f}] ({p['pos']}+ / {p['neg']}-)"
-    compact = ["| width | ratio | Hessian − random [95 % CI] (better / worse) | Hessian − reversed | Hessian − oracle's pick |",
-               "|---|---|---|---|---|"]
+        for ratio in RATIOS:
+            for c in Q1:
+                t = by[(q1_family(c), w, ratio, c, "hessian")]
+                long.append(f"| {w} | {ratio} | {c} | {cells(t)} |")
+                if c in ("random", "reversed", "oracle"):
+                    compact.append(f"| {w} | {ratio} | Hessian − {c if c != 'oracle' else 'oracle pick'} | {cells(t)} |")
+    oracle = [f"| width | ratio | oracle pick − random: {CELL_HEADER} |", "|---|---|---|---|---|---|---|---|"]
     for w in widths:
-        for ratio in ("0.25", "0.5", "0.75"):
-            compact.append(f"| {w} | {ratio} | " + " | ".join(short(pairs[(w, ratio, c)])
-                                                              for c in ("random", "reversed", "oracle")) + " |")
-    pops = ("snn1", "snn2", "rnn1", "rnn2")
-    spear = {}
-    spearman = ["| width | hessian | trace | magnitude | taylor | random | probe halves (hessian) |", "|---|---|---|---|---|---|---|"]
+        for ratio in RATIOS:
+            oracle.append(f"| {w} | {ratio} | {cells(by[('criteria-q1-oracle-pick', w, ratio, 'random', 'oracle')])} |")
+    spear, spear_cells = {}, []
+    spearman = ["| width | hessian | trace | magnitude | taylor | random | probe halves (hessian) |",
+                "|---|---|---|---|---|---|---|"]
     for w in widths:
-        cells = []
+        row = []
         for c, metric in (("hessian", "spearman_oracle_"), ("trace", "spearman_oracle_"),
                           ("magnitude", "spearman_oracle_"), ("taylor", "spearman_oracle_"),
                           ("random-0", "spearman_oracle_"), ("hessian", "spearman_probe_halves_")):
-            seeds = set.intersection(*[set(data.get((w, c, "", metric + k), {})) for k in pops])
-            per_seed = [[data[(w, c, "", metric + k)][s] for k in pops] for s in sorted(seeds)]
-            v = [statistics.fmean(x for x in xs if not math.isnan(x)) for xs in per_seed  # nan: a constant population
-                 if any(not math.isnan(x) for x in xs)]
-            p = paired(v)
-            spear[(w, c, metric)] = p
-            cells.append("–" if p is None else (f"{p['mean']:.2f} (1)" if p["n"] == 1 else
-                                               f"{p['mean']:.2f} [{p['mean'] - p['half']:.2f}, {p['mean'] + p['half']:.2f}] ({p['n']})"))
-        spearman.append(f"| {w} | " + " | ".join(cells) + " |")
-    lines += accuracy + long + ["", "Spearman rank correlation with the oracle (per population, then the mean of the four "
-                                "populations per seed; mean and 95 % CI over seeds). 'probe halves': the importance from "
-                                "the first half of the Hutchinson probes against that from the second (how reproducible "
-                                "the Hessian score is).", ""] + spearman
-    writeup = {"criteria-q1-accuracy": "\n".join(accuracy), "criteria-q1-paired": "\n".join(compact),
-               "criteria-q1-spearman": "\n".join(spearman)}
-    return lines + [""], rows, spear, writeup
+            p = spear[(w, c, metric)] = paired(spearman_per_seed(data, w, c, metric))
+            row.append("–" if p is None else (f"{p['mean']:.2f} (1)" if p["n"] == 1 else
+                                              f"{p['mean']:.2f} [{p['lo']:.2f}, {p['hi']:.2f}] ({p['n']})"))
+        spearman.append(f"| {w} | " + " | ".join(row) + " |")
+    agreement = ["| width | population | Spearman(hessian, oracle): mean [95 % CI] | p | Holm p | Holm-adjusted CI | "
+                 "positive / negative of n |", "|---|---|---|---|---|---|---|"]
+    for w in widths:
+        for pop, name, a in [("mean of the four", "criteria-q1-agreement", "Spearman(hessian, oracle)")] + \
+                [(k, "criteria-q1-agreement-by-population", f"Spearman(hessian, oracle), {k}") for k in POPULATIONS]:
+            t = by.get((name, w, None, "0", a))
+            c = cells(t).split(" | ")
+            agreement.append(f"| {w} | {pop} | " + " | ".join(c[:5]) + " |")
+    lines += accuracy + long + ["", "The oracle's own pick against random, right after Selection (Holm within "
+                                "criteria-q1-oracle-pick):", ""] + oracle + \
+        ["", "Spearman rank correlation with the oracle (per population, then the mean of the four populations per "
+         "seed; mean and 95 % CI over seeds). 'probe halves': the importance from the first half of the Hutchinson "
+         "probes against that from the second (how reproducible the Hessian score is).", ""] + spearman + \
+        ["", "The Hessian importance's agreement with the oracle per population (Holm within "
+         "criteria-q1-agreement and criteria-q1-agreement-by-population):", ""] + agreement
+    blocks = {"criteria-q1-accuracy": "\n".join(accuracy), "criteria-q1-paired": "\n".join(compact),
+              "criteria-q1-spearman": "\n".join(spearman), "criteria-q1-agreement": "\n".join(agreement),
+              "criteria-q1-oracle": "\n".join(oracle)}
+    return lines + [""], spear, blocks
 
 
 def table_cost(out, logs):
-    """CPU and wall minutes per part: the launcher's profile (the last successful attempt of each job whose
-    run counts) and no-retraining.csv's timing rows."""
-    parts = defaultdict(lambda: [0, 0.0, 0.0])  # part -> jobs, wall s, cpu s
-    last = {(r["experiment"], r["job"]): r for r in read_profile_csv(os.path.join(out, "profile.csv")) if r["status"] == "ok"}
-    for (folder, job), r in last.items():
+    """CPU and wall minutes per part from the launcher's profile: every attempt (failed, interrupted and resumed
+    ones included) of each job whose run counts; and no-retraining.csv's timing rows."""
+    parts = defaultdict(lambda: [set(), 0, 0.0, 0.0])  # part -> jobs, attempts, wall s, cpu s
+    for r in read_profile_csv(os.path.join(out, "profile.csv")):
+        folder, job = r["experiment"], r["job"]
         if not os.path.exists(os.path.join(logs, folder, f"train_{job.split('_', 1)[1]}.log")):
             continue  # not a counted run (unfinished, or replaced since)
         if r["mode"] == "train2":
@@ -275,27 +320,55 @@ def table_cost(out, logs):
             part = "Q3: ffs, both budgets (width 60)"
         else:
             part = f"Adaptation, width {folder[1:]}"
-        parts[part][0] += 1
-        parts[part][1] += float(r["wall_s"] or 0)
-        parts[part][2] += float(r["cpu_s"] or 0)
+        p = parts[part]
+        p[0].add((folder, job))
+        p[1] += 1
+        p[2] += float(r["wall_s"] or 0)
+        p[3] += float(r["cpu_s"] or 0)
     path = os.path.join(out, "no-retraining.csv")
     if os.path.exists(path):
         with open(path) as f:
             for r in csv.DictReader(f):
                 if r["criterion"] == "timing":
-                    part = parts[f"Q1: no retraining, width {r['width']}"]
-                    part[0] += r["metric"] == "wall_s"
-                    part[1 if r["metric"] == "wall_s" else 2] += float(r["value"])
-    lines = ["## Cost", "", "One job at a time on a shared 2-core machine, each job on one thread under `nice`; wall "
-             "time includes waiting for the CPU. Jobs interrupted and resumed or rerun are counted once (their last, "
-             "successful attempt).", ""]
-    table = ["| part | jobs (Q1: seeds) | wall minutes | CPU minutes |", "|---|---|---|---|"]
-    for part in sorted(parts):
-        n, wall, cpu = parts[part]
-        table.append(f"| {part} | {n} | {wall / 60:.1f} | {cpu / 60:.1f} |")
-    total = [sum(v[i] for v in parts.values()) for i in range(3)]
-    table.append(f"| all | {total[0]} | {total[1] / 60:.1f} | {total[2] / 60:.1f} |")
+                    p = parts[f"Q1: no retraining, width {r['width']}"]
+                    if r["metric"] == "wall_s":
+                        p[0].add(r["seed"])
+                        p[1] += 1
+                    p[2 if r["metric"] == "wall_s" else 3] += float(r["value"])
+    lines = ["## Cost", "", "One job at a time on a shared 2-core machine (2-core CPU, no GPU), each job on one thread under "
+             "`nice`; wall time includes waiting for the CPU. Every attempt of a counted job is summed (failed, "
+             "interrupted and resumed attempts included).", ""]
+    table = ["| part | jobs (Q1: seeds) | attempts | wall minutes | CPU minutes |", "|---|---|---|---|---|"]
+    order = lambda part: (part.split(",")[0], int(re.sub(r"\D", "", part.split("width")[-1]) or 0))
+    for part in sorted(parts, key=order):
+        jobs, n, wall, cpu = parts[part]
+        table.append(f"| {part} | {len(jobs)} | {n} | {wall / 60:.1f} | {cpu / 60:.1f} |")
+    total = [sum(len(v[0]) for v in parts.values())] + [sum(v[i] for v in parts.values()) for i in (1, 2, 3)]
+    table.append(f"| all | {total[0]} | {total[1]} | {total[2] / 60:.1f} | {total[3] / 60:.1f} |")
     return lines + table + [""], {"criteria-cost": "\n".join(table)}
+
+
+def sentences(tests):
+    """The write-up's generated findings, one block per question: every sentence filled from the tests."""
+    def pick(name, **match):
+        return [t for t in tests if t["family"] == name and all(t.get(k) == v for k, v in match.items())]
+    label = lambda t: f"width {t['width']}, ratio {t['ratio']}" if t["ratio"] is not None else f"width {t['width']}"
+    q1 = [findings([(f"width {t['width']}", t) for t in pick("criteria-q1-agreement")],
+                   "Spearman(Hessian importance, oracle), mean of the four populations")]
+    for pop in POPULATIONS:
+        q1.append(findings([(label(t), t) for t in pick("criteria-q1-agreement-by-population") if t["a"].endswith(pop)],
+                           f"Spearman(Hessian importance, oracle) in population {pop}"))
+    for c in ("random", "reversed", "oracle"):
+        q1.append(findings([(label(t), t) for t in pick(q1_family(c), b=c)],
+                           f"Hessian pick − {c if c != 'oracle' else 'the oracle pick'} right after Selection (points)"))
+    q1.append(findings([(label(t), t) for t in pick("criteria-q1-oracle-pick")],
+                       "the oracle's own pick − random right after Selection (points)"))
+    q2 = [findings([(f"ratio {t['ratio']}", t) for t in pick("criteria-q2", b=c)],
+                   f"Hessian − {c} after Restoration (points)") for c in Q2[1:]]
+    q3 = [findings([(f"ratio {t['ratio']}", t) for t in pick("criteria-q3", a=a, b=b)], f"{a} − {b} (points)")
+          for a, b in dict.fromkeys((t["a"], t["b"]) for t in pick("criteria-q3"))]
+    return {"criteria-q1-findings": "\n".join(q1), "criteria-q2-findings": "\n".join(q2),
+            "criteria-q3-findings": "\n".join(q3)}
 
 
 def plot(acc, spear, out):
@@ -335,7 +408,12 @@ def plot(acc, spear, out):
     axes[1].axhline(0, color="grey", lw=0.5)
     axes[1].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "criteria.png"), dpi=120)
+    fig.savefig(os.path.join(out, "criteria.png"), dpi=120, metadata={"Software": None})
+    plt.close(fig)
+
+
+def csv_value(v):
+    return "" if v is None else (f"{v:.10g}" if isinstance(v, float) else str(v))
 
 
 def main():
@@ -348,26 +426,38 @@ def main():
     logs = args.logs or os.path.join(args.out, "logs")
     runs = read_runs(logs)
     acc, draws = q2(runs)
-    l2, r2, b2 = table_q2(acc, draws)
-    l3, r3, b3 = table_q3(runs, acc)
-    l1, r1, spear, b1 = table_q1(os.path.join(args.out, "no-retraining.csv"))
+    adaptation = {int(k[0][1:]): PROTOCOL[k] for k in runs if k[1] == "hybrid" and k[3] is None and re.fullmatch(r"w\d+", k[0])}
+    q1_path = os.path.join(args.out, "no-retraining.csv")
+    data = read_q1(q1_path) if os.path.exists(q1_path) else {}
+    t1 = tests_q1(data, adaptation)
+    t2, t3 = tests_q2(runs, acc), tests_q3(runs, acc)
+    tests = t1 + t2 + t3
+    for name in dict.fromkeys(t["family"] for t in tests):
+        holm([t for t in tests if t["family"] == name])
+    for t in tests:
+        t["verdict"] = verdict(t, family(t["family"])[3])[0]
+    l1, spear, b1 = table_q1(data, t1) if data else (["## Question 1", "", "Not run yet (no no-retraining.csv).", ""], {}, {})
+    l2, b2 = table_q2(acc, draws, t2)
+    l3, b3 = table_q3(runs, t3)
     cost, b4 = table_cost(args.out, logs)
     os.makedirs(args.out, exist_ok=True)
     text = ["# The selection-criteria study: tables", "",
-            f"Finished runs counted: {len(runs)}. Generated by studies/criteria/analysis.py from logs/ and "
+            f"Finished runs counted: {len(runs)}. Tests: {len(tests)} in {len(set(t['family'] for t in tests))} families "
+            "(studies/families.py), Holm within each. Generated by studies/criteria/analysis.py from logs/ and "
             "no-retraining.csv.", ""] + l1 + l2 + l3 + cost
     with open(os.path.join(args.out, "tables.md"), "w") as f:
         f.write("\n".join(text) + "\n")
-    fields = ("question", "width", "ratio", "a", "b", "n", "mean", "half", "sd", "pos", "neg", "mdd", "verdict")
     with open(os.path.join(args.out, "paired-differences.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
-        for row in r1 + r2 + r3:
-            w.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
-    plot(acc, spear, args.out)
+        for t in tests:
+            w.writerow({k: csv_value(t.get(k)) for k in FIELDS})
+    if spear:
+        plot(acc, spear, args.out)
     print("\n".join(text))
     if args.writeup:
-        print(writeup.summary(args.writeup, writeup.fill(args.writeup, {**b1, **b2, **b3, **b4})))
+        blocks = {**b1, **b2, **b3, **b4, **sentences(tests)}
+        print(writeup.summary(args.writeup, writeup.fill(args.writeup, blocks)))
 
 
 if __name__ == "__main__":

@@ -68,6 +68,9 @@ def collect_logs():
         os.makedirs(out, exist_ok=True)
         for f in sorted(os.listdir(log_dir)):
             src = os.path.join(log_dir, f)
+            if f.startswith(("cost_", "robust_")) and f.endswith(".json") and not os.path.islink(src):
+                shutil.copy2(src, os.path.join(out, f))  # evaluate.py's records, for studies/tradeoff.py
+                continue
             if not f.startswith("train_") or not f.endswith(".log") or os.path.islink(src):
                 continue
             if final_accuracy(src) is None or os.path.exists(os.path.join(RUNS, name, "checkpoint", f[6:-4] + ".resume.t7")):

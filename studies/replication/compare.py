@@ -9,9 +9,14 @@ trains both), beside the seed std of the runs themselves, and per seed with the 
 interval (t, n − 1); against ffs at the matched budget where <experiment>-ffs-matched exists. For the
 random-selection ablation: the metric right after Selection (before Restoration) and after Restoration,
 Hessian vs random, same seeds.
+Every paired difference is a test of a family declared in studies/families.py (one per question and
+experiment); Holm's correction runs within each (common/report/inference.py), and the tables show the paired t
+test's p, Holm's p and the Holm-adjusted interval beside the raw one.
 Only finished runs count: a log with all its test blocks, and a completion record beside it, where one
-exists, that says "finished". Writes comparisons.md and comparisons.csv, and replaces the write-up's
-generated tables of these comparisons (--writeup; the aggregator's summary table of each experiment too).
+exists, that says "finished". Writes comparisons.md, comparisons.csv and tests.csv (every test with its family,
+raw and adjusted numbers, the set that chose its checkpoints and its verdict), and replaces the write-up's
+generated tables and findings (--writeup; the aggregator's summary table of each experiment and the
+selection probe's tables too).
 """
 import argparse
 import csv
@@ -22,16 +27,19 @@ import re
 import statistics
 import sys
 
-from scipy import stats
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 from common.report import writeup  # noqa: E402
+from common.report.inference import findings, holm, paired, pval, protocol, verdict  # noqa: E402
 from common.report.profile import read_profile_csv  # noqa: E402
 from common.runs import unfinished_by_record  # noqa: E402
+from studies.families import family  # noqa: E402
 
 RUNS = os.path.join(HERE, "runs")
+FIELDS = ("family", "experiment", "ratio", "a", "b", "n", "mean", "sd", "lo", "hi", "p", "m", "rank", "p_holm", "level",
+          "lo_holm", "hi_holm", "pos", "neg", "mdd", "protocol", "verdict")
 BLOCK = re.compile(r"\| Performance on Test Set \| test loss\s+\S+ \| test (acc|ppl)\s+(\S+)")
 
 
@@ -64,13 +72,24 @@ def ms(values, sign=""):
     return f"{statistics.fmean(values):{sign}.2f} ± {statistics.pstdev(values):.2f}"
 
 
-def interval(diffs):
-    """'mean [low, high]': the 95 % confidence interval of the mean paired difference (t, n − 1)."""
-    if len(diffs) < 2:
-        return "NA"
-    half = stats.t.ppf(0.975, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
-    mean = statistics.fmean(diffs)
-    return f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
+def interval(t):
+    """'mean [low, high] | p | Holm p | Holm-adjusted [low, high]': the 95 % t interval of the mean paired difference
+    (t, n − 1), the paired t test's p, and Holm's within the test's family."""
+    if t is None or t["n"] < 2:
+        return "NA | | |"
+    adj = "–" if math.isnan(t["lo_holm"]) else f"[{t['lo_holm']:+.2f}, {t['hi_holm']:+.2f}]"
+    return f"{t['mean']:+.2f} [{t['lo']:+.2f}, {t['hi']:+.2f}] | {pval(t['p'])} | {pval(t['p_holm'])} | {adj}"
+
+
+def test(name, experiment, ratio, a, b, diffs, logs):
+    """One test of family `name` (studies/families.py): the paired statistics, what it compares, and the set that
+    chose the checkpoints of the runs behind it (their logs)."""
+    family(name)
+    t = paired(diffs) or {"n": 0}
+    found = sorted({protocol(p) for p in logs if os.path.exists(p)} - {""})
+    t.update(family=name, experiment=experiment, ratio=ratio, a=a, b=b,
+             protocol=found[0] if len(found) == 1 else (f"mixed ({', '.join(found)})" if found else ""))
+    return t
 
 
 def layout(folder):
@@ -84,85 +103,137 @@ def layout(folder):
     return ds, pure, seeds, ratios
 
 
-def compare(runs, name, rows):
-    """comparisons.md's section for one experiment, and its tables for the write-up (name -> text)."""
+def compare(runs, name, rows, tests):
+    """comparisons.md's section for one experiment, and its tables for the write-up (name -> text). Its tests
+    (Holm within each family of this experiment) are appended to `tests`."""
     folder = os.path.join(runs, name)
     ds, pure, seeds, ratios = layout(folder)
     better = min if ds == "ptb" else max  # perplexity: lower is better; accuracy: higher
     sign = -1 if ds == "ptb" else 1       # differences written so that > 0 means HSTNN is better
+    log = lambda where, model, s, r=None: os.path.join(logdir(where), f"train_{ds}_{model}_{s}" +
+                                                       ("" if r is None else f"_{float(r)}") + ".log")
     pures = {s: [final(folder, ds, m, s) for m in (pure, "snn")] for s in seeds}
-    lines = [f"### {name} ({'test perplexity, lower is better' if ds == 'ptb' else 'test accuracy %, higher is better'}; "
-             f"seeds {', '.join(map(str, seeds))}; differences > 0 mean HSTNN is better)", "",
-             f"| ratio | HSTNN | ffs | {pure} | snn | HSTNN − ffs (paired) | HSTNN − better pure (paired) |",
-             "|---|---|---|---|---|---|---|"]
-    tables = {}
-    per_seed = []
+    matched = os.path.join(runs, f"{name}-ffs-matched")  # ffs given as many epochs as Adaptation + Restoration
+    random = os.path.join(runs, f"{name}-random-selection")
+    has_matched = bool(glob.glob(os.path.join(logdir(matched), f"train_{ds}_ffs_*.log")))
+    has_random = any(not os.path.islink(p) for p in glob.glob(os.path.join(logdir(random), f"train_{ds}_hybrid_*_*.log")))
+    mine, per_ratio = [], {}
     for r in ratios:
         h = {s: final(folder, ds, "hybrid", s, r) for s in seeds}
-        f = {s: final(folder, ds, "ffs", s, r) for s in seeds}
         hv = {s: v[-1] for s, v in h.items() if v}
-        fv = {s: v[-1] for s, v in f.items() if v}
+        fv = {s: v[-1] for s in seeds if (v := final(folder, ds, "ffs", s, r))}
         pv = {s: better(v[0] for v in pures[s]) for s in seeds if all(pures[s])}
         d_ffs = [sign * (hv[s] - fv[s]) for s in seeds if s in hv and s in fv]
         d_pure = [sign * (hv[s] - pv[s]) for s in seeds if s in hv and s in pv]
-        lines.append(f"| {r} | {ms(hv.values())} | {ms(fv.values())} | {ms([p[0][0] for p in pures.values() if p[0]])} | "
-                     f"{ms([p[1][0] for p in pures.values() if p[1]])} | {ms(d_ffs, '+')} ({sum(d > 0 for d in d_ffs)}/{len(d_ffs)} seeds) | "
-                     f"{ms(d_pure, '+')} ({sum(d > 0 for d in d_pure)}/{len(d_pure)} seeds) |")
-        rows.append(dict(experiment=name, ratio=r, hstnn=ms(hv.values()), ffs=ms(fv.values()),
-                         hstnn_minus_ffs=ms(d_ffs), hstnn_minus_best_pure=ms(d_pure),
-                         hstnn_minus_ffs_ci95=interval(d_ffs), hstnn_minus_best_pure_ci95=interval(d_pure)))
-        per_seed.append(f"| {r} | {', '.join(f'{d:+.2f}' for d in d_ffs)} | {interval(d_ffs)} | "
-                        f"{', '.join(f'{d:+.2f}' for d in d_pure)} | {interval(d_pure)} |")
+        hlogs = [log(folder, "hybrid", s, r) for s in seeds]
+        got = per_ratio[r] = dict(hv=hv, fv=fv, d_ffs=d_ffs, d_pure=d_pure)
+        got["ffs"] = test(f"replication-{name}-ffs", name, r, "HSTNN", "ffs", d_ffs,
+                          hlogs + [log(folder, "ffs", s, r) for s in seeds])
+        got["pure"] = test(f"replication-{name}-pure", name, r, "HSTNN", "the better pure network", d_pure,
+                           hlogs + [log(folder, m, s) for s in seeds for m in (pure, "snn")])
+        mine += [got["ffs"], got["pure"]]
+        if has_matched:
+            mv = {s: v[-1] for s in seeds if (v := final(matched, ds, "ffs", s, r))}
+            if mv:
+                got["mv"], got["d_matched"] = mv, [sign * (hv[s] - mv[s]) for s in seeds if s in hv and s in mv]
+                got["matched"] = test(f"replication-{name}-ffs-matched", name, r, "HSTNN", "ffs (matched epochs)",
+                                      got["d_matched"], hlogs + [log(matched, "ffs", s, r) for s in seeds])
+                mine.append(got["matched"])
+        if has_random:
+            q = {s: final(random, ds, "hybrid", s, r) for s in seeds}
+            for k, stage in ((1, "selection"), (2, "restoration")):  # the selected network, the restored one
+                hk = {s: v[k] for s, v in h.items() if v}
+                qk = {s: v[k] for s, v in q.items() if v}
+                d = [sign * (hk[s] - qk[s]) for s in seeds if s in hk and s in qk]
+                got[stage] = test(f"replication-{name}-random-{stage}", name, r, "Hessian", "random", d,
+                                  hlogs + [log(random, "hybrid", s, r) for s in seeds])
+                got[stage].update(hk=hk, qk=qk, d=d)
+                mine.append(got[stage])
+    for fam in dict.fromkeys(t["family"] for t in mine):
+        holm([t for t in mine if t["family"] == fam])
+    for t in mine:
+        t["verdict"] = verdict(t, family(t["family"])[3])[0]
+    tests += mine
+
+    seeds_of = lambda d: f"({sum(x > 0 for x in d)}/{len(d)} seeds)"
+    lines = [f"### {name} ({'test perplexity, lower is better' if ds == 'ptb' else 'test accuracy %, higher is better'}; "
+             f"seeds {', '.join(map(str, seeds))}; differences > 0 mean HSTNN is better; checkpoints chosen on the "
+             f"{'validation' if mine and mine[0]['protocol'] == 'val' else 'test'} set)", "",
+             f"| ratio | HSTNN | ffs | {pure} | snn | HSTNN − ffs (paired) | HSTNN − better pure (paired) |",
+             "|---|---|---|---|---|---|---|"]
+    per_seed = ["| ratio | HSTNN − ffs per seed | mean [95 % CI] | p | Holm p | Holm-adjusted CI | "
+                "HSTNN − better pure per seed | mean [95 % CI] | p | Holm p | Holm-adjusted CI |", "|---" * 11 + "|"]
+    tables = {}
+    for r in ratios:
+        g = per_ratio[r]
+        lines.append(f"| {r} | {ms(g['hv'].values())} | {ms(g['fv'].values())} | "
+                     f"{ms([p[0][0] for p in pures.values() if p[0]])} | {ms([p[1][0] for p in pures.values() if p[1]])} | "
+                     f"{ms(g['d_ffs'], '+')} {seeds_of(g['d_ffs'])} | {ms(g['d_pure'], '+')} {seeds_of(g['d_pure'])} |")
+        rows.append(dict(experiment=name, ratio=r, hstnn=ms(g["hv"].values()), ffs=ms(g["fv"].values()),
+                         hstnn_minus_ffs=ms(g["d_ffs"]), hstnn_minus_best_pure=ms(g["d_pure"]),
+                         hstnn_minus_ffs_ci95=interval(g["ffs"]), hstnn_minus_best_pure_ci95=interval(g["pure"])))
+        per_seed.append(f"| {r} | {', '.join(f'{d:+.2f}' for d in g['d_ffs'])} | {interval(g['ffs'])} | "
+                        f"{', '.join(f'{d:+.2f}' for d in g['d_pure'])} | {interval(g['pure'])} |")
     tables[f"replication-{name}-paired"] = "\n".join(lines[2:])
-    per_seed = ["| ratio | HSTNN − ffs per seed | mean [95 % CI] | HSTNN − better pure per seed | mean [95 % CI] |",
-                "|---|---|---|---|---|"] + per_seed
     tables[f"replication-{name}-per-seed"] = "\n".join(per_seed)
     lines += ["", f"Per seed ({', '.join(map(str, seeds))}) and the mean with its 95 % confidence interval (t, n − 1; "
-              "n = the seeds with both runs finished):", ""] + per_seed
-    matched = os.path.join(runs, f"{name}-ffs-matched")  # ffs given as many epochs as Adaptation + Restoration
-    if glob.glob(os.path.join(logdir(matched), f"train_{ds}_ffs_*.log")):
+              "n = the seeds with both runs finished), the paired t test's p, Holm's p and interval within the "
+              "family (studies/families.py):", ""] + per_seed
+    if has_matched:
         lines += ["", f"ffs at the matched budget ({name}-ffs-matched: as many epochs as Adaptation + Restoration):", ""]
         start = len(lines)
-        lines += ["| ratio | HSTNN | ffs, matched budget | HSTNN − ffs per seed | mean [95 % CI] |", "|---|---|---|---|---|"]
+        lines += ["| ratio | HSTNN | ffs, matched budget | HSTNN − ffs per seed | mean [95 % CI] | p | Holm p | "
+                  "Holm-adjusted CI |", "|---|---|---|---|---|---|---|---|"]
         for r in ratios:
-            hv = {s: v[-1] for s in seeds if (v := final(folder, ds, "hybrid", s, r))}
-            mv = {s: v[-1] for s in seeds if (v := final(matched, ds, "ffs", s, r))}
-            d = [sign * (hv[s] - mv[s]) for s in seeds if s in hv and s in mv]
-            if mv:
-                lines.append(f"| {r} | {ms(hv.values())} | {ms(mv.values())} | {', '.join(f'{x:+.2f}' for x in d)} | "
-                             f"{interval(d)} |")
-                rows.append(dict(experiment=name, ratio=r, ffs_matched=ms(mv.values()),
-                                 hstnn_minus_ffs_matched_ci95=interval(d)))
+            g = per_ratio[r]
+            if "mv" in g:
+                lines.append(f"| {r} | {ms(g['hv'].values())} | {ms(g['mv'].values())} | "
+                             f"{', '.join(f'{x:+.2f}' for x in g['d_matched'])} | {interval(g['matched'])} |")
+                rows.append(dict(experiment=name, ratio=r, ffs_matched=ms(g["mv"].values()),
+                                 hstnn_minus_ffs_matched_ci95=interval(g["matched"])))
         tables[f"replication-{name}-matched"] = "\n".join(lines[start:])
-    random = os.path.join(runs, f"{name}-random-selection")
-    if any(not os.path.islink(p) for p in glob.glob(os.path.join(logdir(random), f"train_{ds}_hybrid_*_*.log"))):
+    if has_random:
         lines += ["", f"Random-selection ablation ({name}-random-selection: the same Adaptation checkpoints, counts, "
                   "rule and Restoration; uniform random scores instead of the Hessian importance):", ""]
         start = len(lines)
         lines += ["| ratio | after Selection: Hessian | after Selection: random | Hessian − random (paired) | "
                   "after Restoration: Hessian | after Restoration: random | Hessian − random (paired) |",
                   "|---|---|---|---|---|---|---|"]
-        per_seed = ["| ratio | after Selection: Hessian − random per seed | mean [95 % CI] | "
-                    "after Restoration: Hessian − random per seed | mean [95 % CI] |", "|---|---|---|---|---|"]
+        per_seed = ["| ratio | after Selection: Hessian − random per seed | mean [95 % CI] | p | Holm p | Holm-adjusted CI | "
+                    "after Restoration: Hessian − random per seed | mean [95 % CI] | p | Holm p | Holm-adjusted CI |",
+                    "|---" * 11 + "|"]
         for r in ratios:
-            h = {s: final(folder, ds, "hybrid", s, r) for s in seeds}
-            q = {s: final(random, ds, "hybrid", s, r) for s in seeds}
             cells, seed_cells = [], []
-            for k in (1, 2):  # the selected network before Restoration, the restored network
-                hv = {s: v[k] for s, v in h.items() if v}
-                qv = {s: v[k] for s, v in q.items() if v}
-                d = [sign * (hv[s] - qv[s]) for s in seeds if s in hv and s in qv]
-                cells += [ms(hv.values()), ms(qv.values()), f"{ms(d, '+')} ({sum(x > 0 for x in d)}/{len(d)} seeds)"]
-                seed_cells += [", ".join(f"{x:+.2f}" for x in d), interval(d)]
-                rows.append(dict(experiment=name, ratio=r, stage=("after Selection", "after Restoration")[k - 1],
-                                 hessian=ms(hv.values()), random=ms(qv.values()), hessian_minus_random=ms(d),
-                                 hessian_minus_random_ci95=interval(d)))
+            for stage in ("selection", "restoration"):
+                t = per_ratio[r][stage]
+                cells += [ms(t["hk"].values()), ms(t["qk"].values()), f"{ms(t['d'], '+')} {seeds_of(t['d'])}"]
+                seed_cells += [", ".join(f"{x:+.2f}" for x in t["d"]), interval(t)]
+                rows.append(dict(experiment=name, ratio=r, stage=f"after {stage.capitalize()}",
+                                 hessian=ms(t["hk"].values()), random=ms(t["qk"].values()), hessian_minus_random=ms(t["d"]),
+                                 hessian_minus_random_ci95=interval(t)))
             lines.append(f"| {r} | " + " | ".join(cells) + " |")
             per_seed.append(f"| {r} | " + " | ".join(seed_cells) + " |")
         tables[f"replication-{name}-random"] = "\n".join(lines[start:])
         tables[f"replication-{name}-random-per-seed"] = "\n".join(per_seed)
-        lines += ["", "Per seed and the mean with its 95 % confidence interval (t, n − 1):", ""] + per_seed
+        lines += ["", "Per seed and the mean with its 95 % confidence interval (t, n − 1), p, Holm's p and interval:",
+                  ""] + per_seed
+    tables[f"replication-{name}-findings"] = sentences(name, mine, ds)
     return "\n".join(lines) + "\n", tables
+
+
+def sentences(name, tests, ds):
+    """The generated findings of one experiment: one sentence per family and verdict."""
+    unit = " perplexity" if ds == "ptb" else " points"
+    test_set = tests and tests[0]["protocol"] == "test"
+    out = [f"- Checkpoints of {name} were chosen on the test set: test-set selection, not evidence."] if test_set else []
+    words = {"ffs": "HSTNN − ffs at the paper's budgets", "pure": "HSTNN − the better pure network",
+             "ffs-matched": "HSTNN − ffs given as many epochs as Adaptation + Restoration",
+             "random-selection": "Hessian − random right after Selection",
+             "random-restoration": "Hessian − random after Restoration"}
+    for fam in dict.fromkeys(t["family"] for t in tests):
+        what = words[fam[len(f"replication-{name}-"):]] + f" ({name}, > 0: the first better)"
+        out.append(findings([(f"ratio {t['ratio']}", t) for t in tests if t["family"] == fam], what, unit=unit))
+    return "\n".join(out)
 
 
 def cost_table(runs):
@@ -199,11 +270,11 @@ def main():
                    "of this study)")
     p.add_argument("--writeup", default="", help="a write-up whose generated tables of these comparisons are replaced")
     args = p.parse_args()
-    rows, text, tables = [], ["# Paired comparisons (mean ± population std over seeds)\n"], {}
+    rows, tests, text, tables = [], [], ["# Paired comparisons (mean ± population std over seeds)\n"], {}
     for name in sorted(os.listdir(args.runs)) if os.path.isdir(args.runs) else []:
         folder = os.path.join(args.runs, name)
         if not name.endswith(("-random-selection", "-ffs-matched")) and glob.glob(os.path.join(logdir(folder), "train_*.log")):
-            section, found = compare(args.runs, name, rows)
+            section, found = compare(args.runs, name, rows, tests)
             text.append(section)
             tables.update(found)
             summary = summary_table(folder) or summary_table(os.path.join(args.out, name))
@@ -217,7 +288,16 @@ def main():
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         w.writerows(rows)
+    with open(os.path.join(args.out, "tests.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        for t in tests:
+            w.writerow({k: "" if t.get(k) is None else (f"{t[k]:.10g}" if isinstance(t[k], float) else t[k]) for k in FIELDS})
     print("\n".join(text))
+    probe = os.path.join(args.out, "selection-probe.md")  # selection_probe.py's tables, kept when it cannot rerun
+    if os.path.exists(probe):
+        with open(probe, encoding="utf-8") as f:
+            tables["replication-selection-probe"] = "\n".join(f.read().strip().splitlines()[2:])
     cost = cost_table(args.runs)
     if cost:
         tables["replication-cost"] = cost

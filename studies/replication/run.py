@@ -16,7 +16,7 @@ records in logs/), selection_probe.py the no-retraining check of the Hessian sel
 the paired comparisons and the Hessian-vs-random table from the copied logs (so the experiments whose runs are
 not on this machine keep their committed numbers), and the write-up's generated tables
 (results/REPLICATION.md). Runs go to studies/replication/runs/<experiment>/
-(git-ignored). --dry-run prints the commands; --aggregate-only skips the runs.
+(git-ignored). --dry-run prints the commands; --aggregate-only skips the runs and needs no data.
 """
 import argparse
 import csv
@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -67,15 +68,31 @@ def aggregate(name):
     os.makedirs(os.path.join(out, "logs"), exist_ok=True)
     for log in sorted(os.listdir(os.path.join(RUNS, name, "log"))):  # the raw numbers, beside the tables
         src = os.path.join(RUNS, name, "log", log)
-        if log.startswith("train_") and log.endswith(".log") and not os.path.islink(src):
+        if log.startswith("train_") and log.endswith(".log"):  # a linked stage-1 log is copied as a real file
             shutil.copy2(src, os.path.join(out, "logs", log))
-        elif log.startswith("train_") and log.endswith(".json") and not os.path.islink(src):
+        elif log.startswith("train_") and log.endswith(".json"):
             copy_record(src, os.path.join(out, "logs", log))
+        elif log.startswith(("cost_", "robust_")) and log.endswith(".json"):  # evaluate.py's, for studies/tradeoff.py
+            shutil.copy2(src, os.path.join(out, "logs", log))
     if name.endswith("-ffs-matched"):
         return  # ffs runs only: compare.py pairs them with their experiment's HSTNN
     subprocess.call([sys.executable, os.path.join(ROOT, "latex-code-gen.py"), "--experiment", os.path.join(RUNS, name),
                      "--out", out, "--logs", "train", "--profile-csv", os.path.join(RUNS, "profile.csv"),
                      "--bold", "better"], cwd=ROOT)
+
+
+def aggregate_copies(name, results=RESULTS):
+    """Without the runs on this machine: the tables and plots again from the committed copies of the logs and
+    records (<results>/<name>/logs); the launcher's profile table stays as it was written."""
+    out = os.path.join(results, name)
+    legacy = not any(f.endswith(".json") for f in os.listdir(os.path.join(out, "logs")))  # logs made before records
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.call([sys.executable, os.path.join(ROOT, "latex-code-gen.py"), "--experiment", out, "--out", tmp,
+                         "--logs", "train", "--profile-csv", os.path.join(tmp, "none.csv"), "--bold", "better"]
+                        + (["--legacy-logs"] if legacy else []), cwd=ROOT, stdout=subprocess.DEVNULL)
+        for f in os.listdir(tmp):
+            if f != "profile.md":
+                shutil.copy2(os.path.join(tmp, f), os.path.join(out, f))
 
 
 def keep_profile():
@@ -97,10 +114,17 @@ def main():
                    help="folder with MNIST/raw and penn-treebank (default: $HSTNN_STUDY_DATA)")
     p.add_argument("--dry-run", action="store_true", help="print the launcher commands, run nothing")
     p.add_argument("--aggregate-only", action="store_true", help="only rebuild the tables and plots from the logs")
+    p.add_argument("--tables-from-copies", metavar="RESULTS",
+                   help="only rebuild each experiment's tables and plots from the copied logs under RESULTS")
     args = p.parse_args()
-    prepare_data(args.data_root)
+    if args.tables_from_copies:
+        for name in sorted(os.listdir(args.tables_from_copies)):
+            if os.path.isdir(os.path.join(args.tables_from_copies, name, "logs")) and not name.endswith("-ffs-matched"):
+                aggregate_copies(name, args.tables_from_copies)
+        return 0
     started, bad = time.time(), []
     if not args.aggregate_only:
+        prepare_data(args.data_root)
         for mprun, flags in ORDER:
             cmd = [sys.executable, os.path.join(HERE, mprun)] + flags + (["--dry-run"] if args.dry_run else [])
             print(f"\n#### {' '.join(cmd[1:])}  ({(time.time() - started) / 60:.1f} min)", flush=True)
@@ -112,6 +136,10 @@ def main():
     for name in sorted(os.listdir(RUNS)) if os.path.isdir(RUNS) else []:
         if os.path.isdir(os.path.join(RUNS, name, "log")):
             aggregate(name)
+    for name in sorted(os.listdir(RESULTS)):
+        if os.path.isdir(os.path.join(RESULTS, name, "logs")) and not os.path.isdir(os.path.join(RUNS, name, "log")) \
+                and not name.endswith("-ffs-matched"):
+            aggregate_copies(name)
     keep_profile()
     subprocess.call([sys.executable, os.path.join(HERE, "compare.py"), "--runs", RESULTS, "--out", RESULTS,  # the copied logs
                      "--writeup", os.path.join(ROOT, "results", "REPLICATION.md")], cwd=ROOT)
