@@ -9,8 +9,9 @@ job at a time, each on one thread; finished runs are skipped, interrupted ones r
   mprun-criteria.py     question 2: Selection + Restoration under every criterion (width 60)
   mprun-ffs.py          question 3: ffs at the original and at a matched budget (width 60)
   no_retraining.py      question 1: every criterion right after Selection, and the oracle
+  mprun-w800.py         the paper's width: Adaptation and question 2 at ratio 0.5, seed by seed
 in the order of ORDER below: every question for the first FIRST seeds (widths 240 and 480 aside), then the
-other seeds, then widths 240 and 480, so that a study stopped early has complete seeds.
+other seeds, then widths 240 and 480, then width 800, so that a study stopped early has complete seeds.
 Last, the logs and completion records of the finished runs are copied to results/studies/criteria/logs/ and
 analysis.py writes every table and plot there from those copies. --dry-run prints the launcher commands;
 --aggregate-only skips the runs. Run it under `nice` to leave the machine to interactive work.
@@ -41,7 +42,8 @@ ORDER = [("mprun-adaptation.py", ["--stages", "1"]),                          # 
          ("no_retraining.py", ["--widths", "30,60,120", "--seeds", FIRST_SEEDS]),  # Q1, the first seeds
          ("mprun-criteria.py", []), ("mprun-ffs.py", []),                     # Q2, Q3: the other seeds
          ("no_retraining.py", ["--widths", "30,60,120"]),                     # Q1, the other seeds at width 60
-         ("mprun-adaptation.py", []), ("no_retraining.py", [])]               # widths 240, 480, and Q1 there
+         ("mprun-adaptation.py", []), ("no_retraining.py", []),               # widths 240, 480, and Q1 there
+         ("mprun-w800.py", []), ("no_retraining.py", ["--widths", "800"])]     # the paper's width: Q2, then Q1
 MNIST_FILES = FILES["train"] + FILES["test"]
 
 
@@ -81,8 +83,9 @@ def collect_logs():
                 copy_record(record, os.path.join(out, f[:-4] + ".json"))
     if os.path.exists(os.path.join(RUNS, "profile.csv")):  # the launcher's wall and CPU time of every job
         shutil.copy2(os.path.join(RUNS, "profile.csv"), os.path.join(RESULTS, "profile.csv"))
-    if os.path.exists(os.path.join(RUNS, "no-retraining.csv")):
-        shutil.copy2(os.path.join(RUNS, "no-retraining.csv"), os.path.join(RESULTS, "no-retraining.csv"))
+    for f in ("no-retraining.csv", "oracle-neurons.csv"):  # question 1's numbers, and the oracle's per-neuron losses
+        if os.path.exists(os.path.join(RUNS, f)):
+            shutil.copy2(os.path.join(RUNS, f), os.path.join(RESULTS, f))
 
 
 def main():
