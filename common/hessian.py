@@ -17,6 +17,7 @@ import time
 import numpy as np
 import torch
 
+from common.datadigest import file_sha256
 from common.errors import KitError
 from common.fileio import write_atomic
 from common.progress import progress
@@ -220,11 +221,8 @@ def cache_key(*parts):
 
 
 def file_digest(path):
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """SHA-1 of a file: the trace cache's key of the Adaptation checkpoint."""
+    return file_sha256(path, "sha1")
 
 
 RNG_AFTER, CUDA_RNG_AFTER = "_rng_after", "_cuda_rng_after_"  # not trace groups: the random state after the probes

@@ -144,11 +144,7 @@ def final_metric(log):
 # -- the completion record --------------------------------------------------------------------------
 def file_facts(path):
     """{"path", "size", "sha256"} of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return {"path": path, "size": os.path.getsize(path), "sha256": digest.hexdigest()}
+    return {"path": path, "size": os.path.getsize(path), "sha256": datadigest.file_sha256(path)}
 
 
 def kit_version():
@@ -442,17 +438,21 @@ def parent_problem(record, log):
     return None
 
 
-def verify(log, check_log=True):
+def verify(log, check_log=True, bind_test=True):
     """(raw metric, record, problem): the run's number when its record says finished, names this run, still
     matches its log (same bytes, same final number) and its checkpoint (same bytes, no resume file left), and
-    its parent is still the checkpoint it started from. A malformed record is a problem, never an exception."""
+    its parent is still the checkpoint it started from; a test also tested its training run's checkpoint on its
+    data (bind_test=False leaves that to the caller: the aggregator marks such re-tests). A malformed record is a
+    problem, never an exception."""
     try:
-        return _verify(log, check_log)
+        return _verify(log, check_log, bind_test)
     except (TypeError, AttributeError, ValueError, KeyError, RecursionError) as e:
         return None, None, f"completion record {os.path.basename(record_path(log))} is malformed ({type(e).__name__})"
 
 
-def _verify(log, check_log):
+def _verify(log, check_log, bind_test):
+    if os.path.islink(log):  # a run shared from another folder (a linked log) is checked where it lives
+        log = os.path.realpath(log)
     kind, _, checkpoint = run_of_log(log)
     if kind == "train" and os.path.exists(resume_path(checkpoint)):
         return None, None, "unfinished (resume file present: training in progress or interrupted)"
@@ -469,7 +469,7 @@ def _verify(log, check_log):
         return None, record, f"its checkpoint {os.path.basename(checkpoint)} is missing"
     if not same_file(record.get("checkpoint"), checkpoint):
         return None, record, f"its checkpoint {os.path.basename(checkpoint)} was replaced or changed since the run finished"
-    if kind == "test":  # a test of a checkpoint that changed after its training finished does not count either
+    if kind == "test" and bind_test:  # a test of a checkpoint that changed since its training finished: no number
         trained, _ = read_record(log_path(run_of_log(log)[1], "train", os.path.dirname(os.path.dirname(log))))
         if trained is not None and trained.get("checkpoint", {}).get("sha256") != record["checkpoint"].get("sha256"):
             return None, record, f"it tested {os.path.basename(checkpoint)} after it changed since its training finished"
@@ -481,14 +481,21 @@ def _verify(log, check_log):
         return None, record, problem
     if not check_log:
         return record.get("metric"), record, None
+    raw, problem = logged_metric(record, log)
+    return raw, record, problem
+
+
+def logged_metric(record, log):
+    """(raw metric, problem): the number of a finished run's log when the log is still the one its record names
+    (same bytes) and its final number is the record's."""
     if not same_file(record.get("log"), log):
-        return None, record, "the log changed since the run finished (appended to or edited)"
+        return None, "the log changed since the run finished (appended to or edited)"
     raw, problem = final_metric(log)
     if problem:
-        return None, record, problem
+        return None, problem
     if raw != record.get("metric"):
-        return None, record, f"the log's final number {raw} differs from its record's {record.get('metric')}"
-    return raw, record, None
+        return None, f"the log's final number {raw} differs from its record's {record.get('metric')}"
+    return raw, None
 
 
 # -- Selection needs a finished Adaptation ------------------------------------------------------------
