@@ -9,7 +9,6 @@ import torch
 from common.fast.lif import lif_multistep
 from common.fast.rnn import rnn_multistep
 from common.hessian import importance, per_neuron
-from common.hybrid_fc import project
 from common.errors import KitError
 
 CRITERIA = {

@@ -308,7 +308,7 @@ def table_q1(data, tests):
     for w in widths:
         for ratio in RATIOS:
             oracle.append(f"| {w} | {ratio} | {cells(by[('criteria-q1-oracle-pick', w, ratio, 'random', 'oracle')])} |")
-    spear, spear_cells = {}, []
+    spear = {}
     spearman = ["| width | hessian | trace | magnitude | taylor | random | probe halves (hessian) |",
                 "|---|---|---|---|---|---|---|"]
     for w in widths:
