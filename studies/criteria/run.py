@@ -85,7 +85,22 @@ def collect_logs():
         shutil.copy2(os.path.join(RUNS, "profile.csv"), os.path.join(RESULTS, "profile.csv"))
     for f in ("no-retraining.csv", "oracle-neurons.csv"):  # question 1's numbers, and the oracle's per-neuron losses
         if os.path.exists(os.path.join(RUNS, f)):
-            shutil.copy2(os.path.join(RUNS, f), os.path.join(RESULTS, f))
+            merge_rows(os.path.join(RUNS, f), os.path.join(RESULTS, f))
+
+
+def merge_rows(src, dst):
+    """Add to the committed CSV `dst` the rows of `src` it does not hold yet: the rows of runs no longer on this
+    machine are kept, never replaced by a shorter file."""
+    if not os.path.exists(dst):
+        shutil.copy2(src, dst)
+        return
+    with open(dst) as f:
+        kept = f.read().splitlines()
+    with open(src) as f:
+        new = [line for line in f.read().splitlines()[1:] if line not in set(kept)]
+    if new:
+        with open(dst, "a") as f:
+            f.write("\n".join(new) + "\n")
 
 
 def main():
