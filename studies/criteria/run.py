@@ -95,9 +95,9 @@ def merge_rows(src, dst):
         shutil.copy2(src, dst)
         return
     with open(dst) as f:
-        kept = f.read().splitlines()
+        kept = set(f.read().splitlines())
     with open(src) as f:
-        new = [line for line in f.read().splitlines()[1:] if line not in set(kept)]
+        new = [line for line in f.read().splitlines()[1:] if line not in kept]
     if new:
         with open(dst, "a") as f:
             f.write("\n".join(new) + "\n")
