@@ -81,9 +81,8 @@ def collect_logs():
             record = os.path.join(log_dir, f[:-4] + ".json")
             if os.path.exists(record):
                 copy_record(record, os.path.join(out, f[:-4] + ".json"))
-    if os.path.exists(os.path.join(RUNS, "profile.csv")):  # the launcher's wall and CPU time of every job
-        shutil.copy2(os.path.join(RUNS, "profile.csv"), os.path.join(RESULTS, "profile.csv"))
-    for f in ("no-retraining.csv", "oracle-neurons.csv"):  # question 1's numbers, and the oracle's per-neuron losses
+    # the launcher's wall and CPU time of every job; question 1's numbers; the oracle's per-neuron losses
+    for f in ("profile.csv", "no-retraining.csv", "oracle-neurons.csv"):
         if os.path.exists(os.path.join(RUNS, f)):
             merge_rows(os.path.join(RUNS, f), os.path.join(RESULTS, f))
 
