@@ -315,7 +315,7 @@ def start_run(parser, check_flags, dataset, load_data, populations, select, iter
         run.logger.info(quick_line(args))
     if args.mode.startswith("train"):
         run.resume = resume_or_guard(run.checkpoint_path, args.overwrite)
-        why = None if run.resume is None else runs.check_resume(run.resume.get("binding"), args.overwrite)
+        why = None if run.resume is None else runs.check_resume(run.resume.get("binding"))
         if why and not args.overwrite:
             raise KitError(f"{runs.resume_path(run.checkpoint_path)} holds an interrupted run that cannot continue "
                            f"under this command: {why}. Run it with its own flags to resume it, or pass --overwrite "

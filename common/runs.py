@@ -272,7 +272,7 @@ def binding():
             "parent": _run.get("parent")}
 
 
-def check_resume(then, overwrite):
+def check_resume(then):
     """None when an interrupted run may continue under this command; else why not (one line)."""
     if not isinstance(then, dict) or then.get("config") is None:
         return None  # a resume point of an earlier version: nothing to compare
