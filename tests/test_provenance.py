@@ -6,13 +6,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
 from conftest import ROOT, write_corpus
-from test_faults import (ADAPTED, RESTORED, SMALL, TRAIN1, TRAIN2, killed_at, reference, finished, result, run,  # noqa: F401
-                         weights)
+from test_faults import ADAPTED, RESTORED, TRAIN1, TRAIN2, finished, killed_at, reference, result, run  # noqa: F401 (fixtures)
 from common import runs
 
 def record(folder, name, kind="train"):
