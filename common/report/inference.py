@@ -42,7 +42,7 @@ def holm(tests, alpha=ALPHA):
     """Holm's correction within one family (a list of paired() dicts, changed in place; None entries and tests
     with fewer than 2 seeds are left out of the family and get NaN). Sets m, rank, p_holm, level, lo_holm,
     hi_holm."""
-    family = sorted((t for t in tests if t is not None and not math.isnan(t["p"])), key=lambda t: t["p"])
+    family = sorted((t for t in tests if t is not None and not math.isnan(t.get("p", math.nan))), key=lambda t: t["p"])
     m = len(family)
     running, first_kept = 0.0, m + 1
     for j, t in enumerate(family, 1):
@@ -89,6 +89,8 @@ def cells(t, digits=2):
     """'difference [95 % CI] | p | Holm p | Holm-adjusted CI | better / worse of n | MDD' table cells."""
     if t is None:
         return "no finished pair | | | | |"
+    if "p" not in t:
+        return f"untested: {t.get('n', 0)} paired seed(s) | | | | |"
     f = f"{{:+.{digits}f}}"
     raw = "" if math.isnan(t["lo"]) else " " + ci(t["lo"], t["hi"], digits)
     adj = "–" if math.isnan(t.get("lo_holm", math.nan)) else ci(t["lo_holm"], t["hi_holm"], digits)
