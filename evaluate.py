@@ -12,6 +12,7 @@ as for the scripts. Pass the flags the models were tested with (PTB: --bptt and 
 its SNN state restarting every chunk); a recomputed metric that differs from the log is reported. --all evaluates every finished checkpoint in <experiment>/checkpoint (skipping those whose
 result is newer than the checkpoint, unless --force). Results, next to the test logs:
     <experiment>/log/cost_<name>.json     MACs, ACs, energy, firing rates, parameters and state per inference
+                                          (both name the checkpoint they measured and its SHA-256)
     <experiment>/log/robust_<name>.json   the metric under each perturbation and strength, its degradation and "AUC"
 Robustness, per perturbation: the metric at each strength; its degradation, the metric at each strength minus
 the clean metric (for perplexity a rise is a loss, for accuracy a fall), and its mean over the strengths above
@@ -38,6 +39,7 @@ import torch  # noqa: E402
 
 from common import cost, perturb, runs  # noqa: E402
 from common.cli import load_script  # noqa: E402
+from common.datadigest import file_sha256  # noqa: E402
 from common.report.logs import read_result  # noqa: E402
 from common.training import KitError, load_checkpoint, pick_device, run_main  # noqa: E402
 
@@ -365,7 +367,8 @@ def main(argv=None):
             model.fast = True
             torch.manual_seed(seed)
             head = dict(experiment=os.path.basename(folder), dataset=script.DATASET, name=name, model=model_name,
-                        seed=seed, ratio=ratio, checkpoint=path, metric_name=Kind.metric_name,
+                        seed=seed, ratio=ratio, checkpoint=path, checkpoint_sha256=file_sha256(path),
+                        metric_name=Kind.metric_name,
                         higher_is_better=Kind.higher_is_better, logged_metric=logged_metric(name), flags=rest)
             os.makedirs("log", exist_ok=True)
             if "cost" in outputs:

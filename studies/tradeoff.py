@@ -30,6 +30,7 @@ sys.path.insert(0, ROOT)
 from common.report import writeup  # noqa: E402
 from common.report.inference import cells, CELL_HEADER, holm, paired, verdict  # noqa: E402
 from common.report.tradeoff import read_json, well_formed  # noqa: E402
+from common.runs import read_record  # noqa: E402
 from studies.families import family  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "results", "studies")
@@ -38,26 +39,31 @@ RESULTS = os.path.join(ROOT, "results", "studies")
 SETUPS = {
     "S-MNIST, criteria study, width 60": dict(
         ds="mnist", lower=False, family="tradeoff-smnist", ratios=(0.25, 0.5, 0.75),
-        models={"HSTNN": ("criteria/logs/w60-hessian", "hybrid", True), "random pick": ("criteria/logs/w60-random-0", "hybrid", True),
-                "ffs": ("criteria/logs/w60", "ffs", True), "pure RNN": ("criteria/logs/w60-pure", "rnn", False),
-                "pure SNN": ("criteria/logs/w60-pure", "snn", False)},
-        run="python evaluate.py both --experiment studies/criteria/runs/<folder> --all --convention standard --memory sram",
-        untrained="the pure RNN and SNN at width 60 were never trained in this study (runs/w60-pure: model rnn and snn, "
-                  "--protocol val, the 20 seeds, 15 epochs)"),
+        models={"HSTNN": ("criteria/logs/tradeoff-w60-hessian", "hybrid", True),
+                "random pick": ("criteria/logs/tradeoff-w60-random-0", "hybrid", True),
+                "ffs": ("criteria/logs/tradeoff-w60", "ffs", True), "pure RNN": ("criteria/logs/tradeoff-w60", "rnn", False),
+                "pure SNN": ("criteria/logs/tradeoff-w60", "snn", False)},
+        repeats={"HSTNN": "criteria/logs/w60-hessian", "random pick": "criteria/logs/w60-random-0",
+                 "ffs": "criteria/logs/w60"},  # the study's first runs of the same flags (question 2 and 3)
+        run="`python studies/criteria/mprun-tradeoff.py`, then for each of its folders `python evaluate.py both "
+            "--experiment studies/criteria/runs/<folder> --all --memory sram --threads 1 "
+            "--script experiments/rnn-smnist-800-0.5-0.6/rnn-smnist.py --data studies/criteria/data`"),
     "PTB, replication study, width 30": dict(
         ds="ptb", lower=True, family="tradeoff-ptb", ratios=(0.1, 0.3, 0.5, 0.7, 0.9),
         models={"HSTNN": ("replication/rnn-ptb-real/logs", "hybrid", True), "ffs": ("replication/rnn-ptb-real/logs", "ffs", True),
                 "pure RNN": ("replication/rnn-ptb-real/logs", "rnn", False),
                 "pure SNN": ("replication/rnn-ptb-real/logs", "snn", False)},
-        run="python evaluate.py both --experiment studies/replication/runs/rnn-ptb-real --all --convention standard --memory sram"),
+        run="`python studies/replication/mprun-rnn-ptb.py` (its checkpoints), then `python evaluate.py both "
+            "--experiment studies/replication/runs/rnn-ptb-real --all --memory sram`"),
 }
 COST = ("macs", "acs", "energy_pj", "energy_with_memory_pj")
 VERDICT_FIELDS = ("claim", "evidence", "protocol", "seeds", "verdict", "numbers")
 
 
 def records(results, setup, seeds):
-    """(model, ratio, seed) -> {metric, cost numbers, auc_<perturbation>} for every run with a cost or robust JSON."""
-    out = {}
+    """((model, ratio, seed) -> {metric, cost numbers, auc_<perturbation>}, problems): every finished run whose cost
+    or robust JSON measured the checkpoint its completion record names (same SHA-256); the metric is the record's."""
+    out, problems = {}, []
     for model, (folder, name, with_ratio) in setup["models"].items():
         for ratio in setup["ratios"] if with_ratio else (None,):
             for seed in seeds:
@@ -68,13 +74,37 @@ def records(results, setup, seeds):
                 robust = robust if well_formed(robust, "robust") else None
                 if cost is None and robust is None:
                     continue
+                record, problem = read_record(os.path.join(results, folder, f"train_{stem}.log"))
+                trained = ((record or {}).get("checkpoint") or {}).get("sha256")
+                unbound = [k for k, v in (("cost", cost), ("robust", robust)) if v and v.get("checkpoint_sha256") != trained]
+                if problem or unbound:
+                    problems.append(f"{folder}/train_{stem}: " + (problem or f"its {' and '.join(unbound)} record measured "
+                                                                  "another checkpoint than the run's") + ": left out")
+                    continue
                 row = {k: cost.get(k) for k in COST} if cost else {}
                 row["convention"] = (cost or {}).get("convention")
-                row["metric"] = (cost or robust).get("metric", (robust or {}).get("clean"))
+                row["metric"] = record["value"]
                 for kind, p in (robust or {}).get("perturbations", {}).items():
                     row[f"auc_{kind}"] = p["auc"]
                 out[(model, ratio, seed)] = row
-    return out
+    return out, problems
+
+
+def repeated(results, setup, recs):
+    """How many of the runs behind `recs` repeat, to the printed digit, the test number of the study's first run of
+    the same flags and seed (setup["repeats"]): (repeated, compared)."""
+    same = compared = 0
+    for (model, ratio, seed), row in recs.items():
+        folder = setup.get("repeats", {}).get(model)
+        if folder is None:
+            continue
+        name = setup["models"][model][1]
+        stem = f"{setup['ds']}_{name}_{seed}" + (f"_{ratio}" if ratio is not None else "")
+        first, _ = read_record(os.path.join(results, folder, f"train_{stem}.log"))
+        if first is not None:
+            compared += 1
+            same += first["value"] == row["metric"]
+    return same, compared
 
 
 def slope(xs, ys):
@@ -146,8 +176,9 @@ def interval(values):
     return "–" if p is None else f"{p['mean']:.4g}" if p["n"] < 2 else f"{p['mean']:.4g} [{p['lo']:.4g}, {p['hi']:.4g}]"
 
 
-def setup_tables(name, setup, recs, tests, missing):
-    """The per-model table (mean [95 % t interval] over seeds), the tests, and what is missing."""
+def setup_tables(name, setup, recs, tests, missing, problems, repeats):
+    """The per-model table (mean [95 % t interval] over seeds), the tests, what is missing or left out, and how many
+    runs repeat the study's first runs."""
     aucs = sorted({k for v in recs.values() for k in v if k.startswith("auc_")})
     columns = ("metric",) + COST + tuple(aucs)
     header = ["model", "ratio", "seeds", "metric", "MACs", "ACs", "energy (pJ)", "energy with memory (pJ)"] + \
@@ -158,15 +189,21 @@ def setup_tables(name, setup, recs, tests, missing):
             rows = [v for (m, rr, _), v in recs.items() if m == model and rr == r]
             per.append(f"| {model} | {'' if r is None else r} | {len(rows)} | " +
                        " | ".join(interval([x.get(c) for x in rows]) for c in columns) + " |")
-    out = [f"**{name}** (mean [95 % t interval] over seeds)\n\n" + "\n".join(per)]
+    out = [f"**{name}** (mean [95 % t interval] over seeds; the metric is each run's test number)\n\n" + "\n".join(per)]
+    if repeats[1]:
+        out.append(f"{repeats[0]} of the {repeats[1]} runs evaluated here repeat the test number of the study's first run "
+                   "of the same flags and seed (questions 2 and 3)" + (": the same runs, trained again with their "
+                   "checkpoints kept." if repeats[0] == repeats[1] else "."))
     if tests:
         out.append(f"| test | ratio | {CELL_HEADER} |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(
             f"| {t['a']} − {t['b']}: {t['what']} | {'' if t['ratio'] is None else t['ratio']} | {cells(t, 4)} |"
             for t in tests))
+    if problems:
+        out.append("Left out: " + "; ".join(problems) + ".")
     if missing:
-        out.append(f"Missing: no cost or robustness record of {', '.join(missing)}. To produce them: `{setup['run']}` on "
-                   "the checkpoints (not committed), then copy the cost_*.json and robust_*.json beside the committed "
-                   "logs" + (f"; {setup['untrained']}" if setup.get("untrained") else "") + ".")
+        out.append(f"Missing: no cost or robustness record of {', '.join(missing)}. To produce them: {setup['run']} "
+                   "(the checkpoints are not committed); the study's `run.py --aggregate-only` then copies the "
+                   "cost_*.json and robust_*.json beside the committed logs.")
     return out
 
 
@@ -205,7 +242,8 @@ def summarize(results):
     tables, verdict_rows, all_tests, points = [], [], [], {}
     for name, setup in SETUPS.items():
         seeds = seeds_of(results, setup)
-        recs = points[name] = records(results, setup, seeds)
+        recs, problems = records(results, setup, seeds)
+        points[name] = recs
         names = sorted({str(v["convention"]) for v in recs.values() if v.get("convention")})
         if len(names) > 1:  # costs counted under different arithmetic or memory settings are never averaged
             for v in recs.values():
@@ -215,7 +253,7 @@ def summarize(results):
         missing = sorted(m for m in setup["models"] if not any(k[0] == m for k in recs))
         tests = tradeoff_tests(setup, recs, seeds) if recs else []
         all_tests += [dict(t, setup=name) for t in tests]
-        tables += setup_tables(name, setup, recs, tests, missing)
+        tables += setup_tables(name, setup, recs, tests, missing, problems, repeated(results, setup, recs))
         verdict_rows += setup_verdicts(name, setup, tests, missing)
     return "\n\n".join(tables), verdict_rows, all_tests, points
 

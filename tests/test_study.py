@@ -11,6 +11,7 @@ import types
 
 import pytest
 
+from common.runs import record_digest
 from conftest import ROOT, run_script
 from idx import write_fake_mnist
 
@@ -231,20 +232,28 @@ def test_tradeoff_reads_cost_and_robust_records_and_gives_its_claims_verdicts(tm
     logs.mkdir(parents=True)
     ratios, seeds = (0.1, 0.3, 0.5, 0.7, 0.9), (1111, 2222, 3333)
 
-    def record(name, ppl, energy, noise_auc):
-        (logs / f"train_ptb_{name}.log").write_text("| end of epoch   1 | valid ppl 1.0\n")
-        (logs / f"cost_ptb_{name}.json").write_text(json.dumps(dict(
-            kind="cost", convention="standard", metric=ppl, macs=energy / 4.6, acs=1.0, energy_pj=energy,
+    def record(name, ppl, energy, noise_auc, folder=logs, measured=None):
+        (folder / f"train_{name}.log").write_text("| end of epoch   1 | valid ppl 1.0\n")
+        run = dict(status="finished", name=name, value=ppl, checkpoint=dict(sha256=f"sha-of-{name}"))
+        (folder / f"train_{name}.json").write_text(json.dumps(dict(run, digest=record_digest(run))))
+        bound = dict(checkpoint_sha256=measured or f"sha-of-{name}")
+        (folder / f"cost_{name}.json").write_text(json.dumps(dict(
+            bound, kind="cost", convention="standard", metric=ppl, macs=energy / 4.6, acs=1.0, energy_pj=energy,
             firing_rate={"snn1": 0.1})))
-        (logs / f"robust_ptb_{name}.json").write_text(json.dumps(dict(
-            kind="robust", clean=ppl, perturbations={"input_noise": {"strengths": [0.1], "values": [noise_auc],
-                                                                      "auc": noise_auc}})))
+        (folder / f"robust_{name}.json").write_text(json.dumps(dict(
+            bound, kind="robust", clean=ppl, perturbations={"input_noise": {"strengths": [0.1], "values": [noise_auc],
+                                                                             "auc": noise_auc}})))
     for i, seed in enumerate(seeds):
         for ratio in ratios:   # more SNN: cheaper and worse; HSTNN better and no dearer than ffs
-            record(f"hybrid_{seed}_{ratio}", 300 + 50 * ratio + i, 1000 - 800 * ratio + 3 * i, 400 + i)
-            record(f"ffs_{seed}_{ratio}", 340 + 50 * ratio + 2 * i, 1000 - 800 * ratio + 4 * i, 420 + i)
-        record(f"rnn_{seed}", 390 + i, 1100 + i, 450)
-        record(f"snn_{seed}", 500 + 5 * i, 150 + i, 600)
+            record(f"ptb_hybrid_{seed}_{ratio}", 300 + 50 * ratio + i, 1000 - 800 * ratio + 3 * i, 400 + i)
+            record(f"ptb_ffs_{seed}_{ratio}", 340 + 50 * ratio + 2 * i, 1000 - 800 * ratio + 4 * i, 420 + i)
+        record(f"ptb_rnn_{seed}", 390 + i, 1100 + i, 450)
+        record(f"ptb_snn_{seed}", 500 + 5 * i, 150 + i, 600)
+    record("ptb_rnn_4444", 1.0, 1.0, 1.0, measured="sha-of-another-checkpoint")  # not bound to its run: left out
+    criteria = tmp_path / "criteria" / "logs"
+    for folder in ("tradeoff-w60-hessian", "w60-hessian"):  # a run repeated with its checkpoint kept, and its first run
+        (criteria / folder).mkdir(parents=True)
+        record("mnist_hybrid_1111_0.5", 88.5, 100.0, 80.0, folder=criteria / folder)
     text, rows, tests, points = tradeoff["summarize"](str(tmp_path))
     ptb = {r["claim"].split(" (")[0]: r for r in rows if r["evidence"].startswith("PTB")}
     energy = ptb["raising the SNN ratio lowers the inference energy"]
@@ -253,12 +262,16 @@ def test_tradeoff_reads_cost_and_robust_records_and_gives_its_claims_verdicts(tm
     assert accuracy["verdict"] == "supported" and "energy per point of metric: -16 pJ" in accuracy["numbers"]
     front = next(r for c, r in ptb.items() if c.startswith("HSTNN is on or beyond"))["verdict"]
     assert front.startswith("ratio 0.1: beyond ffs, beyond pure RNN, on (no dominance detected) pure SNN")
-    vs_ffs = [t for t in tests if t["b"] == "ffs" and t["what"] == "metric"]
+    vs_ffs = [t for t in tests if t["b"] == "ffs" and t["what"] == "metric" and t["setup"].startswith("PTB")]
     assert len(vs_ffs) == 5 and all(t["mean"] == pytest.approx(40 + 1) for t in vs_ffs)  # perplexity, negated
     assert all(t["m"] == len([u for u in tests if u["setup"] == t["setup"] and u["n"] > 1]) for t in vs_ffs)
     assert "auc_input_noise" in {t["what"] for t in tests}
+    assert "| pure RNN |  | 3 | 391 [" in text  # seed 4444 left out, and said so:
+    assert "replication/rnn-ptb-real/logs/train_ptb_rnn_4444: its cost and robust record measured another checkpoint" in text
     smnist = [r for r in rows if r["evidence"].startswith("S-MNIST")]
-    assert smnist and all(r["verdict"].startswith("untested: no cost or robustness record of HSTNN") for r in smnist)
+    assert smnist[0]["verdict"].startswith("untested: no cost or robustness record of ffs, pure RNN, pure SNN, random pick")
+    assert all("untested" in r["verdict"] and "supported" not in r["verdict"] for r in smnist)
+    assert "1 of the 1 runs evaluated here repeat the test number of the study's first run" in text
     assert "| HSTNN | 0.5 | 3 | 326 [" in text and "robustness: input_noise" in text
 
 

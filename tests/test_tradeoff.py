@@ -234,6 +234,8 @@ def test_ptb_end_to_end_cost_robustness_and_report(tmp_path, capsys):
         assert round(c["metric"], 2) == logged(log / f"train_{name}.log") == float(c["logged_metric"])
         assert c["per"] == "token" and c["samples"] > 0 and c["energy_pj"] == pytest.approx(4.6 * c["macs"] + 0.9 * c["acs"])
         assert r["clean"] == pytest.approx(c["metric"], rel=1e-5)  # the model's own path vs the counted one
+        trained = json.load(open(log / f"train_{name}.json"))["checkpoint"]["sha256"]
+        assert c["checkpoint_sha256"] == r["checkpoint_sha256"] == trained  # bound to the run's checkpoint
         for kind in ("input_noise", "weight_noise"):
             p = r["perturbations"][kind]
             assert p["values"][0] == r["clean"]  # strength 0 is the clean metric
