@@ -12,7 +12,7 @@ import torch
 
 from common.errors import KitError, RunInUse  # noqa: F401 (KitError re-exported)
 from common import runs
-from common.fileio import write_atomic
+from common.fileio import disk_full, full_disk_error, write_atomic
 from common.runs import (fault_point, log_path, log_test_block, new_run, record_path,  # noqa: F401 (re-exported)
                          resume_path)
 
@@ -100,6 +100,13 @@ class NoLinkFileHandler(logging.FileHandler):
     def _open(self):
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+    def handleError(self, record):
+        """A full disk stops the run with one line (logging's default prints a traceback and goes on)."""
+        error = sys.exc_info()[1]
+        if disk_full(error):
+            raise full_disk_error(self.baseFilename, error) from None
+        super().handleError(record)
 
 
 # -- checkpoints ------------------------------------------------------------------------------------

@@ -415,6 +415,19 @@ def test_traces_tables_and_frame_caches_on_a_full_disk(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path / "traces")) == []  # no temporary file left behind
 
 
+def test_a_log_line_on_a_full_disk_is_one_line_naming_the_log(tmp_path, capsys):
+    """logging's own handler would print '--- Logging error ---' and a traceback, then go on without the line."""
+    from common.training import get_logger
+    logger = get_logger("run", str(tmp_path / "log"))
+    logger.info("first line")
+    handler = logger.handlers[1]
+    handler.stream.write = full_disk
+    with pytest.raises(KitError, match=r"cannot write .*log/run\.log: the disk is full"):
+        logger.info("second line")
+    assert "Logging error" not in capsys.readouterr().err
+    handler.stream = None  # closed on the next get_logger without flushing into the full disk
+
+
 def test_full_disk_in_training_is_one_line_and_the_rerun_resumes(tmp_path, capsys, monkeypatch):
     corpus = write_corpus(str(tmp_path / "data"), lines=(60, 20, 20))
     flags = ["--data", corpus, "--nhid", 4, "--emsize", 4, "--bptt", 5, "--batch_size", 4, "--threads", 1,
