@@ -346,14 +346,17 @@ def test_dvs_frame_cache_follows_the_content_not_the_time(tmp_path):
     shutil.copy2(other, path)  # cp -p
     os.utime(path, (1, 1))     # even older than the cache
     datadigest.reset()
+    np.save(tmp_path / "dvs_gestures_events.original-T5-dt10000-ds4.npy", np.asarray(cached.frames))  # the kit's first,
+    np.save(tmp_path / "dvs_gestures_events.original-T6-dt10000-ds4.npy", np.zeros(1))  # unkeyed caches (this one: T6)
     replaced = DVSGesture(path, T=5, dt=10_000, ds=4, cache=True)
     after = datadigest.current()
     assert after["parts"].keys() == first["parts"].keys() and after["sha256"] != first["sha256"]
     fresh = DVSGesture(other, T=5, dt=10_000, ds=4)
     assert np.array_equal(np.asarray(replaced.frames), fresh.frames)
     assert not np.array_equal(np.asarray(replaced.frames), np.asarray(cached.frames))
-    caches = [n for n in os.listdir(tmp_path) if n.endswith(".npy")]
-    assert caches == [f"dvs_gestures_events.original-T5-dt10000-ds4.{replaced.sha256[:16]}.npy"]  # the stale one went
+    caches = sorted(n for n in os.listdir(tmp_path) if n.endswith(".npy"))
+    assert caches == [f"dvs_gestures_events.original-T5-dt10000-ds4.{replaced.sha256[:16]}.npy",  # the stale ones went
+                      "dvs_gestures_events.original-T6-dt10000-ds4.npy"]                          # (other settings stay)
     assert digest_of(lambda: DVSGesture(path, T=5, dt=10_000, ds=4)) == digest_of(
         lambda: DVSGesture(path, T=5, dt=10_000, ds=4, cache=True))
 

@@ -123,12 +123,14 @@ class DVSGesture:
         return frames if frames.shape == (n, 2, self.size, self.size, self.T) else None
 
     def _save_cache(self, frames):
-        """Write the frames of this content; the caches of earlier contents of the same file go."""
+        """Write the frames of this content; the caches of earlier contents of the same file go, and the kit's
+        first, unkeyed cache of these settings (<stem>.<binning>-T<T>-dt<dt>-ds<ds>.npy)."""
         p = self._cache_path()
         write_atomic(p, lambda fh: np.save(fh, frames))
         prefix = p[:-len("0123456789abcdef.npy")]
-        for stale in glob.glob(glob.escape(prefix) + "*.npy"):
-            if stale != p and re.fullmatch(r"[0-9a-f]{16}\.npy", stale[len(prefix):]):
+        for stale in glob.glob(glob.escape(prefix) + "*.npy") + [prefix[:-1] + ".npy"]:
+            if stale != p and (re.fullmatch(r"[0-9a-f]{16}\.npy", stale[len(prefix):]) or stale == prefix[:-1] + ".npy") \
+                    and os.path.isfile(stale):
                 os.remove(stale)
 
     def _tensors(self, idx):
