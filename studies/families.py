@@ -24,8 +24,8 @@ FAMILIES = {
     "criteria-q2": ("criteria", "S-MNIST", "Q2, after Restoration: Hessian − each other criterion, every ratio", +1),
     "criteria-q2-w800": ("criteria", "S-MNIST", "Q2 at the paper's width (800), after Restoration at ratio 0.5: "
                          "Hessian − random (draw 0) and Hessian − reversed", +1),
-    "criteria-q3": ("criteria", "S-MNIST", "Q3: HSTNN (Hessian, and random selection) − ffs at the original and the "
-                    "matched-epoch budget, and ffs matched − ffs original, every ratio", +1),
+    "criteria-q3": ("criteria", "S-MNIST", "Q3: HSTNN (Hessian, and random selection) − ffs at the original, the "
+                    "matched-epoch and (where run) the matched-MAC budget, and ffs matched − ffs original, every ratio", +1),
     # the replication study (studies/replication/compare.py), 3 seeds
     "replication-rnn-smnist-ffs": ("replication", "S-MNIST RNN", "HSTNN − ffs, every ratio", +1),
     "replication-rnn-smnist-pure": ("replication", "S-MNIST RNN", "HSTNN − the better pure network, every ratio", +1),

@@ -67,7 +67,7 @@ def test_study_files_compile_and_ablation_shares_stage_one(tmp_path):
 def test_criteria_study_files_compile_link_adaptation_and_analysis_counts_only_finished_runs(tmp_path):
     folder = os.path.join(ROOT, "studies", "criteria")
     for name in ("run.py", "study.py", "analysis.py", "no_retraining.py", "mprun-adaptation.py", "mprun-criteria.py",
-                 "mprun-ffs.py", "mprun-ffs-macs.py", "mprun-w800.py"):
+                 "mprun-ffs.py", "mprun-ffs-macs.py", "mprun-w800.py", "mprun-tradeoff.py"):
         with open(os.path.join(folder, name)) as f:
             compile(f.read(), name, "exec")
     study = runpy.run_path(os.path.join(folder, "study.py"))
@@ -109,6 +109,15 @@ def test_criteria_study_files_compile_link_adaptation_and_analysis_counts_only_f
     assert (p["lo_holm"], p["hi_holm"]) == pytest.approx((p["lo"], p["hi"]))
     assert analysis["verdict"](p) == ("not detected", pytest.approx(p["hi"]))
     assert analysis["verdict"](analysis["holm"]([analysis["paired"]([3.0, 3.1, 2.9])])[0], -1)[0] == "contradicted"
+    # question 3: the MAC-matched ffs joins criteria-q3 once its runs exist, paired by seed with HSTNN
+    tests_q3 = lambda: {(t["a"], t["b"], t["ratio"]): t for t in analysis["tests_q3"](runs, acc)}
+    assert not any(b == "ffs (matched MACs)" for _, b, _ in tests_q3())
+    for i, seed in enumerate((1111, 2222, 3333)):
+        runs[("w60-ffs-macs", "ffs", seed, 0.5)] = hessian[i] - 1.0 - i
+    t = tests_q3()[("HSTNN", "ffs (matched MACs)", 0.5)]
+    assert t["n"] == 3 and t["mean"] == pytest.approx(2.0) and t["family"] == "criteria-q3"
+    assert ("HSTNN with random selection", "ffs (matched MACs)", 0.5) in tests_q3()
+    assert ("HSTNN", "ffs (matched MACs)", 0.25) not in tests_q3()  # no runs at that ratio
 
 
 def test_replication_compare_pairs_seeds_and_states_the_t_interval(tmp_path):

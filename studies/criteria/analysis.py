@@ -178,46 +178,55 @@ def table_q2_wide(acc, tests):
     return lines + table + [""], {"criteria-q2-w800": "\n".join(table)}
 
 
+Q3_FFS = {"w60": "original", "w60-ffs-matched": "matched", "w60-ffs-macs": "macs"}  # folder -> ffs budget
+Q3_NAMES = {"original": "ffs (original budget)", "matched": "ffs (matched epochs)", "macs": "ffs (matched MACs)"}
+
+
 def q3_ffs(runs):
-    ffs = {name: defaultdict(dict) for name in ("original", "matched")}
+    ffs = {name: defaultdict(dict) for name in Q3_FFS.values()}
     for (folder, model, seed, ratio), a in runs.items():
-        if model == "ffs" and folder in ("w60", "w60-ffs-matched"):
-            ffs["original" if folder == "w60" else "matched"][ratio][seed] = a
+        if model == "ffs" and folder in Q3_FFS:
+            ffs[Q3_FFS[folder]][ratio][seed] = a
     return ffs
 
 
 def tests_q3(runs, acc):
     ffs = q3_ffs(runs)
+    randoms = ("w60-random-0", "w60-random-1", "w60-random-2")
     out = []
     for r in RATIOS:
-        for a, b, base, other, folders in (
-                ("HSTNN", "ffs (original budget)", acc.get(("hessian", r), {}), ffs["original"][r], ("w60-hessian", "w60")),
-                ("HSTNN", "ffs (matched epochs)", acc.get(("hessian", r), {}), ffs["matched"][r],
-                 ("w60-hessian", "w60-ffs-matched")),
-                ("HSTNN with random selection", "ffs (matched epochs)", acc.get(("random", r), {}), ffs["matched"][r],
-                 ("w60-random-0", "w60-random-1", "w60-random-2", "w60-ffs-matched")),
-                ("ffs (matched epochs)", "ffs (original budget)", ffs["matched"][r], ffs["original"][r],
-                 ("w60-ffs-matched", "w60"))):
+        hessian, random = acc.get(("hessian", r), {}), acc.get(("random", r), {})
+        pairs = [("HSTNN", "original", hessian, ("w60-hessian", "w60")),
+                 ("HSTNN", "matched", hessian, ("w60-hessian", "w60-ffs-matched")),
+                 ("HSTNN with random selection", "matched", random, randoms + ("w60-ffs-matched",)),
+                 ("ffs (matched epochs)", "original", ffs["matched"][r], ("w60-ffs-matched", "w60"))]
+        if ffs["macs"][r]:  # once its runs exist (mprun-ffs-macs.py)
+            pairs += [("HSTNN", "macs", hessian, ("w60-hessian", "w60-ffs-macs")),
+                      ("HSTNN with random selection", "macs", random, randoms + ("w60-ffs-macs",))]
+        for a, budget, base, folders in pairs:
+            other = ffs[budget][r]
             common = sorted(set(base) & set(other))
             keys = [(f, m, s, r) for f in folders for m in ("hybrid", "ffs") for s in common]
-            out.append(test("criteria-q3", 3, a, b, [base[s] - other[s] for s in common], keys, 60, r))
+            out.append(test("criteria-q3", 3, a, Q3_NAMES[budget], [base[s] - other[s] for s in common], keys, 60, r))
     return out
 
 
 def table_q3(runs, tests):
     ffs = q3_ffs(runs)
     lines = ["## Question 3: HSTNN against a hybrid trained from scratch (ffs), width 60", "",
-             "ffs has the final shape from the start. Original budget: as many epochs as Adaptation; matched: as "
-             "many as Adaptation + Restoration (epochs, not multiply-accumulates: see the budget table). Paired by "
-             "seed (the same seed, not the same network). Difference = first − second; Holm within criteria-q3.", ""]
+             "ffs has the final shape from the start. Original budget: as many epochs as Adaptation; matched epochs: "
+             "as many as Adaptation + Restoration; matched MACs: as many epochs as make its training "
+             "multiply-accumulates HSTNN's (the budget table). Paired by seed (the same seed, not the same network). "
+             "Difference = first − second; Holm within criteria-q3.", ""]
     table = [f"| ratio | comparison | second: accuracy, mean ± sd (n) | {CELL_HEADER} |",
              "|---|---|---|---|---|---|---|---|---|"]
     for t in tests:
-        other = ffs["matched" if "matched" in t["b"] else "original"][t["ratio"]]
+        other = ffs[next(k for k, name in Q3_NAMES.items() if name == t["b"])][t["ratio"]]
         table.append(f"| {t['ratio']} | {t['a']} − {t['b']} | {ms(list(other.values()))} | {cells(t)} |")
     table.append("")
     for label, keys in (("ffs, original budget", [k for k in runs if k[0] == "w60" and k[1] == "ffs"]),
                         ("ffs, matched epochs", [k for k in runs if k[0] == "w60-ffs-matched"]),
+                        ("ffs, matched MACs", [k for k in runs if k[0] == "w60-ffs-macs"]),
                         ("HSTNN Restoration (Hessian)", [k for k in runs if k[0] == "w60-hessian"])):
         table.append(f"- {label}: {sum(k in IMPROVING for k in keys)} of {len(keys)} finished runs had their best "
                      "validation accuracy at their last epoch (still improving when stopped).")
@@ -349,12 +358,17 @@ def table_cost(out, logs):
         folder, job = r["experiment"], r["job"]
         if not os.path.exists(os.path.join(logs, folder, f"train_{job.split('_', 1)[1]}.log")):
             continue  # not a counted run (unfinished, or replaced since)
-        if r["mode"] == "train2":
-            part = "Q2: Selection + Restoration, every criterion (width 60)"
+        width = folder.split("-")[0][1:]
+        if folder.startswith("tradeoff-"):
+            part = "Trade-off: the width-60 runs again, checkpoints kept (mprun-tradeoff.py), width 60"
+        elif r["mode"] == "train2":
+            part = f"Q2: Selection + Restoration, every criterion run there, width {width}"
+        elif folder == "w60-ffs-macs":
+            part = "Q3: ffs at the matched-MAC budget, width 60"
         elif r["model"] == "ffs":
-            part = "Q3: ffs, both budgets (width 60)"
+            part = "Q3: ffs at the original and matched-epoch budgets, width 60"
         else:
-            part = f"Adaptation, width {folder[1:]}"
+            part = f"Adaptation, width {width}"
         p = parts[part]
         p[0].add((folder, job))
         p[1] += 1
