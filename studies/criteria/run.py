@@ -10,8 +10,12 @@ job at a time, each on one thread; finished runs are skipped, interrupted ones r
   mprun-ffs.py          question 3: ffs at the original and at a matched budget (width 60)
   no_retraining.py      question 1: every criterion right after Selection, and the oracle
   mprun-w800.py         the paper's width: Adaptation and question 2 at ratio 0.5, seed by seed
+  mprun-ffs-macs.py     question 3 at the matched-MAC budget (width 60)
+  mprun-tradeoff.py     the width-60 runs again with their checkpoints kept, then evaluate.py's cost and
+                        robustness of each (studies/tradeoff.py reads them)
 in the order of ORDER below: every question for the first FIRST seeds (widths 240 and 480 aside), then the
-other seeds, then widths 240 and 480, then width 800, so that a study stopped early has complete seeds.
+other seeds, then widths 240 and 480, then width 800, then the MAC-matched ffs and the trade-off, so that a
+study stopped early has complete seeds.
 Last, the logs and completion records of the finished runs are copied to results/studies/criteria/logs/ and
 analysis.py writes every table and plot there from those copies. --dry-run prints the launcher commands;
 --aggregate-only skips the runs. Run it under `nice` to leave the machine to interactive work.
@@ -30,7 +34,7 @@ sys.path.insert(0, ROOT)
 from common.data.smnist import FILES, copy_raw  # noqa: E402
 from common.runs import copy_record  # noqa: E402
 from analysis import final_accuracy  # noqa: E402
-from study import CRITERIA, DATA, FIRST, RUNS, SEEDS  # noqa: E402
+from study import CRITERIA, DATA, FIRST, RUNS, SCRIPT, SEEDS  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "results", "studies", "criteria")
 STAGES = lambda n: ",".join(map(str, range(1, n + 1)))
@@ -43,7 +47,13 @@ ORDER = [("mprun-adaptation.py", ["--stages", "1"]),                          # 
          ("mprun-criteria.py", []), ("mprun-ffs.py", []),                     # Q2, Q3: the other seeds
          ("no_retraining.py", ["--widths", "30,60,120"]),                     # Q1, the other seeds at width 60
          ("mprun-adaptation.py", []), ("no_retraining.py", []),               # widths 240, 480, and Q1 there
-         ("mprun-w800.py", []), ("no_retraining.py", ["--widths", "800"])]     # the paper's width: Q2, then Q1
+         ("mprun-w800.py", []), ("no_retraining.py", ["--widths", "800"]),    # the paper's width: Q2, then Q1
+         ("mprun-ffs-macs.py", []),                                           # Q3 at the matched-MAC budget
+         ("mprun-tradeoff.py", [])] + [                                       # the trade-off: its runs, then their cost
+    (os.path.join(ROOT, "evaluate.py"), ["both", "--experiment", f"studies/criteria/runs/{folder}", "--all", "--memory",
+                                         "sram", "--threads", "1", "--script", os.path.relpath(SCRIPT, ROOT),
+                                         "--data", "studies/criteria/data"])  # relative: the records name no local path
+    for folder in ("tradeoff-w60", "tradeoff-w60-hessian", "tradeoff-w60-random-0")]
 MNIST_FILES = FILES["train"] + FILES["test"]
 
 
@@ -71,7 +81,9 @@ def collect_logs():
         for f in sorted(os.listdir(log_dir)):
             src = os.path.join(log_dir, f)
             if f.startswith(("cost_", "robust_")) and f.endswith(".json") and not os.path.islink(src):
-                shutil.copy2(src, os.path.join(out, f))  # evaluate.py's records, for studies/tradeoff.py
+                trained = os.path.join(log_dir, f"train_{f.split('_', 1)[1][:-5]}.log")
+                if os.path.isfile(trained) and not os.path.islink(trained):  # not a linked Adaptation's
+                    shutil.copy2(src, os.path.join(out, f))  # evaluate.py's records, for studies/tradeoff.py
                 continue
             if not f.startswith("train_") or not f.endswith(".log") or os.path.islink(src):
                 continue
@@ -119,7 +131,7 @@ def main():
             elif args.dry_run:
                 continue
             print(f"\n#### {' '.join(cmd[1:])}  ({(time.time() - started) / 60:.1f} min)", flush=True)
-            if subprocess.call(cmd, cwd=HERE) != 0:
+            if subprocess.call(cmd, cwd=ROOT if step.endswith("evaluate.py") else HERE) != 0:
                 bad.append(step)
         print(f"\n#### runs finished in {(time.time() - started) / 60:.1f} min" + (f"; problems in {bad}" if bad else ""))
     if args.dry_run:
