@@ -73,7 +73,7 @@ def record_path(log):
 
 def unfinished_by_record(log):
     """For a log copied out of its run folder: True when a completion record beside it says the run did not
-    finish. (A copied record's paths are made relative, see copy_record, so its digest is not checked here.)"""
+    finish. (A copied record of format 1 has its paths made relative, see copy_record, so no digest is checked here.)"""
     if not os.path.exists(record_path(log)):
         return False
     with open(record_path(log)) as f:
@@ -82,9 +82,22 @@ def unfinished_by_record(log):
 
 def copy_record(src, dst):
     """Copy a completion record with its paths made relative to the repository (experiments/..., studies/...),
-    so that no path of the machine that ran it is kept."""
-    with open(src) as fin, open(dst, "w") as fout:
-        fout.write(re.sub(r'"/[^"]*?/((?:experiments|studies)/)', r'"\1', fin.read()))
+    so that no path of the machine that ran it is kept. An intact record of format 2 is digested again after the
+    change and says so ("copied": true); any other (a damaged one, or format 1) keeps its digest as it was."""
+    with open(src) as f:
+        text = f.read()
+    relative = re.sub(r'"/[^"]*?/((?:experiments|studies)/)', r'"\1', text)
+    try:
+        record = json.loads(text)
+        intact = isinstance(record, dict) and record.get("format") == FORMAT and record.get("digest") == record_digest(record)
+    except ValueError:
+        intact = False
+    if intact:
+        record = dict(json.loads(relative), copied=True)
+        record["digest"] = record_digest(record)
+        relative = json.dumps(record, indent=1) + "\n"
+    with open(dst, "w") as f:
+        f.write(relative)
 
 
 def run_of_log(log):

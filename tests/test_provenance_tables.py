@@ -331,3 +331,21 @@ def test_a_bound_retest_counts_with_logs_test_and_an_unchecked_one_is_marked(tmp
     assert row(t["-ffs.csv"], "snn").startswith("snn, 110.0, 2195.82, ")  # asked for: counted, the second marked
     assert ["ffs", "snn", "2222", "2195.82", "a", "its data cannot be compared with its training run's (a record "
             "without a data digest)"] in notes_of(t)
+
+
+def test_a_copied_record_keeps_a_valid_digest_and_names_no_local_path(tmp_path):
+    """A study copies its runs' records out of their folders with their paths made relative: the copy of an intact
+    record is digested again (and says it is a copy); a damaged record stays damaged."""
+    from common.runs import copy_record, load_record
+    rec = {"format": 2, "status": "finished", "name": "mnist_rnn_1111",
+           "config": {"data": "/home/someone/kit/studies/criteria/data"}, "argv": ["/home/someone/kit/experiments/x.py"]}
+    rec["digest"] = record_digest(rec)
+    (tmp_path / "orig.json").write_text(json.dumps(rec))
+    copy_record(str(tmp_path / "orig.json"), str(tmp_path / "train_mnist_rnn_1111.json"))
+    copy, problem = load_record(str(tmp_path / "train_mnist_rnn_1111.log"))
+    assert problem is None and copy["copied"] is True
+    assert copy["config"]["data"] == "studies/criteria/data" and copy["argv"] == ["experiments/x.py"]
+    rec["status"] = "diverged"  # changed after its digest: damaged
+    (tmp_path / "orig.json").write_text(json.dumps(rec))
+    copy_record(str(tmp_path / "orig.json"), str(tmp_path / "train_mnist_rnn_1111.json"))
+    assert "damaged" in load_record(str(tmp_path / "train_mnist_rnn_1111.log"))[1]
