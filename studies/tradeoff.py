@@ -276,6 +276,8 @@ def plot(points, path):
                             label=model if ratio == min((k[1] for k in recs if k[0] == model), key=lambda r: r or 0) else None)
                 if ratio is not None:
                     ax.annotate(str(ratio), (e["mean"], m["mean"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        if not ax.lines and not ax.collections:
+            ax.text(0.5, 0.5, "no cost records yet", ha="center", va="center", transform=ax.transAxes, color="0.4")
         ax.set_xlabel("energy per inference (pJ, standard convention)")
         ax.set_ylabel("test metric")
         ax.set_title(name, fontsize=9)
