@@ -38,6 +38,8 @@ FAMILIES = {
     "replication-rnn-ptb-real-ffs": ("replication", "PTB", "HSTNN − ffs (perplexity, negated), every ratio", +1),
     "replication-rnn-ptb-real-ffs-matched": ("replication", "PTB", "HSTNN − ffs given as many epochs as Adaptation + "
                                              "Restoration, every ratio where it ran", +1),
+    "replication-rnn-ptb-real-ffs-macs": ("replication", "PTB", "HSTNN − ffs given as many training "
+                                          "multiply-accumulates as Adaptation + Restoration, every ratio where it ran", +1),
     "replication-rnn-ptb-real-pure": ("replication", "PTB", "HSTNN − the better pure network, every ratio", +1),
     "replication-rnn-ptb-real-random-selection": ("replication", "PTB", "Hessian − random right after Selection, "
                                                   "every ratio", +1),

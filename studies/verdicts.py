@@ -67,10 +67,11 @@ CLAIMS = [
      [("PTB, replication study", "replication", "replication-rnn-ptb-real-pure", {}, ("ratio",)),
       ("S-MNIST RNN, replication study", "replication", "replication-rnn-smnist-pure", {}, ("ratio",)),
       ("S-MNIST LSTM, replication study", "replication", "replication-lstm-smnist-pure", {}, ("ratio",))]),
-    ("… and HSTNN beats ffs given as many training multiply-accumulates",  # PTB: budget-verdicts.csv's row follows until its runs exist
+    ("… and HSTNN beats ffs given as many training multiply-accumulates",
      [("S-MNIST, criteria study, width 60", "criteria", "criteria-q3", {"a": "HSTNN", "b": "ffs (matched MACs)"}, ("ratio",)),
       ("S-MNIST, criteria study, HSTNN with random selection", "criteria", "criteria-q3",
-       {"a": "HSTNN with random selection", "b": "ffs (matched MACs)"}, ("ratio",))]),
+       {"a": "HSTNN with random selection", "b": "ffs (matched MACs)"}, ("ratio",)),
+      ("PTB, replication study", "replication", "replication-rnn-ptb-real-ffs-macs", {}, ("ratio",))]),
 ]
 
 
@@ -146,9 +147,9 @@ def verdict_rows(sources):
 
 
 def extra_rows(results):
-    """Verdict rows of the compute-matched budget and the trade-off, from budget.md / tradeoff.md's verdict lines."""
+    """Verdict rows of the trade-off, from tradeoff-verdicts.csv."""
     rows = []
-    for name in ("budget-verdicts.csv", "tradeoff-verdicts.csv"):
+    for name in ("tradeoff-verdicts.csv",):
         path = os.path.join(results, name)
         if os.path.exists(path):
             with open(path) as f:

@@ -6,7 +6,8 @@ For every experiment in runs/ (or in a folder of copied logs such as results/stu
 experiment folders hold logs/ instead of log/): per SNN ratio, HSTNN minus ffs and HSTNN minus the better pure network,
 each as the mean ± population std over seeds of the per-seed difference (seeds paired: the same seed
 trains both), beside the seed std of the runs themselves, and per seed with the mean's 95 % confidence
-interval (t, n − 1); against ffs at the matched budget where <experiment>-ffs-matched exists. For the
+interval (t, n − 1); against ffs at a matched budget where <experiment>-ffs-matched (epochs) or
+<experiment>-ffs-macs (training multiply-accumulates) exists. For the
 random-selection ablation: the metric right after Selection (before Restoration) and after Restoration,
 Hessian vs random, same seeds.
 Every paired difference is a test of a family declared in studies/families.py (one per question and
@@ -38,6 +39,10 @@ from common.runs import unfinished_by_record  # noqa: E402
 from studies.families import family  # noqa: E402
 
 RUNS = os.path.join(HERE, "runs")
+# folder suffix of ffs at a matched budget -> (its name in the tables, what it matches)
+MATCHED = {"ffs-matched": ("matched epochs", "as many epochs as Adaptation + Restoration"),
+           "ffs-macs": ("matched MACs", "as many epochs as make its training multiply-accumulates HSTNN's, "
+                                        "results/studies/budget.csv")}
 FIELDS = ("family", "experiment", "ratio", "a", "b", "n", "mean", "sd", "lo", "hi", "p", "m", "rank", "p_holm", "level",
           "lo_holm", "hi_holm", "pos", "neg", "mdd", "protocol", "verdict")
 BLOCK = re.compile(r"\| Performance on Test Set \| test loss\s+\S+ \| test (acc|ppl)\s+(\S+)")
@@ -113,9 +118,9 @@ def compare(runs, name, rows, tests):
     log = lambda where, model, s, r=None: os.path.join(logdir(where), f"train_{ds}_{model}_{s}" +
                                                        ("" if r is None else f"_{float(r)}") + ".log")
     pures = {s: [final(folder, ds, m, s) for m in (pure, "snn")] for s in seeds}
-    matched = os.path.join(runs, f"{name}-ffs-matched")  # ffs given as many epochs as Adaptation + Restoration
+    budgets = {suffix: os.path.join(runs, f"{name}-{suffix}") for suffix in MATCHED}
+    budgets = {k: v for k, v in budgets.items() if glob.glob(os.path.join(logdir(v), f"train_{ds}_ffs_*.log"))}
     random = os.path.join(runs, f"{name}-random-selection")
-    has_matched = bool(glob.glob(os.path.join(logdir(matched), f"train_{ds}_ffs_*.log")))
     has_random = any(not os.path.islink(p) for p in glob.glob(os.path.join(logdir(random), f"train_{ds}_hybrid_*_*.log")))
     mine, per_ratio = [], {}
     for r in ratios:
@@ -132,13 +137,14 @@ def compare(runs, name, rows, tests):
         got["pure"] = test(f"replication-{name}-pure", name, r, "HSTNN", "the better pure network", d_pure,
                            hlogs + [log(folder, m, s) for s in seeds for m in (pure, "snn")])
         mine += [got["ffs"], got["pure"]]
-        if has_matched:
-            mv = {s: v[-1] for s in seeds if (v := final(matched, ds, "ffs", s, r))}
+        for suffix, where in budgets.items():
+            mv = {s: v[-1] for s in seeds if (v := final(where, ds, "ffs", s, r))}
             if mv:
-                got["mv"], got["d_matched"] = mv, [sign * (hv[s] - mv[s]) for s in seeds if s in hv and s in mv]
-                got["matched"] = test(f"replication-{name}-ffs-matched", name, r, "HSTNN", "ffs (matched epochs)",
-                                      got["d_matched"], hlogs + [log(matched, "ffs", s, r) for s in seeds])
-                mine.append(got["matched"])
+                d = [sign * (hv[s] - mv[s]) for s in seeds if s in hv and s in mv]
+                got[suffix] = dict(mv=mv, d=d, test=test(f"replication-{name}-{suffix}", name, r, "HSTNN",
+                                                         f"ffs ({MATCHED[suffix][0]})", d,
+                                                         hlogs + [log(where, "ffs", s, r) for s in seeds]))
+                mine.append(got[suffix]["test"])
         if has_random:
             q = {s: final(random, ds, "hybrid", s, r) for s in seeds}
             for k, stage in ((1, "selection"), (2, "restoration")):  # the selected network, the restored one
@@ -179,19 +185,19 @@ def compare(runs, name, rows, tests):
     lines += ["", f"Per seed ({', '.join(map(str, seeds))}) and the mean with its 95 % confidence interval (t, n − 1; "
               "n = the seeds with both runs finished), the paired t test's p, Holm's p and interval within the "
               "family (studies/families.py):", ""] + per_seed
-    if has_matched:
-        lines += ["", f"ffs at the matched budget ({name}-ffs-matched: as many epochs as Adaptation + Restoration):", ""]
+    for suffix in budgets:
+        lines += ["", f"ffs at the matched budget ({name}-{suffix}: {MATCHED[suffix][1]}):", ""]
         start = len(lines)
-        lines += ["| ratio | HSTNN | ffs, matched budget | HSTNN − ffs per seed | mean [95 % CI] | p | Holm p | "
+        lines += [f"| ratio | HSTNN | ffs, {MATCHED[suffix][0]} | HSTNN − ffs per seed | mean [95 % CI] | p | Holm p | "
                   "Holm-adjusted CI |", "|---|---|---|---|---|---|---|---|"]
         for r in ratios:
-            g = per_ratio[r]
-            if "mv" in g:
-                lines.append(f"| {r} | {ms(g['hv'].values())} | {ms(g['mv'].values())} | "
-                             f"{', '.join(f'{x:+.2f}' for x in g['d_matched'])} | {interval(g['matched'])} |")
-                rows.append(dict(experiment=name, ratio=r, ffs_matched=ms(g["mv"].values()),
-                                 hstnn_minus_ffs_matched_ci95=interval(g["matched"])))
-        tables[f"replication-{name}-matched"] = "\n".join(lines[start:])
+            g = per_ratio[r].get(suffix)
+            if g:
+                lines.append(f"| {r} | {ms(per_ratio[r]['hv'].values())} | {ms(g['mv'].values())} | "
+                             f"{', '.join(f'{x:+.2f}' for x in g['d'])} | {interval(g['test'])} |")
+                rows.append({"experiment": name, "ratio": r, suffix.replace("-", "_"): ms(g["mv"].values()),
+                             f"hstnn_minus_{suffix.replace('-', '_')}_ci95": interval(g["test"])})
+        tables[f"replication-{name}-{'matched' if suffix == 'ffs-matched' else suffix}"] = "\n".join(lines[start:])
     if has_random:
         lines += ["", f"Random-selection ablation ({name}-random-selection: the same Adaptation checkpoints, counts, "
                   "rule and Restoration; uniform random scores instead of the Hessian importance):", ""]
@@ -228,6 +234,7 @@ def sentences(name, tests, ds):
     out = [f"- Checkpoints of {name} were chosen on the test set: test-set selection, not evidence."] if test_set else []
     words = {"ffs": "HSTNN − ffs at the paper's budgets", "pure": "HSTNN − the better pure network",
              "ffs-matched": "HSTNN − ffs given as many epochs as Adaptation + Restoration",
+             "ffs-macs": "HSTNN − ffs given as many training multiply-accumulates",
              "random-selection": "Hessian − random right after Selection",
              "random-restoration": "Hessian − random after Restoration"}
     for fam in dict.fromkeys(t["family"] for t in tests):
@@ -273,7 +280,7 @@ def main():
     rows, tests, text, tables = [], [], ["# Paired comparisons (mean ± population std over seeds)\n"], {}
     for name in sorted(os.listdir(args.runs)) if os.path.isdir(args.runs) else []:
         folder = os.path.join(args.runs, name)
-        if not name.endswith(("-random-selection", "-ffs-matched")) and glob.glob(os.path.join(logdir(folder), "train_*.log")):
+        if not name.endswith(("-random-selection", "-ffs-matched", "-ffs-macs")) and glob.glob(os.path.join(logdir(folder), "train_*.log")):
             section, found = compare(args.runs, name, rows, tests)
             text.append(section)
             tables.update(found)

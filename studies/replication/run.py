@@ -74,7 +74,7 @@ def aggregate(name):
             copy_record(src, os.path.join(out, "logs", log))
         elif log.startswith(("cost_", "robust_")) and log.endswith(".json"):  # evaluate.py's, for studies/tradeoff.py
             shutil.copy2(src, os.path.join(out, "logs", log))
-    if name.endswith("-ffs-matched"):
+    if name.endswith(("-ffs-matched", "-ffs-macs")):
         return  # ffs runs only: compare.py pairs them with their experiment's HSTNN
     subprocess.call([sys.executable, os.path.join(ROOT, "latex-code-gen.py"), "--experiment", os.path.join(RUNS, name),
                      "--out", out, "--logs", "train", "--profile-csv", os.path.join(RUNS, "profile.csv"),
@@ -119,7 +119,8 @@ def main():
     args = p.parse_args()
     if args.tables_from_copies:
         for name in sorted(os.listdir(args.tables_from_copies)):
-            if os.path.isdir(os.path.join(args.tables_from_copies, name, "logs")) and not name.endswith("-ffs-matched"):
+            if os.path.isdir(os.path.join(args.tables_from_copies, name, "logs")) and \
+                    not name.endswith(("-ffs-matched", "-ffs-macs")):
                 aggregate_copies(name, args.tables_from_copies)
         return 0
     started, bad = time.time(), []
@@ -138,7 +139,7 @@ def main():
             aggregate(name)
     for name in sorted(os.listdir(RESULTS)):
         if os.path.isdir(os.path.join(RESULTS, name, "logs")) and not os.path.isdir(os.path.join(RUNS, name, "log")) \
-                and not name.endswith("-ffs-matched"):
+                and not name.endswith(("-ffs-matched", "-ffs-macs")):
             aggregate_copies(name)
     keep_profile()
     subprocess.call([sys.executable, os.path.join(HERE, "compare.py"), "--runs", RESULTS, "--out", RESULTS,  # the copied logs
