@@ -76,7 +76,8 @@ def records(results, setup, seeds):
                     continue
                 record, problem = read_record(os.path.join(results, folder, f"train_{stem}.log"))
                 trained = ((record or {}).get("checkpoint") or {}).get("sha256")
-                unbound = [k for k, v in (("cost", cost), ("robust", robust)) if v and v.get("checkpoint_sha256") != trained]
+                unbound = [k for k, v in (("cost", cost), ("robust", robust))
+                           if v and (trained is None or v.get("checkpoint_sha256") != trained)]
                 if problem or unbound:
                     problems.append(f"{folder}/train_{stem}: " + (problem or f"its {' and '.join(unbound)} record measured "
                                                                   "another checkpoint than the run's") + ": left out")
