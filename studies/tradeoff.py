@@ -60,6 +60,11 @@ COST = ("macs", "acs", "energy_pj", "energy_with_memory_pj")
 VERDICT_FIELDS = ("claim", "evidence", "protocol", "seeds", "verdict", "numbers")
 
 
+def stem(setup, name, seed, ratio):
+    """The run name in the file names: <dataset>_<model>_<seed>[_<ratio>]."""
+    return f"{setup['ds']}_{name}_{seed}" + (f"_{ratio}" if ratio is not None else "")
+
+
 def records(results, setup, seeds):
     """((model, ratio, seed) -> {metric, cost numbers, auc_<perturbation>}, problems): every finished run whose cost
     or robust JSON measured the checkpoint its completion record names (same SHA-256); the metric is the record's."""
@@ -67,19 +72,19 @@ def records(results, setup, seeds):
     for model, (folder, name, with_ratio) in setup["models"].items():
         for ratio in setup["ratios"] if with_ratio else (None,):
             for seed in seeds:
-                stem = f"{setup['ds']}_{name}_{seed}" + (f"_{ratio}" if ratio is not None else "")
-                cost, _ = read_json(os.path.join(results, folder, f"cost_{stem}.json"))
-                robust, _ = read_json(os.path.join(results, folder, f"robust_{stem}.json"))
+                run = stem(setup, name, seed, ratio)
+                cost, _ = read_json(os.path.join(results, folder, f"cost_{run}.json"))
+                robust, _ = read_json(os.path.join(results, folder, f"robust_{run}.json"))
                 cost = cost if well_formed(cost, "cost") and cost.get("rule", cost.get("convention")) == "standard" else None
                 robust = robust if well_formed(robust, "robust") else None
                 if cost is None and robust is None:
                     continue
-                record, problem = read_record(os.path.join(results, folder, f"train_{stem}.log"))
+                record, problem = read_record(os.path.join(results, folder, f"train_{run}.log"))
                 trained = ((record or {}).get("checkpoint") or {}).get("sha256")
                 unbound = [k for k, v in (("cost", cost), ("robust", robust))
                            if v and (trained is None or v.get("checkpoint_sha256") != trained)]
                 if problem or unbound:
-                    problems.append(f"{folder}/train_{stem}: " + (problem or f"its {' and '.join(unbound)} record measured "
+                    problems.append(f"{folder}/train_{run}: " + (problem or f"its {' and '.join(unbound)} record measured "
                                                                   "another checkpoint than the run's") + ": left out")
                     continue
                 row = {k: cost.get(k) for k in COST} if cost else {}
@@ -99,9 +104,8 @@ def repeated(results, setup, recs):
         folder = setup.get("repeats", {}).get(model)
         if folder is None:
             continue
-        name = setup["models"][model][1]
-        stem = f"{setup['ds']}_{name}_{seed}" + (f"_{ratio}" if ratio is not None else "")
-        first, _ = read_record(os.path.join(results, folder, f"train_{stem}.log"))
+        run = stem(setup, setup["models"][model][1], seed, ratio)
+        first, _ = read_record(os.path.join(results, folder, f"train_{run}.log"))
         if first is not None:
             compared += 1
             same += first["value"] == row["metric"]

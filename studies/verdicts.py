@@ -148,14 +148,12 @@ def verdict_rows(sources):
 
 def extra_rows(results):
     """Verdict rows of the trade-off, from tradeoff-verdicts.csv."""
-    rows = []
-    for name in ("tradeoff-verdicts.csv",):
-        path = os.path.join(results, name)
-        if os.path.exists(path):
-            with open(path) as f:
-                rows += [tuple(r[k] for k in ("claim", "evidence", "protocol", "seeds", "verdict", "numbers", "verdict"))
-                         for r in csv.DictReader(f)]
-    return rows
+    path = os.path.join(results, "tradeoff-verdicts.csv")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [tuple(r[k] for k in ("claim", "evidence", "protocol", "seeds", "verdict", "numbers", "verdict"))
+                for r in csv.DictReader(f)]
 
 
 def tables(rows):

@@ -128,10 +128,10 @@ class DVSGesture:
         p = self._cache_path()
         write_atomic(p, lambda fh: np.save(fh, frames))
         prefix = p[:-len("0123456789abcdef.npy")]
-        for stale in glob.glob(glob.escape(prefix) + "*.npy") + [prefix[:-1] + ".npy"]:
-            if stale != p and (re.fullmatch(r"[0-9a-f]{16}\.npy", stale[len(prefix):]) or stale == prefix[:-1] + ".npy") \
-                    and os.path.isfile(stale):
-                os.remove(stale)
+        stale = [q for q in glob.glob(glob.escape(prefix) + "*.npy") if re.fullmatch(r"[0-9a-f]{16}\.npy", q[len(prefix):])]
+        for q in stale + [prefix[:-1] + ".npy"]:
+            if q != p and os.path.isfile(q):
+                os.remove(q)
 
     def _tensors(self, idx):
         x = torch.from_numpy(np.asarray(self.frames[idx], dtype=np.float32))

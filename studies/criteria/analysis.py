@@ -180,6 +180,7 @@ def table_q2_wide(acc, tests):
 
 Q3_FFS = {"w60": "original", "w60-ffs-matched": "matched", "w60-ffs-macs": "macs"}  # folder -> ffs budget
 Q3_NAMES = {"original": "ffs (original budget)", "matched": "ffs (matched epochs)", "macs": "ffs (matched MACs)"}
+Q3_BUDGET = {name: budget for budget, name in Q3_NAMES.items()}
 
 
 def q3_ffs(runs):
@@ -221,7 +222,7 @@ def table_q3(runs, tests):
     table = [f"| ratio | comparison | second: accuracy, mean ± sd (n) | {CELL_HEADER} |",
              "|---|---|---|---|---|---|---|---|---|"]
     for t in tests:
-        other = ffs[next(k for k, name in Q3_NAMES.items() if name == t["b"])][t["ratio"]]
+        other = ffs[Q3_BUDGET[t["b"]]][t["ratio"]]
         table.append(f"| {t['ratio']} | {t['a']} − {t['b']} | {ms(list(other.values()))} | {cells(t)} |")
     table.append("")
     for label, keys in (("ffs, original budget", [k for k in runs if k[0] == "w60" and k[1] == "ffs"]),
