@@ -72,6 +72,21 @@ def test_epoch_time_covers_training_and_validation(tmp_path, corpus):
     assert len(batches) > 10 and epoch >= sum(batches) / 1000 - 0.011  # printed with 2 decimals
 
 
+def test_ffs_on_hstnn_schedule(tmp_path, corpus, capsys):
+    """--ffs_schedule hstnn: stage 1's epochs at its rate, then stage 2's epochs at Restoration's rate and decay."""
+    d = str(tmp_path)
+    flags = ["--data", corpus, "--model", "ffs", "--ratio", 0.5, "--stage1_epochs", 1, "--stage1_lr", 1.0,
+             "--stage2_epochs", 3, "--stage2_lr", 0.25, "--stage2_decay", 2, "--ffs_schedule", "hstnn"]
+    assert run(d, *flags) == 0
+    rates = [float(l.split()[-1]) for l in capsys.readouterr().out.splitlines() if l.startswith("reset optimizer")]
+    assert rates == [0.25, 0.25, 0.125, 0.125]
+    log = open(f"{d}/log/train_ptb_ffs_1111_0.5.log").read()
+    assert "| end of epoch   4 |" in log and "| end of epoch   5 |" not in log
+    assert len(torch.load(f"{d}/checkpoint/ptb_ffs_1111_0.5.t7", weights_only=True)["val_loss_record"]) == 4
+    assert run(d, "--data", corpus, "--model", "hybrid", "--ffs_schedule", "hstnn") == 2
+    assert "--ffs_schedule hstnn: a schedule for ffs training" in capsys.readouterr().err
+
+
 def test_lstm_cell_and_definition_path(tmp_path, corpus):
     d = str(tmp_path)
     assert run(d, "--data", corpus, "--model", "lstm", "--mode", "train1", "--stage1_epochs", 1) == 0

@@ -42,6 +42,10 @@ parser.add_argument("--bptt", type=int, help="sequence length of a training chun
 parser.add_argument("--nlayers", type=int, default=2, help="number of layers (the method uses 2; only 2 is supported)")
 parser.add_argument("--stage1_decay", type=int, help="halve the learning rate every this many epochs (stage 1)")
 parser.add_argument("--stage2_decay", type=int, help="halve the learning rate every this many epochs (Restoration)")
+parser.add_argument("--ffs_schedule", choices=("own", "hstnn"), default="own",
+                    help="ffs only: 'own' trains --stage1_epochs on the stage-1 schedule; 'hstnn' follows HSTNN's two "
+                         "stages: --stage1_epochs on the stage-1 schedule, then --stage2_epochs at --stage2_lr (halved "
+                         "every --stage2_decay), momentum reset at the switch, as Restoration starts")
 parser.add_argument("--bias", action=argparse.BooleanOptionalAction, default=False,
                     help="input biases in the hybrid layers (sigmoid RNN cell only; rnn-ptb-120-0.5-0.6-bias sets it); "
                          "train1 only: later stages and test modes take it from the checkpoint")
@@ -155,9 +159,13 @@ def test(model, data, args, logger):
 
 def train(model, data, stage, run, args):
     """Stage 1 (train1) or Restoration (train2): SGD with momentum, clipping, lr halved every
-    `decay` epochs, best model by validation perplexity."""
+    `decay` epochs, best model by validation perplexity. ffs with --ffs_schedule hstnn goes on after
+    stage 1's epochs with Restoration's rate and decay."""
     epochs, lr, decay = (args.stage1_epochs, args.stage1_lr, args.stage1_decay) if stage == 1 else \
                         (args.stage2_epochs, args.stage2_lr, args.stage2_decay)
+    switch = args.stage1_epochs if stage == 1 and args.model == "ffs" and args.ffs_schedule == "hstnn" else None
+    if switch is not None:
+        epochs += args.stage2_epochs
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     ckpt = Checkpoint(run.checkpoint_path, meta(model, args), "val_loss_record", keep="lowest", resume=run.resume)
     start = ckpt.restore(model, optimizer)
@@ -169,7 +177,15 @@ def train(model, data, stage, run, args):
         run.logger.info("| end of epoch {:3d} | time: {:5.2f}s | valid loss {:5.2f} | valid ppl {:8.2f}".format(
             epoch, time.time() - epoch_start, val_loss, safe_exp(val_loss)))
         run.logger.info("-" * WIDTH)
-        if epoch % decay == 0 and epoch > 1:
+        if epoch == switch:  # Restoration's schedule from here, its optimizer's state fresh
+            optimizer.state.clear()
+            for group in optimizer.param_groups:
+                group["lr"] = args.stage2_lr
+        elif switch is not None and epoch > switch:
+            if (epoch - switch) % args.stage2_decay == 0 and epoch - switch > 1:
+                for group in optimizer.param_groups:
+                    group["lr"] *= 0.5
+        elif epoch % decay == 0 and epoch > 1:
             for group in optimizer.param_groups:
                 group["lr"] *= 0.5
         print("reset optimizer with the learning rate", optimizer.param_groups[0]["lr"])
@@ -186,6 +202,8 @@ def check_flags(args):
     if args.model in ("rnn", "lstm") and args.cell not in (None, args.model):
         raise KitError(f"--model {args.model} contradicts --cell {args.cell}")
     args.cell = args.model if args.model in ("rnn", "lstm") else (args.cell or "rnn")
+    if args.ffs_schedule == "hstnn" and (args.model, args.mode) != ("ffs", "train1"):
+        raise KitError("--ffs_schedule hstnn: a schedule for ffs training (--model ffs --mode train1) only")
     if args.bias and args.cell != "rnn":
         raise KitError("--bias: input biases exist for the sigmoid RNN cell only (use --no-bias with LSTM cells)")
     if args.nlayers != 2:
