@@ -40,6 +40,12 @@ FAMILIES = {
                                              "Restoration, every ratio where it ran", +1),
     "replication-rnn-ptb-real-ffs-macs": ("replication", "PTB", "HSTNN − ffs given as many training "
                                           "multiply-accumulates as Adaptation + Restoration, every ratio where it ran", +1),
+    "replication-rnn-ptb-real-ffs-matched-lr": ("replication", "PTB", "HSTNN − ffs given as many epochs as "
+                                                "Adaptation + Restoration on HSTNN's learning-rate schedule, every ratio "
+                                                "where it ran", +1),
+    "replication-rnn-ptb-real-ffs-macs-lr": ("replication", "PTB", "HSTNN − ffs given as many training "
+                                             "multiply-accumulates on HSTNN's learning-rate schedule, every ratio where "
+                                             "it ran", +1),
     "replication-rnn-ptb-real-pure": ("replication", "PTB", "HSTNN − the better pure network, every ratio", +1),
     "replication-rnn-ptb-real-random-selection": ("replication", "PTB", "Hessian − random right after Selection, "
                                                   "every ratio", +1),

@@ -35,7 +35,8 @@ from studies.families import family  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "results", "studies")
 # setup -> dataset prefix of the run names, whether lower metric is better, the family, and per model:
-# (folder of committed logs under RESULTS, the model name in the run names, with or without ratio)
+# (folder of committed logs under RESULTS, the model name in the run names, with or without ratio); repeats: per
+# model, the folder of the study's first runs of the same flags (named by `first`), whose test numbers these repeat
 SETUPS = {
     "S-MNIST, criteria study, width 60": dict(
         ds="mnist", lower=False, family="tradeoff-smnist", ratios=(0.25, 0.5, 0.75),
@@ -44,17 +45,21 @@ SETUPS = {
                 "ffs": ("criteria/logs/tradeoff-w60", "ffs", True), "pure RNN": ("criteria/logs/tradeoff-w60", "rnn", False),
                 "pure SNN": ("criteria/logs/tradeoff-w60", "snn", False)},
         repeats={"HSTNN": "criteria/logs/w60-hessian", "random pick": "criteria/logs/w60-random-0",
-                 "ffs": "criteria/logs/w60"},  # the study's first runs of the same flags (question 2 and 3)
+                 "ffs": "criteria/logs/w60"}, first="questions 2 and 3",
         run="`python studies/criteria/mprun-tradeoff.py`, then for each of its folders `python evaluate.py both "
             "--experiment studies/criteria/runs/<folder> --all --memory sram --threads 1 "
             "--script experiments/rnn-smnist-800-0.5-0.6/rnn-smnist.py --data studies/criteria/data`"),
     "PTB, replication study, width 30": dict(
         ds="ptb", lower=True, family="tradeoff-ptb", ratios=(0.1, 0.3, 0.5, 0.7, 0.9),
-        models={"HSTNN": ("replication/rnn-ptb-real/logs", "hybrid", True), "ffs": ("replication/rnn-ptb-real/logs", "ffs", True),
-                "pure RNN": ("replication/rnn-ptb-real/logs", "rnn", False),
-                "pure SNN": ("replication/rnn-ptb-real/logs", "snn", False)},
-        run="`python studies/replication/mprun-rnn-ptb.py` (its checkpoints), then `python evaluate.py both "
-            "--experiment studies/replication/runs/rnn-ptb-real --all --memory sram`"),
+        models={"HSTNN": ("replication/rnn-ptb-real-tradeoff/logs", "hybrid", True),
+                "ffs": ("replication/rnn-ptb-real-tradeoff/logs", "ffs", True),
+                "pure RNN": ("replication/rnn-ptb-real-tradeoff/logs", "rnn", False),
+                "pure SNN": ("replication/rnn-ptb-real-tradeoff/logs", "snn", False)},
+        repeats={m: "replication/rnn-ptb-real/logs" for m in ("HSTNN", "ffs", "pure RNN", "pure SNN")},
+        first="mprun-rnn-ptb.py",
+        run="`python studies/replication/mprun-ptb-tradeoff.py`, then `python evaluate.py both --experiment "
+            "studies/replication/runs/rnn-ptb-real-tradeoff --all --memory sram --threads 1 --script "
+            "experiments/rnn-ptb-650-0.5-0.6/rnn-ptb.py --data studies/replication/data/penn-treebank`"),
 }
 COST = ("macs", "acs", "energy_pj", "energy_with_memory_pj")
 VERDICT_FIELDS = ("claim", "evidence", "protocol", "seeds", "verdict", "numbers")
@@ -197,7 +202,7 @@ def setup_tables(name, setup, recs, tests, missing, problems, repeats):
     out = [f"**{name}** (mean [95 % t interval] over seeds; the metric is each run's test number)\n\n" + "\n".join(per)]
     if repeats[1]:
         out.append(f"{repeats[0]} of the {repeats[1]} runs evaluated here repeat the test number of the study's first run "
-                   "of the same flags and seed (questions 2 and 3)" + (": the same runs, trained again with their "
+                   f"of the same flags and seed ({setup['first']})" + (": the same runs, trained again with their "
                    "checkpoints kept." if repeats[0] == repeats[1] else "."))
     if tests:
         out.append(f"| test | ratio | {CELL_HEADER} |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(

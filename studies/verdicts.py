@@ -37,7 +37,9 @@ CLAIMS = [
      [("S-MNIST, criteria study, width 60", "criteria", "criteria-q3", {"a": "HSTNN", "b": "ffs (matched epochs)"}, ("ratio",)),
       ("S-MNIST, criteria study, HSTNN with random selection", "criteria", "criteria-q3",
        {"a": "HSTNN with random selection", "b": "ffs (matched epochs)"}, ("ratio",)),
-      ("PTB, replication study (ffs at 2 epochs)", "replication", "replication-rnn-ptb-real-ffs-matched", {}, ("ratio",))]),
+      ("PTB, replication study (ffs at 2 epochs)", "replication", "replication-rnn-ptb-real-ffs-matched", {}, ("ratio",)),
+      ("PTB, replication study (ffs at 2 epochs on HSTNN's learning-rate schedule)", "replication",
+       "replication-rnn-ptb-real-ffs-matched-lr", {}, ("ratio",))]),
     ("the Hessian-trace importance agrees with the oracle's ranking of the neurons (each neuron's loss increase when "
      "it alone is removed): Spearman correlation above zero",
      [("S-MNIST, criteria study, mean of the four populations", "criteria", "criteria-q1-agreement", {}, ("width",)),
@@ -71,7 +73,10 @@ CLAIMS = [
      [("S-MNIST, criteria study, width 60", "criteria", "criteria-q3", {"a": "HSTNN", "b": "ffs (matched MACs)"}, ("ratio",)),
       ("S-MNIST, criteria study, HSTNN with random selection", "criteria", "criteria-q3",
        {"a": "HSTNN with random selection", "b": "ffs (matched MACs)"}, ("ratio",)),
-      ("PTB, replication study", "replication", "replication-rnn-ptb-real-ffs-macs", {}, ("ratio",))]),
+      ("PTB, replication study (ffs on its own learning-rate schedule)", "replication", "replication-rnn-ptb-real-ffs-macs",
+       {}, ("ratio",)),
+      ("PTB, replication study (ffs on HSTNN's learning-rate schedule)", "replication",
+       "replication-rnn-ptb-real-ffs-macs-lr", {}, ("ratio",))]),
 ]
 
 

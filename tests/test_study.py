@@ -47,7 +47,7 @@ def test_random_selection_same_counts_reproducible_and_not_the_hessian_pick(tmp_
 def test_study_files_compile_and_ablation_shares_stage_one(tmp_path):
     folder = os.path.join(ROOT, "studies", "replication")
     for name in ("run.py", "study.py", "compare.py", "selection_probe.py", "mprun-rnn-smnist.py", "mprun-lstm-smnist.py",
-                 "mprun-rnn-ptb.py", "mprun-ptb-ffs-macs.py", "../run.py", "../families.py", "../verdicts.py", "../budget.py",
+                 "mprun-rnn-ptb.py", "mprun-ptb-ffs-macs.py", "mprun-ptb-tradeoff.py", "../run.py", "../families.py", "../verdicts.py", "../budget.py",
                  "../tradeoff.py"):
         with open(os.path.join(folder, name)) as f:
             compile(f.read(), name, "exec")
@@ -136,6 +136,8 @@ def test_replication_compare_pairs_seeds_and_states_the_t_interval(tmp_path):
     log("ffs_4444_0.5", 305.0)
     for seed, ppl in ((1111, 295.0), (2222, 300.0), (3333, 301.0)):   # ffs given HSTNN's epochs
         log(f"ffs_{seed}_0.5", ppl, folder="rnn-ptb-real-ffs-matched")
+        log(f"ffs_{seed}_0.5", ppl - 10, folder="rnn-ptb-real-ffs-macs-lr")  # matched MACs, HSTNN's schedule
+        log(f"rnn_{seed}", 1.0, folder="rnn-ptb-real-tradeoff")              # the trade-off's runs: no experiment
     subprocess.run([sys.executable, os.path.join(ROOT, "studies", "replication", "compare.py"), "--runs",
                     str(tmp_path / "runs"), "--out", str(tmp_path / "out")], check=True, capture_output=True)
     text = (tmp_path / "out" / "comparisons.md").read_text()
@@ -144,7 +146,10 @@ def test_replication_compare_pairs_seeds_and_states_the_t_interval(tmp_path):
     mean = statistics.fmean(diffs)
     assert f"| 0.5 | +20.00, +1.00, +10.00 | {mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}] |" in text
     assert "| 0.5 | 300.00 ± 8.16 | 298.67 ± 2.62 | -5.00, -10.00, +11.00 | -1.33 [-28.58, +25.92] |" in text
-    assert text.count("### ") == 1  # the matched ffs folder is not an experiment of its own
+    assert "| 0.5 | 300.00 ± 8.16 | 288.67 ± 2.62 | -15.00, -20.00, +1.00 | -11.33 [-38.58, +15.92] |" in text
+    assert "rnn-ptb-real-ffs-macs-lr: as many epochs as make its training multiply-accumulates HSTNN's; on HSTNN's " \
+        "learning-rate schedule" in text
+    assert text.count("### ") == 1  # the matched ffs folders and the trade-off's are not experiments of their own
     row = next(line for line in text.splitlines() if line.startswith("| 0.5 | 300.00"))
     assert row.count("(3/3 seeds)") == 2  # seed 4444 has no restored network, so it is not paired
 
@@ -237,8 +242,10 @@ def test_tradeoff_reads_cost_and_robust_records_and_gives_its_claims_verdicts(tm
     """studies/tradeoff.py on synthetic evaluate.py records (PTB layout): per-seed slopes, HSTNN − ffs tests with
     Holm, the Pareto words, and 'untested' with the missing records named where none exist."""
     tradeoff = runpy.run_path(os.path.join(ROOT, "studies", "tradeoff.py"))
-    logs = tmp_path / "replication" / "rnn-ptb-real" / "logs"
+    logs = tmp_path / "replication" / "rnn-ptb-real-tradeoff" / "logs"
     logs.mkdir(parents=True)
+    first = tmp_path / "replication" / "rnn-ptb-real" / "logs"  # the study's first runs, checkpoints not kept
+    first.mkdir(parents=True)
     ratios, seeds = (0.1, 0.3, 0.5, 0.7, 0.9), (1111, 2222, 3333)
 
     def record(name, ppl, energy, noise_auc, folder=logs, measured=None):
@@ -259,6 +266,7 @@ def test_tradeoff_reads_cost_and_robust_records_and_gives_its_claims_verdicts(tm
         record(f"ptb_rnn_{seed}", 390 + i, 1100 + i, 450)
         record(f"ptb_snn_{seed}", 500 + 5 * i, 150 + i, 600)
     record("ptb_rnn_4444", 1.0, 1.0, 1.0, measured="sha-of-another-checkpoint")  # not bound to its run: left out
+    record("ptb_hybrid_1111_0.5", 326.0, 1.0, 1.0, folder=first)  # its repeat's test number is 325
     criteria = tmp_path / "criteria" / "logs"
     for folder in ("tradeoff-w60-hessian", "w60-hessian"):  # a run repeated with its checkpoint kept, and its first run
         (criteria / folder).mkdir(parents=True)
@@ -276,11 +284,14 @@ def test_tradeoff_reads_cost_and_robust_records_and_gives_its_claims_verdicts(tm
     assert all(t["m"] == len([u for u in tests if u["setup"] == t["setup"] and u["n"] > 1]) for t in vs_ffs)
     assert "auc_input_noise" in {t["what"] for t in tests}
     assert "| pure RNN |  | 3 | 391 [" in text  # seed 4444 left out, and said so:
-    assert "replication/rnn-ptb-real/logs/train_ptb_rnn_4444: its cost and robust record measured another checkpoint" in text
+    assert "replication/rnn-ptb-real-tradeoff/logs/train_ptb_rnn_4444: its cost and robust record measured another checkpoint" in text
     smnist = [r for r in rows if r["evidence"].startswith("S-MNIST")]
     assert smnist[0]["verdict"].startswith("untested: no cost or robustness record of ffs, pure RNN, pure SNN, random pick")
     assert all("untested" in r["verdict"] and "supported" not in r["verdict"] for r in smnist)
-    assert "1 of the 1 runs evaluated here repeat the test number of the study's first run" in text
+    assert "1 of the 1 runs evaluated here repeat the test number of the study's first run of the same flags and seed " \
+        "(questions 2 and 3): the same runs" in text
+    assert "0 of the 1 runs evaluated here repeat the test number of the study's first run of the same flags and seed " \
+        "(mprun-rnn-ptb.py)." in text
     assert "| HSTNN | 0.5 | 3 | 326 [" in text and "robustness: input_noise" in text
 
 

@@ -40,9 +40,15 @@ from studies.families import family  # noqa: E402
 
 RUNS = os.path.join(HERE, "runs")
 # folder suffix of ffs at a matched budget -> (its name in the tables, what it matches)
+LR = "; on HSTNN's learning-rate schedule: Adaptation's epoch at its rate, the rest at Restoration's"
 MATCHED = {"ffs-matched": ("matched epochs", "as many epochs as Adaptation + Restoration"),
            "ffs-macs": ("matched MACs", "as many epochs as make its training multiply-accumulates HSTNN's, "
-                                        "results/studies/budget.csv")}
+                                        "results/studies/budget.csv"),
+           "ffs-matched-lr": ("matched epochs and rate", "as many epochs as Adaptation + Restoration" + LR),
+           "ffs-macs-lr": ("matched MACs and rate", "as many epochs as make its training multiply-accumulates HSTNN's"
+                                                    + LR)}
+NO_TABLES = ("-tradeoff",) + tuple(f"-{suffix}" for suffix in MATCHED)  # folders of runs read beside an experiment's
+NOT_EXPERIMENTS = ("-random-selection",) + NO_TABLES
 FIELDS = ("family", "experiment", "ratio", "a", "b", "n", "mean", "sd", "lo", "hi", "p", "m", "rank", "p_holm", "level",
           "lo_holm", "hi_holm", "pos", "neg", "mdd", "protocol", "verdict")
 BLOCK = re.compile(r"\| Performance on Test Set \| test loss\s+\S+ \| test (acc|ppl)\s+(\S+)")
@@ -235,6 +241,8 @@ def sentences(name, tests, ds):
     words = {"ffs": "HSTNN − ffs at the paper's budgets", "pure": "HSTNN − the better pure network",
              "ffs-matched": "HSTNN − ffs given as many epochs as Adaptation + Restoration",
              "ffs-macs": "HSTNN − ffs given as many training multiply-accumulates",
+             "ffs-matched-lr": "HSTNN − ffs given as many epochs, on HSTNN's learning-rate schedule",
+             "ffs-macs-lr": "HSTNN − ffs given as many training multiply-accumulates, on HSTNN's learning-rate schedule",
              "random-selection": "Hessian − random right after Selection",
              "random-restoration": "Hessian − random after Restoration"}
     for fam in dict.fromkeys(t["family"] for t in tests):
@@ -280,7 +288,7 @@ def main():
     rows, tests, text, tables = [], [], ["# Paired comparisons (mean ± population std over seeds)\n"], {}
     for name in sorted(os.listdir(args.runs)) if os.path.isdir(args.runs) else []:
         folder = os.path.join(args.runs, name)
-        if not name.endswith(("-random-selection", "-ffs-matched", "-ffs-macs")) and glob.glob(os.path.join(logdir(folder), "train_*.log")):
+        if not name.endswith(NOT_EXPERIMENTS) and glob.glob(os.path.join(logdir(folder), "train_*.log")):
             section, found = compare(args.runs, name, rows, tests)
             text.append(section)
             tables.update(found)

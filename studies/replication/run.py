@@ -10,7 +10,9 @@ text, select checkpoints on the validation text and are tested once on the test 
 Then it runs the launcher files of this folder through the kit's launcher (CPU: 2 jobs at a time;
 finished runs are skipped, interrupted ones resume), in this order: mprun-rnn-smnist.py (with the
 random-selection ablation), mprun-lstm-smnist.py, mprun-rnn-ptb.py stages 1-3 (with ffs at the matched
-budget), then its stage 4 (the PTB ablation). Last, the aggregator (latex-code-gen.py) writes every experiment's CSV, LaTeX, summary
+budget), then its stage 4 (the PTB ablation), mprun-ptb-ffs-macs.py (ffs at budgets matched in epochs or
+multiply-accumulates, on its own or HSTNN's learning-rate schedule), mprun-ptb-tradeoff.py and evaluate.py's
+cost and robustness of its runs (for studies/tradeoff.py). Last, the aggregator (latex-code-gen.py) writes every experiment's CSV, LaTeX, summary
 and plot under results/studies/replication/<experiment>/ (with a copy of its train logs and completion
 records in logs/), selection_probe.py the no-retraining check of the Hessian selection, and compare.py
 the paired comparisons and the Hessian-vs-random table from the copied logs (so the experiments whose runs are
@@ -34,11 +36,18 @@ sys.path.insert(0, ROOT)
 from common.data.smnist import FILES, copy_raw  # noqa: E402
 from common.report.profile import read_profile_csv  # noqa: E402
 from common.runs import copy_record  # noqa: E402
+from compare import NO_TABLES  # noqa: E402
 from study import DATA, PTB_DATA, RUNS  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "results", "studies", "replication")
 ORDER = [("mprun-rnn-smnist.py", []), ("mprun-lstm-smnist.py", []), ("mprun-rnn-ptb.py", ["--stages", "1,2,3"]),
-         ("mprun-rnn-ptb.py", ["--stages", "4"])]
+         ("mprun-rnn-ptb.py", ["--stages", "4"]),
+         ("mprun-ptb-ffs-macs.py", []),                # ffs at budgets matched in epochs or MACs, and in schedule
+         ("mprun-ptb-tradeoff.py", []),                # the trade-off: PTB's runs again with checkpoints, then their cost
+         (os.path.join(ROOT, "evaluate.py"), ["both", "--experiment", "studies/replication/runs/rnn-ptb-real-tradeoff",
+                                              "--all", "--memory", "sram", "--threads", "1", "--script",
+                                              "experiments/rnn-ptb-650-0.5-0.6/rnn-ptb.py", "--data",
+                                              "studies/replication/data/penn-treebank"])]  # relative: no local path
 MNIST_FILES = FILES["train"] + FILES["test"]
 
 
@@ -74,8 +83,8 @@ def aggregate(name):
             copy_record(src, os.path.join(out, "logs", log))
         elif log.startswith(("cost_", "robust_")) and log.endswith(".json"):  # evaluate.py's, for studies/tradeoff.py
             shutil.copy2(src, os.path.join(out, "logs", log))
-    if name.endswith(("-ffs-matched", "-ffs-macs")):
-        return  # ffs runs only: compare.py pairs them with their experiment's HSTNN
+    if name.endswith(NO_TABLES):
+        return  # ffs runs only (compare.py pairs them with their experiment's HSTNN), or the trade-off's runs
     subprocess.call([sys.executable, os.path.join(ROOT, "latex-code-gen.py"), "--experiment", os.path.join(RUNS, name),
                      "--out", out, "--logs", "train", "--profile-csv", os.path.join(RUNS, "profile.csv"),
                      "--bold", "better"], cwd=ROOT)
@@ -120,17 +129,21 @@ def main():
     if args.tables_from_copies:
         for name in sorted(os.listdir(args.tables_from_copies)):
             if os.path.isdir(os.path.join(args.tables_from_copies, name, "logs")) and \
-                    not name.endswith(("-ffs-matched", "-ffs-macs")):
+                    not name.endswith(NO_TABLES):
                 aggregate_copies(name, args.tables_from_copies)
         return 0
     started, bad = time.time(), []
     if not args.aggregate_only:
         prepare_data(args.data_root)
-        for mprun, flags in ORDER:
-            cmd = [sys.executable, os.path.join(HERE, mprun)] + flags + (["--dry-run"] if args.dry_run else [])
+        for step, flags in ORDER:
+            cmd = [sys.executable, os.path.join(HERE, step)] + flags
+            if args.dry_run and step.startswith("mprun"):
+                cmd.append("--dry-run")
+            elif args.dry_run:
+                continue
             print(f"\n#### {' '.join(cmd[1:])}  ({(time.time() - started) / 60:.1f} min)", flush=True)
-            if subprocess.call(cmd, cwd=HERE) != 0:
-                bad.append(mprun)
+            if subprocess.call(cmd, cwd=ROOT if step.endswith("evaluate.py") else HERE) != 0:
+                bad.append(step)
         print(f"\n#### runs finished in {(time.time() - started) / 60:.1f} min" + (f"; problems in {bad}" if bad else ""))
     if args.dry_run:
         return 0
@@ -139,7 +152,7 @@ def main():
             aggregate(name)
     for name in sorted(os.listdir(RESULTS)):
         if os.path.isdir(os.path.join(RESULTS, name, "logs")) and not os.path.isdir(os.path.join(RUNS, name, "log")) \
-                and not name.endswith(("-ffs-matched", "-ffs-macs")):
+                and not name.endswith(NO_TABLES):
             aggregate_copies(name)
     keep_profile()
     subprocess.call([sys.executable, os.path.join(HERE, "compare.py"), "--runs", RESULTS, "--out", RESULTS,  # the copied logs
