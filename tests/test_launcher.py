@@ -413,6 +413,9 @@ def test_epochs_of_a_stage_from_the_flags_or_the_script(exp):
     [default] = L.expand_jobs(str(exp), params(), "job.py", "ptb")
     [restored] = L.expand_jobs(str(exp), params("train2", ["hybrid"], ratio=[0.5]), "job.py", "ptb")
     assert (ln.epochs_total(given), ln.epochs_total(default), ln.epochs_total(restored)) == (7, 150, None)
+    [both] = L.expand_jobs(str(exp), params(model=["ffs"], ratio=[0.5], stage1_epochs=1, stage2_epochs=3,
+                                            ffs_schedule="hstnn"), "job.py", "ptb")
+    assert ln.epochs_total(both) == 4  # ffs on HSTNN's schedule: stage 1's epochs, then stage 2's
 
 
 def test_gpus_asked_for_but_not_visible_run_as_cpu_jobs(exp, monkeypatch, capsys):

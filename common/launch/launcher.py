@@ -377,20 +377,26 @@ class Launcher:
         return gpus
 
     def epochs_total(self, job):
-        """The epochs of a training job's stage: its flag, else the script's default; None when not known."""
-        dest = {"train1": "stage1_epochs", "train2": "stage2_epochs"}.get(job.mode)
-        if dest is None:
+        """The epochs of a training job's stage: its flag, else the script's default; None when not known. ffs on
+        HSTNN's schedule (--ffs_schedule hstnn) trains stage 1's epochs and then stage 2's."""
+        stages = {"train1": ["stage1_epochs"], "train2": ["stage2_epochs"]}.get(job.mode)
+        if stages is None:
             return None
-        value = flag_value(job.argv, f"--{dest}")
-        if value is None:
+        if job.mode == "train1" and flag_value(job.argv, "--ffs_schedule") == "hstnn":
+            stages.append("stage2_epochs")
+        total = 0
+        for dest in stages:
+            value = flag_value(job.argv, f"--{dest}")
+            if value is None:
+                try:
+                    value = script_info(os.path.join(job.cwd, self.script))["defaults"].get(dest)
+                except LauncherError:
+                    return None
             try:
-                value = script_info(os.path.join(job.cwd, self.script))["defaults"].get(dest)
-            except LauncherError:
+                total += int(value)
+            except (TypeError, ValueError):
                 return None
-        try:
-            return int(value) if int(value) > 0 else None
-        except (TypeError, ValueError):
-            return None
+        return total if total > 0 else None
 
     def check_keys(self, jobs, params):
         """Every key of the dict must be a flag of the script (DICT_KEY_FLAGS maps the original abbreviations).
