@@ -33,17 +33,22 @@ from common.stages import fc_shapes  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "results", "studies")
 # dataset -> (logs of the finished Selections, nhid, inputs per step, steps per sample, readout inputs -> outputs
-#             once per sample (S-MNIST) or per step (PTB), Adaptation + Restoration epochs, ffs epochs run, the
-#             folders holding ffs runs at a MAC-matched budget, the command that would run them)
+#             once per sample (S-MNIST) or per step (PTB), Adaptation + Restoration epochs, the ffs budgets run
+#             (name -> epochs and the folder whose logs say at which ratios, None: every ratio), the folders holding
+#             ffs runs at a MAC-matched budget (per learning-rate schedule), the command that would run them)
 SETUPS = {
     "S-MNIST (criteria study, width 60)": dict(
         logs="criteria/logs/w60-hessian", nhid=60, ninp=28, steps=28, outputs=10, per_step_readout=False,
         epochs=(15, 8), ffs_runs={"original": (15, None), "matched epochs": (23, None)}, ratios=(0.25, 0.5, 0.75),
-        folder="criteria/logs/w60-ffs-macs", command="python studies/criteria/mprun-ffs-macs.py"),
+        folders={None: "criteria/logs/w60-ffs-macs"}, command="python studies/criteria/mprun-ffs-macs.py"),
     "PTB (replication study, width 30)": dict(
         logs="replication/rnn-ptb-real/logs", nhid=30, ninp=60, steps=1, outputs=10000, per_step_readout=True,
-        epochs=(1, 1), ffs_runs={"original": (1, None), "matched epochs": (2, (0.5,))}, ratios=(0.1, 0.3, 0.5, 0.7, 0.9),
-        folder="replication/rnn-ptb-real-ffs-macs/logs", command="python studies/replication/mprun-ptb-ffs-macs.py"),
+        epochs=(1, 1), ratios=(0.1, 0.3, 0.5, 0.7, 0.9),
+        ffs_runs={"original": (1, None), "matched epochs": (2, "replication/rnn-ptb-real-ffs-matched/logs"),
+                  "matched epochs, HSTNN's schedule": (2, "replication/rnn-ptb-real-ffs-matched-lr/logs")},
+        folders={"own schedule": "replication/rnn-ptb-real-ffs-macs/logs",
+                 "HSTNN's schedule": "replication/rnn-ptb-real-ffs-macs-lr/logs"},
+        command="python studies/replication/mprun-ptb-ffs-macs.py"),
 }
 
 
@@ -83,14 +88,17 @@ def budget_rows(results):
                 continue
             ffs = macs(fc_shapes("ffs", s["nhid"], ratio))
             hstnn = ada_epochs * adaptation + res_epochs * statistics.fmean(restored)
-            have = bool(glob.glob(os.path.join(results, s["folder"], f"train_*_ffs_*_{ratio}.log")))
+            ran = lambda folder: bool(glob.glob(os.path.join(results, folder, f"train_*_ffs_*_{ratio}.log")))
+            have = {label: ran(folder) for label, folder in s["folders"].items()}
+            status = "; ".join(("" if label is None else f"{label}: ") + ("finished" if done else "not run")
+                               for label, done in have.items())
             rows.append(dict(dataset=name, ratio=ratio, adaptation_macs=adaptation,
                              restoration_macs=statistics.fmean(restored), restoration_seeds=len(restored),
                              ffs_macs=ffs, hstnn_epochs=ada_epochs + res_epochs, hstnn_macs=hstnn,
-                             ffs_runs="; ".join(f"{k} ({e} epochs) {e * ffs / hstnn:.2f}" for k, (e, only) in
-                                                s["ffs_runs"].items() if only is None or ratio in only),
+                             ffs_runs="; ".join(f"{k} ({e} epochs) {e * ffs / hstnn:.2f}" for k, (e, folder) in
+                                                s["ffs_runs"].items() if folder is None or ran(folder)),
                              mac_matched_epochs=math.ceil(hstnn / ffs - 1e-9),
-                             mac_matched_runs="finished" if have else f"not run: {s['command']}"))
+                             mac_matched_runs=status + ("" if all(have.values()) else f": {s['command']}")))
     return rows
 
 
