@@ -59,7 +59,8 @@ SETUPS = {
         first="mprun-rnn-ptb.py",
         run="`python studies/replication/mprun-ptb-tradeoff.py`, then `python evaluate.py both --experiment "
             "studies/replication/runs/rnn-ptb-real-tradeoff --all --memory sram --threads 1 --script "
-            "experiments/rnn-ptb-650-0.5-0.6/rnn-ptb.py --data studies/replication/data/penn-treebank`"),
+            "experiments/rnn-ptb-650-0.5-0.6/rnn-ptb.py --data studies/replication/data/penn-treebank --bptt 35 --batch_size 40` (the flags the models were tested "
+            "with)"),
 }
 COST = ("macs", "acs", "energy_pj", "energy_with_memory_pj")
 VERDICT_FIELDS = ("claim", "evidence", "protocol", "seeds", "verdict", "numbers")

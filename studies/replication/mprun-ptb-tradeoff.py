@@ -4,7 +4,8 @@ Seed by seed: the Adaptation, ffs at every ratio, the pure RNN and SNN, then Sel
 ratio, all in runs/rnn-ptb-real-tradeoff/ (tradeoff.py counts how many repeat their first run's test number).
 Then:
     python evaluate.py both --experiment studies/replication/runs/rnn-ptb-real-tradeoff --all --memory sram \\
-        --threads 1 --script experiments/rnn-ptb-650-0.5-0.6/rnn-ptb.py --data studies/replication/data/penn-treebank"""
+        --threads 1 --script experiments/rnn-ptb-650-0.5-0.6/rnn-ptb.py --data studies/replication/data/penn-treebank \\
+        --bptt 35 --batch_size 40"""
 from study import PTB_DATA, SEEDS, folder, launcher, need
 
 need(PTB_DATA)

@@ -47,7 +47,8 @@ ORDER = [("mprun-rnn-smnist.py", []), ("mprun-lstm-smnist.py", []), ("mprun-rnn-
          (os.path.join(ROOT, "evaluate.py"), ["both", "--experiment", "studies/replication/runs/rnn-ptb-real-tradeoff",
                                               "--all", "--memory", "sram", "--threads", "1", "--script",
                                               "experiments/rnn-ptb-650-0.5-0.6/rnn-ptb.py", "--data",
-                                              "studies/replication/data/penn-treebank"])]  # relative: no local path
+                                              "studies/replication/data/penn-treebank",  # relative: no local path
+                                              "--bptt", "35", "--batch_size", "40"])]   # the flags the runs tested with
 MNIST_FILES = FILES["train"] + FILES["test"]
 
 
