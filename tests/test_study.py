@@ -348,3 +348,22 @@ def test_one_command_without_data_stops_in_one_line_before_any_work(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "--data-root" in done.stderr and "--aggregate-only" in done.stderr
+
+
+def test_replication_copies_the_logs_of_ended_runs_only(tmp_path):
+    """run.py's aggregate(): a run still running or interrupted (no completion record) stays out of results/."""
+    folder = os.path.join(ROOT, "studies", "replication")
+    sys.path.insert(0, folder)
+    try:
+        run = runpy.run_path(os.path.join(folder, "run.py"))
+    finally:
+        sys.path.remove(folder)
+    log = tmp_path / "runs" / "rnn-ptb-real-ffs-macs-lr" / "log"
+    log.mkdir(parents=True)
+    (log / "train_ptb_ffs_1111_0.1.log").write_text("| Performance on Test Set | test loss 6.00 | test ppl 300.00\n")
+    (log / "train_ptb_ffs_1111_0.1.json").write_text(json.dumps({"status": "finished"}))
+    (log / "train_ptb_ffs_2222_0.1.log").write_text("| epoch   1 |   200/  663 batches\n")  # still training
+    run["aggregate"].__globals__.update(RUNS=str(tmp_path / "runs"), RESULTS=str(tmp_path / "results"))
+    run["aggregate"]("rnn-ptb-real-ffs-macs-lr")
+    assert sorted(os.listdir(tmp_path / "results" / "rnn-ptb-real-ffs-macs-lr" / "logs")) == \
+        ["train_ptb_ffs_1111_0.1.json", "train_ptb_ffs_1111_0.1.log"]

@@ -79,7 +79,8 @@ def aggregate(name):
     for log in sorted(os.listdir(os.path.join(RUNS, name, "log"))):  # the raw numbers, beside the tables
         src = os.path.join(RUNS, name, "log", log)
         if log.startswith("train_") and log.endswith(".log"):  # a linked stage-1 log is copied as a real file
-            shutil.copy2(src, os.path.join(out, "logs", log))
+            if os.path.exists(src[:-len(".log")] + ".json") or os.path.islink(src):  # not running or interrupted
+                shutil.copy2(src, os.path.join(out, "logs", log))
         elif log.startswith("train_") and log.endswith(".json"):
             copy_record(src, os.path.join(out, "logs", log))
         elif log.startswith(("cost_", "robust_")) and log.endswith(".json"):  # evaluate.py's, for studies/tradeoff.py
