@@ -218,6 +218,12 @@ def setup_tables(name, setup, recs, tests, missing, problems, repeats):
     return out
 
 
+def said(t):
+    """The verdict cell by the one rule: the word, and for 'not detected' the largest difference the interval allows."""
+    word, largest = verdict(t, t["claimed"])
+    return word if largest is None else f"{word}, no difference larger than {largest:.4g}"
+
+
 def setup_verdicts(name, setup, tests, missing):
     """The trade-off claims' verdict rows for one setup."""
     untested = "untested: no cost or robustness record of " + ", ".join(missing) if missing else "untested"
@@ -232,7 +238,7 @@ def setup_verdicts(name, setup, tests, missing):
                      ("… at a cost in accuracy (slope of HSTNN's metric against the ratio; energy saved per point: the "
                       "ratio of the two slopes)", metric)):
         numbers = f"{t['mean']:+.4g} [{t['lo_holm']:+.4g}, {t['hi_holm']:+.4g}]" if t else ""
-        rows.append(row(claim, t["verdict"], seeds=t["n"], numbers=numbers) if t else dict(row(claim, untested), protocol=""))
+        rows.append(row(claim, said(t), seeds=t["n"], numbers=numbers) if t else dict(row(claim, untested), protocol=""))
     if energy and metric and metric["mean"]:
         rows[-1]["numbers"] += f"; energy per point of metric: {energy['mean'] / metric['mean']:+.4g} pJ"
     others = [o for o in setup["models"] if o not in ("HSTNN", "random pick")]

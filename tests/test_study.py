@@ -350,9 +350,11 @@ def test_one_command_without_data_stops_in_one_line_before_any_work(tmp_path):
     assert done.stderr.count("\n") == 1 and "--data-root" in done.stderr and "--aggregate-only" in done.stderr
 
 
-def test_replication_copies_the_logs_of_ended_runs_only(tmp_path):
+def test_replication_copies_the_logs_of_ended_runs_only(tmp_path, monkeypatch):
     """run.py's aggregate(): a run still running or interrupted (no completion record) stays out of results/."""
     folder = os.path.join(ROOT, "studies", "replication")
+    for name in ("study", "compare"):  # another study's module of that name, imported by an earlier test
+        monkeypatch.delitem(sys.modules, name, raising=False)
     sys.path.insert(0, folder)
     try:
         run = runpy.run_path(os.path.join(folder, "run.py"))

@@ -106,6 +106,12 @@ def aggregate_copies(name, results=RESULTS):
                 shutil.copy2(os.path.join(tmp, f), os.path.join(out, f))
 
 
+def has_runs(name):
+    """Whether runs/<name>/log holds a train log (a folder a dry run made, or one not yet run, holds none)."""
+    log = os.path.join(RUNS, name, "log")
+    return os.path.isdir(log) and any(f.startswith("train_") and f.endswith(".log") for f in os.listdir(log))
+
+
 def keep_profile():
     """Add the launcher's new rows (runs/profile.csv) to the committed RESULTS/profile.csv, keeping the rows of
     jobs whose runs are no longer on this machine."""
@@ -150,10 +156,10 @@ def main():
     if args.dry_run:
         return 0
     for name in sorted(os.listdir(RUNS)) if os.path.isdir(RUNS) else []:
-        if os.path.isdir(os.path.join(RUNS, name, "log")):
+        if has_runs(name):
             aggregate(name)
     for name in sorted(os.listdir(RESULTS)):
-        if os.path.isdir(os.path.join(RESULTS, name, "logs")) and not os.path.isdir(os.path.join(RUNS, name, "log")) \
+        if os.path.isdir(os.path.join(RESULTS, name, "logs")) and not has_runs(name) \
                 and not name.endswith(NO_TABLES):
             aggregate_copies(name)
     keep_profile()
