@@ -25,7 +25,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -33,6 +32,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 from common.data.smnist import FILES, copy_raw  # noqa: E402
 from common.runs import copy_record  # noqa: E402
+from studies.steps import run_steps  # noqa: E402
 from analysis import final_accuracy  # noqa: E402
 from study import CRITERIA, DATA, FIRST, RUNS, SCRIPT, SEEDS  # noqa: E402
 
@@ -121,19 +121,10 @@ def main():
     p.add_argument("--dry-run", action="store_true", help="print the launcher commands, run nothing")
     p.add_argument("--aggregate-only", action="store_true", help="only rebuild the tables and plots from the logs")
     args = p.parse_args()
-    started, bad = time.time(), []
+    bad = []
     if not args.aggregate_only:
         prepare_data(args.data_root)
-        for step, flags in ORDER:
-            cmd = [sys.executable, os.path.join(HERE, step)] + flags
-            if args.dry_run and step.startswith("mprun"):
-                cmd.append("--dry-run")
-            elif args.dry_run:
-                continue
-            print(f"\n#### {' '.join(cmd[1:])}  ({(time.time() - started) / 60:.1f} min)", flush=True)
-            if subprocess.call(cmd, cwd=ROOT if step.endswith("evaluate.py") else HERE) != 0:
-                bad.append(step)
-        print(f"\n#### runs finished in {(time.time() - started) / 60:.1f} min" + (f"; problems in {bad}" if bad else ""))
+        bad = run_steps(ORDER, HERE, args.dry_run)
     if args.dry_run:
         return 0
     collect_logs()

@@ -27,7 +27,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -36,6 +35,7 @@ sys.path.insert(0, ROOT)
 from common.data.smnist import FILES, copy_raw  # noqa: E402
 from common.report.profile import read_profile_csv  # noqa: E402
 from common.runs import copy_record  # noqa: E402
+from studies.steps import run_steps  # noqa: E402
 from compare import NO_TABLES  # noqa: E402
 from study import DATA, PTB_DATA, RUNS  # noqa: E402
 
@@ -140,19 +140,10 @@ def main():
                     not name.endswith(NO_TABLES):
                 aggregate_copies(name, args.tables_from_copies)
         return 0
-    started, bad = time.time(), []
+    bad = []
     if not args.aggregate_only:
         prepare_data(args.data_root)
-        for step, flags in ORDER:
-            cmd = [sys.executable, os.path.join(HERE, step)] + flags
-            if args.dry_run and step.startswith("mprun"):
-                cmd.append("--dry-run")
-            elif args.dry_run:
-                continue
-            print(f"\n#### {' '.join(cmd[1:])}  ({(time.time() - started) / 60:.1f} min)", flush=True)
-            if subprocess.call(cmd, cwd=ROOT if step.endswith("evaluate.py") else HERE) != 0:
-                bad.append(step)
-        print(f"\n#### runs finished in {(time.time() - started) / 60:.1f} min" + (f"; problems in {bad}" if bad else ""))
+        bad = run_steps(ORDER, HERE, args.dry_run)
     if args.dry_run:
         return 0
     for name in sorted(os.listdir(RUNS)) if os.path.isdir(RUNS) else []:
