@@ -323,6 +323,26 @@ def test_question_one_takes_any_width_into_its_families(tmp_path):
     assert "| 800 | rnn1 |" in blocks["criteria-q1-agreement"] and (800, "hessian", "spearman_oracle_") in spear
 
 
+def test_oracle_cost_per_scored_neuron_from_the_records_and_the_bench(tmp_path):
+    analysis = runpy.run_path(os.path.join(ROOT, "studies", "criteria", "analysis.py"))
+    rows = [("width", "seed", "criterion", "ratio", "metric", "value")]
+    for seed, cpu in ((1111, 40.0), (2222, 80.0)):
+        rows += [(30, seed, "oracle", "", f"scored_{k}", 10) for k in ("rnn1", "rnn2", "snn1", "snn2")]
+        rows.append((30, seed, "oracle", "", "cpu_s", cpu))
+    path = tmp_path / "no-retraining.csv"
+    path.write_text("\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    bench = tmp_path / "ORACLE.json"
+    bench.write_text(json.dumps({"rows": [
+        {"width": 800, "population": "snn1", "neurons": 2, "one_at_a_time_s": 3.0, "batched_s": 1.0},
+        {"width": 800, "population": "rnn1", "neurons": 6, "one_at_a_time_s": 3.0, "batched_s": 2.0}]}))
+    lines, blocks = analysis["table_oracle_cost"](analysis["read_q1"](str(path)), str(bench))
+    table = blocks["criteria-oracle-cost"].splitlines()
+    assert table[2] == "| 30 | 2 | 40 | 1.500 [1.000, 2.000] | – | – | – |"  # 40 and 80 CPU-s over 40 neurons
+    assert table[3] == "| 800 | 0 | – | – | 3.000 | 1.750 | 1.71× |"      # weighted by the neurons per population
+    assert analysis["table_oracle_cost"](analysis["read_q1"](str(path)), str(tmp_path / "none.json"))[1][
+        "criteria-oracle-cost"].splitlines()[2].endswith("| – | – | – |")
+
+
 def test_budget_counts_training_macs_from_the_shapes_and_the_logged_kept_counts(tmp_path):
     budget = runpy.run_path(os.path.join(ROOT, "studies", "budget.py"))
     # layer 1: 3 inputs -> 1 SNN + 2 RNN, 2 x 2 recurrent; layer 2: 3 -> 3, 2 x 2; 4 steps; readout 3 x 5 once
