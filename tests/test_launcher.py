@@ -306,8 +306,10 @@ def test_ctrl_c_stops_the_queue_and_terminates_jobs(exp):
         f"ln = Launcher(script='job.py', dataset='ptb', gpus=[], cpu_jobs=2, profile_csv='profile.csv')\n"
         f"ln.multi_task('.', dict(mode='train1', sleep=60, seed=[1, 2, 3], ratio=[0], model=['rnn']))\n"
         f"ln.finish()\n")
+    # Ctrl-C's default action even when the suite itself runs in the background (which ignores SIGINT)
     proc = subprocess.Popen([sys.executable, "mprun-fake.py"], cwd=exp, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 20
     while len(events(exp)) < 2 and time.time() < deadline:
         time.sleep(0.05)

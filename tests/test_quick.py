@@ -213,7 +213,7 @@ def test_evaluate_stops_on_ctrl_c_with_one_line(ptb_experiment, corpus, capsys, 
     assert not any("Traceback" in line for line in err)
 
 
-def test_compare_with_authors_says_what_runs_and_stops_on_ctrl_c(tmp_path, capsys, monkeypatch):
+def test_compare_with_authors_says_what_runs_and_stops_on_ctrl_c(tmp_path, capsys, monkeypatch, request):
     import runpy
     import signal
     import sys
@@ -230,6 +230,9 @@ def test_compare_with_authors_says_what_runs_and_stops_on_ctrl_c(tmp_path, capsy
     keep = tmp_path / "work"
     tool = runpy.run_path(os.path.join(ROOT, "tools", "compare-with-authors.py"), run_name="compare")
     tool["main"].__globals__["AUTHORS_NEEDS"] = ()  # the stand-in imports nothing
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # even when the suite runs in the background
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
 
     def interrupt_once_started():
         for _ in range(600):
