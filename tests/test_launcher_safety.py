@@ -44,7 +44,7 @@ def started_jobs(exp, n, timeout=60):
 def test_jobs_end_with_their_launcher(exp, sig):
     name = mprun(exp, "ln.multi_task('.', dict(mode='train1', sleep=120, seed=[1, 2], ratio=[0], model=['rnn']))")
     proc = subprocess.Popen([sys.executable, name], cwd=exp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))  # not nohup's
     pids = started_jobs(exp, 2)
     assert len(pids) == 2 and all(alive(p) for p in pids)
     proc.send_signal(sig)
