@@ -11,6 +11,7 @@ import types
 
 import pytest
 
+from common.report import writeup
 from common.runs import record_digest
 from conftest import ROOT, run_script
 from idx import write_fake_mnist
@@ -138,8 +139,15 @@ def test_replication_compare_pairs_seeds_and_states_the_t_interval(tmp_path):
         log(f"ffs_{seed}_0.5", ppl, folder="rnn-ptb-real-ffs-matched")
         log(f"ffs_{seed}_0.5", ppl - 10, folder="rnn-ptb-real-ffs-macs-lr")  # matched MACs, HSTNN's schedule
         log(f"rnn_{seed}", 1.0, folder="rnn-ptb-real-tradeoff")              # the trade-off's runs: no experiment
+    shown = tmp_path / "writeup.md"  # a table of a budget without runs (any more) empties; one with runs fills
+    shown.write_text("".join(f"<!-- begin generated: replication-rnn-ptb-real-{k} -->\n| stale |\n"
+                             f"<!-- end generated: replication-rnn-ptb-real-{k} -->\n" for k in ("ffs-matched-lr", "ffs-macs-lr")))
     subprocess.run([sys.executable, os.path.join(ROOT, "studies", "replication", "compare.py"), "--runs",
-                    str(tmp_path / "runs"), "--out", str(tmp_path / "out")], check=True, capture_output=True)
+                    str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--writeup", str(shown)], check=True,
+                   capture_output=True)
+    filled = writeup.blocks(shown.read_text())
+    assert filled["replication-rnn-ptb-real-ffs-matched-lr"] == "" and "| 0.5 | 300.00" in filled[
+        "replication-rnn-ptb-real-ffs-macs-lr"]
     text = (tmp_path / "out" / "comparisons.md").read_text()
     diffs = [f - h for h, f in zip(hstnn, ffs)]  # perplexity: > 0 means HSTNN is better; 20, 1, 10
     half = 4.302653 * statistics.stdev(diffs) / 3 ** 0.5

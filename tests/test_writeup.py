@@ -31,6 +31,14 @@ def test_fill_replaces_only_the_marked_tables_and_refuses_unknown_names(tmp_path
     assert writeup.blocks(text)["b"] == "| keep |\n"
 
 
+def test_a_table_whose_rows_are_gone_is_emptied_not_kept(tmp_path):
+    path = tmp_path / "w.md"
+    path.write_text("<!-- begin generated: a -->\n| stale |\n<!-- end generated: a -->\n")
+    assert writeup.fill(str(path), {"a": ""}) == ["a"]
+    assert path.read_text() == "<!-- begin generated: a -->\n<!-- end generated: a -->\n"
+    assert writeup.fill(str(path), {"a": "\n"}) == [] and writeup.blocks(path.read_text()) == {"a": ""}
+
+
 def test_intervals_in_prose_must_be_in_the_sources_at_the_quoted_precision():
     text = ("a +4.2 [+2.6, +5.8] b −0.19 [−1.90, +1.52] c 0.40 [0.36, 0.43] d +9.9 [+1.0, +2.0]\n"
             "<!-- begin generated: t -->\n| +7.77 [+7.00, +8.00] |\n<!-- end generated: t -->\n")

@@ -36,10 +36,10 @@ def fill(path, tables, only_shown=False):
     if missing:
         raise ValueError(f"{path} has no markers for the generated tables {missing}: add "
                          + ", ".join(f"'<!-- begin generated: {n} -->' ... '<!-- end generated: {n} -->'" for n in missing))
-    changed = [name for name, body in shown.items() if name in tables and body != tables[name].rstrip("\n") + "\n"]
+    body = lambda name: tables[name].rstrip("\n") + "\n" if tables[name].strip() else ""  # empty: no rows (yet)
+    changed = [name for name, old in shown.items() if name in tables and old != body(name)]
     text = BLOCK.sub(lambda m: m.group(0) if m["name"] not in tables else
-                     f"<!-- begin generated: {m['name']} -->\n{tables[m['name']].rstrip(chr(10))}\n"
-                     f"<!-- end generated: {m['name']} -->", text)
+                     f"<!-- begin generated: {m['name']} -->\n{body(m['name'])}<!-- end generated: {m['name']} -->", text)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     return changed

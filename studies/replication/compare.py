@@ -204,6 +204,8 @@ def compare(runs, name, rows, tests):
                 rows.append({"experiment": name, "ratio": r, suffix.replace("-", "_"): ms(g["mv"].values()),
                              f"hstnn_minus_{suffix.replace('-', '_')}_ci95": interval(g["test"])})
         tables[f"replication-{name}-{'matched' if suffix == 'ffs-matched' else suffix}"] = "\n".join(lines[start:])
+    for suffix in MATCHED.keys() - budgets.keys():  # no finished runs at that budget: its table is empty
+        tables[f"replication-{name}-{'matched' if suffix == 'ffs-matched' else suffix}"] = ""
     if has_random:
         lines += ["", f"Random-selection ablation ({name}-random-selection: the same Adaptation checkpoints, counts, "
                   "rule and Restoration; uniform random scores instead of the Hessian importance):", ""]
