@@ -71,15 +71,17 @@ def main():
     script = runpy.run_path(SCRIPT, run_name="bench")
     rows = [r for w in widths for r in measure(script, w, args.neurons, args.images)]
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, one thread, no GPU used"
-    lines = [f"# The oracle per scored neuron: one at a time against batched", "",
+    lines = ["# The oracle per scored neuron: one at a time against batched", "",
              f"`python bench/oracle.py --widths {args.widths} --neurons {args.neurons} --images {args.images}` "
              f"({machine}). CPU seconds per scored neuron, on {args.images} images in batches of {BATCH}.", "",
              "| width | population | neurons | one at a time (s) | batched (s) | speed-up |", "|---|---|---|---|---|---|"]
     for w in widths:
         mine = [r for r in rows if r["width"] == w]
-        for r in mine + [dict(population="all", neurons=sum(r["neurons"] for r in mine),
-                              one_at_a_time_s=sum(r["one_at_a_time_s"] * r["neurons"] for r in mine) / sum(r["neurons"] for r in mine),
-                              batched_s=sum(r["batched_s"] * r["neurons"] for r in mine) / sum(r["neurons"] for r in mine))]:
+        n = sum(r["neurons"] for r in mine)
+        per_neuron = lambda k: sum(r[k] * r["neurons"] for r in mine) / n  # every scored neuron weighs the same
+        everyone = dict(population="all", neurons=n, one_at_a_time_s=per_neuron("one_at_a_time_s"),
+                        batched_s=per_neuron("batched_s"))
+        for r in mine + [everyone]:
             lines.append(f"| {w} | {r['population']} | {r['neurons']} | {r['one_at_a_time_s']:.3f} | {r['batched_s']:.3f} "
                          f"| {r['one_at_a_time_s'] / r['batched_s']:.2f}× |")
     with open(args.out + ".md", "w") as f:
