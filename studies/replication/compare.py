@@ -191,7 +191,11 @@ def compare(runs, name, rows, tests):
     lines += ["", f"Per seed ({', '.join(map(str, seeds))}) and the mean with its 95 % confidence interval (t, n − 1; "
               "n = the seeds with both runs finished), the paired t test's p, Holm's p and interval within the "
               "family (studies/families.py):", ""] + per_seed
-    for suffix in budgets:
+    for suffix in MATCHED:
+        table = f"replication-{name}-{'matched' if suffix == 'ffs-matched' else suffix}"
+        if suffix not in budgets:  # no finished runs at that budget: its table is empty
+            tables[table] = ""
+            continue
         lines += ["", f"ffs at the matched budget ({name}-{suffix}: {MATCHED[suffix][1]}):", ""]
         start = len(lines)
         lines += [f"| ratio | HSTNN | ffs, {MATCHED[suffix][0]} | HSTNN − ffs per seed | mean [95 % CI] | p | Holm p | "
@@ -203,9 +207,7 @@ def compare(runs, name, rows, tests):
                              f"{', '.join(f'{x:+.2f}' for x in g['d'])} | {interval(g['test'])} |")
                 rows.append({"experiment": name, "ratio": r, suffix.replace("-", "_"): ms(g["mv"].values()),
                              f"hstnn_minus_{suffix.replace('-', '_')}_ci95": interval(g["test"])})
-        tables[f"replication-{name}-{'matched' if suffix == 'ffs-matched' else suffix}"] = "\n".join(lines[start:])
-    for suffix in MATCHED.keys() - budgets.keys():  # no finished runs at that budget: its table is empty
-        tables[f"replication-{name}-{'matched' if suffix == 'ffs-matched' else suffix}"] = ""
+        tables[table] = "\n".join(lines[start:])
     if has_random:
         lines += ["", f"Random-selection ablation ({name}-random-selection: the same Adaptation checkpoints, counts, "
                   "rule and Restoration; uniform random scores instead of the Hessian importance):", ""]
